@@ -1,0 +1,16 @@
+import { Command } from 'commander';
+import { registerDevCommands } from './dev';
+import { registerWorkerCommand } from './worker';
+
+const program = new Command('kto')
+  .description('Kafka-driven data pipelines as durable Temporal workflows')
+  .showHelpAfterError()
+  .addHelpText('after', '\nExamples:\n  kto dev up            start the local stack (Temporal, Kafka, SMTP sink)\n  kto worker            run a worker for every kto workflow\n');
+
+registerDevCommands(program);
+registerWorkerCommand(program);
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  process.stderr.write(`kto: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exitCode = 1;
+});

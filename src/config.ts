@@ -1,0 +1,257 @@
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+
+/**
+ * All of kto's configuration, parsed once from environment variables and an optional
+ * librdkafka-style properties file (the format of the Airflow pipelines kto replaces).
+ * Defaults point at the local stack that `kto dev up` starts.
+ */
+export type KtoConfig = z.infer<typeof configSchema>;
+export type KafkaConfig = KtoConfig['kafka'];
+export type TemporalConfig = KtoConfig['temporal'];
+export type SmtpConfig = KtoConfig['smtp'];
+export type DevStackConfig = KtoConfig['devstack'];
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid kto configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** librdkafka keys kto understands; any other key in a properties file is reported as ignored. */
+const KAFKA_PROPERTIES = {
+  'bootstrap.servers': 'KTO_KAFKA_BROKERS',
+  'client.id': 'KTO_KAFKA_CLIENT_ID',
+  'security.protocol': 'KTO_KAFKA_SECURITY_PROTOCOL',
+  'sasl.mechanisms': 'KTO_KAFKA_SASL_MECHANISM',
+  'sasl.username': 'KTO_KAFKA_SASL_USERNAME',
+  'sasl.password': 'KTO_KAFKA_SASL_PASSWORD',
+  'ssl.ca.location': 'KTO_KAFKA_SSL_CA_LOCATION',
+} as const;
+type KafkaProperty = keyof typeof KAFKA_PROPERTIES;
+
+const SECRET_KEYS = new Set(['password', 'apiKey', 'sasl.password']);
+export const REDACTED = '[redacted]';
+
+const port = z.coerce.number().int().min(1).max(65535);
+const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+
+const configSchema = z
+  .object({
+    kafka: z.object({
+      brokers: z
+        .string()
+        .transform((s) => s.split(',').map((b) => b.trim()).filter(Boolean))
+        .pipe(z.array(z.string().regex(/^[^\s:]+:\d+$/, 'each broker must be host:port')).min(1)),
+      clientId: z.string().min(1),
+      securityProtocol: z.enum(['PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL']),
+      saslMechanism: z.enum(['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512']),
+      saslUsername: z.string().optional(),
+      saslPassword: z.string().optional(),
+      sslCaLocation: z.string().optional(),
+      ignoredProperties: z.array(z.string()),
+    }),
+    temporal: z.object({
+      address: z.string().regex(/^[^\s:]+:\d+$/, 'must be host:port'),
+      namespace: z.string().min(1),
+      taskQueue: z.string().min(1),
+      tlsCertPath: z.string().optional(),
+      tlsKeyPath: z.string().optional(),
+      tlsCaPath: z.string().optional(),
+      apiKey: z.string().optional(),
+    }),
+    smtp: z.object({
+      host: z.string().min(1),
+      port,
+      secure: bool,
+      user: z.string().optional(),
+      password: z.string().optional(),
+      from: z.string().min(3),
+    }),
+    devstack: z.object({
+      dir: z.string().min(1),
+      ports: z.object({
+        temporal: port,
+        temporalUi: port,
+        kafka: port,
+        kafkaController: port,
+        smtp: port,
+        smtpControl: port,
+      }),
+    }),
+    stagingDir: z.string().min(1),
+    logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
+    metricsPort: z.coerce.number().int().min(0).max(65535),
+  })
+  .superRefine((c, ctx) => {
+    const k = c.kafka;
+    if (k.securityProtocol.startsWith('SASL_') && (!k.saslUsername || !k.saslPassword)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['kafka', 'saslUsername'],
+        message: `security.protocol=${k.securityProtocol} needs sasl.username and sasl.password (or KTO_KAFKA_SASL_USERNAME / KTO_KAFKA_SASL_PASSWORD)`,
+      });
+    }
+    if (Boolean(c.temporal.tlsCertPath) !== Boolean(c.temporal.tlsKeyPath)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['temporal', 'tlsCertPath'],
+        message: 'KTO_TEMPORAL_TLS_CERT and KTO_TEMPORAL_TLS_KEY go together: set both for mTLS, or neither',
+      });
+    }
+  });
+
+/** Where each schema field comes from, so errors name the key a user actually sets. */
+const SOURCES: Record<string, string> = {
+  'kafka.brokers': 'KTO_KAFKA_BROKERS (bootstrap.servers)',
+  'kafka.clientId': 'KTO_KAFKA_CLIENT_ID (client.id)',
+  'kafka.securityProtocol': 'KTO_KAFKA_SECURITY_PROTOCOL (security.protocol)',
+  'kafka.saslMechanism': 'KTO_KAFKA_SASL_MECHANISM (sasl.mechanisms)',
+  'kafka.saslUsername': 'KTO_KAFKA_SASL_USERNAME (sasl.username)',
+  'kafka.sslCaLocation': 'KTO_KAFKA_SSL_CA_LOCATION (ssl.ca.location)',
+  'temporal.address': 'KTO_TEMPORAL_ADDRESS',
+  'temporal.namespace': 'KTO_TEMPORAL_NAMESPACE',
+  'temporal.taskQueue': 'KTO_TEMPORAL_TASK_QUEUE',
+  'temporal.tlsCertPath': 'KTO_TEMPORAL_TLS_CERT',
+  'smtp.host': 'KTO_SMTP_HOST',
+  'smtp.port': 'KTO_SMTP_PORT',
+  'smtp.secure': 'KTO_SMTP_SECURE',
+  'smtp.from': 'KTO_SMTP_FROM',
+  'devstack.ports.temporal': 'KTO_DEV_TEMPORAL_PORT',
+  'devstack.ports.temporalUi': 'KTO_DEV_TEMPORAL_UI_PORT',
+  'devstack.ports.kafka': 'KTO_DEV_KAFKA_PORT',
+  'devstack.ports.kafkaController': 'KTO_DEV_KAFKA_CONTROLLER_PORT',
+  'devstack.ports.smtp': 'KTO_DEV_SMTP_PORT',
+  'devstack.ports.smtpControl': 'KTO_DEV_SMTP_CONTROL_PORT',
+  stagingDir: 'KTO_STAGING_DIR',
+  logLevel: 'KTO_LOG_LEVEL',
+  metricsPort: 'KTO_METRICS_PORT',
+};
+
+/** The environment variables kto reads, for docs and for the docker-compose check. */
+export const ENV_KEYS = [
+  ...new Set(Object.values(SOURCES).map((s) => s.split(' ')[0])),
+  'KTO_KAFKA_CONFIG_FILE',
+  'KTO_KAFKA_SASL_PASSWORD',
+  'KTO_TEMPORAL_TLS_KEY',
+  'KTO_TEMPORAL_TLS_CA',
+  'KTO_TEMPORAL_API_KEY',
+  'KTO_SMTP_USER',
+  'KTO_SMTP_PASSWORD',
+  'KTO_DEVSTACK_DIR',
+].sort();
+
+/**
+ * Parses a librdkafka properties file: `key=value` lines, `#` comments, blank lines.
+ * Throws ConfigError naming the file and line of anything that is not a property.
+ */
+export function parseProperties(text: string, source = 'properties'): Record<string, string> {
+  const props: Record<string, string> = {};
+  const problems: string[] = [];
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#') || line.startsWith('!')) return;
+    const eq = line.indexOf('=');
+    if (eq <= 0) {
+      problems.push(`${source}:${i + 1}: expected key=value, got "${line.slice(0, 40)}". Fix: write it as key=value or comment it out with #`);
+      return;
+    }
+    props[line.slice(0, eq).trim()] = line.slice(eq + 1).trim();
+  });
+  if (problems.length) throw new ConfigError(problems);
+  return props;
+}
+
+type Env = Record<string, string | undefined>;
+
+function kafkaSettings(env: Env): Record<KafkaProperty, string | undefined> & { ignored: string[] } {
+  let fileProps: Record<string, string> = {};
+  const file = env.KTO_KAFKA_CONFIG_FILE;
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new ConfigError([
+        `KTO_KAFKA_CONFIG_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? err}). Fix: point it at a readable librdkafka properties file`,
+      ]);
+    }
+    fileProps = parseProperties(text, file);
+  }
+  const out = { ignored: Object.keys(fileProps).filter((k) => !(k in KAFKA_PROPERTIES)) } as Record<KafkaProperty, string | undefined> & {
+    ignored: string[];
+  };
+  for (const [prop, envKey] of Object.entries(KAFKA_PROPERTIES) as [KafkaProperty, string][]) {
+    out[prop] = env[envKey] ?? fileProps[prop];
+  }
+  return out;
+}
+
+/** Fills every default in one place; environment values win over the properties file. */
+function withDefaults(env: Env) {
+  const devPorts = {
+    temporal: env.KTO_DEV_TEMPORAL_PORT ?? '7233',
+    temporalUi: env.KTO_DEV_TEMPORAL_UI_PORT ?? '8233',
+    kafka: env.KTO_DEV_KAFKA_PORT ?? '9092',
+    kafkaController: env.KTO_DEV_KAFKA_CONTROLLER_PORT ?? '9093',
+    smtp: env.KTO_DEV_SMTP_PORT ?? '1025',
+    smtpControl: env.KTO_DEV_SMTP_CONTROL_PORT ?? '1080',
+  };
+  const k = kafkaSettings(env);
+  return {
+    kafka: {
+      brokers: k['bootstrap.servers'] ?? `127.0.0.1:${devPorts.kafka}`,
+      clientId: k['client.id'] ?? 'kto',
+      securityProtocol: (k['security.protocol'] ?? 'PLAINTEXT').toUpperCase(),
+      saslMechanism: (k['sasl.mechanisms'] ?? 'PLAIN').toUpperCase(),
+      saslUsername: k['sasl.username'],
+      saslPassword: k['sasl.password'],
+      sslCaLocation: k['ssl.ca.location'],
+      ignoredProperties: k.ignored,
+    },
+    temporal: {
+      address: env.KTO_TEMPORAL_ADDRESS ?? `127.0.0.1:${devPorts.temporal}`,
+      namespace: env.KTO_TEMPORAL_NAMESPACE ?? 'default',
+      taskQueue: env.KTO_TEMPORAL_TASK_QUEUE ?? 'kto',
+      tlsCertPath: env.KTO_TEMPORAL_TLS_CERT,
+      tlsKeyPath: env.KTO_TEMPORAL_TLS_KEY,
+      tlsCaPath: env.KTO_TEMPORAL_TLS_CA,
+      apiKey: env.KTO_TEMPORAL_API_KEY,
+    },
+    smtp: {
+      host: env.KTO_SMTP_HOST ?? '127.0.0.1',
+      port: env.KTO_SMTP_PORT ?? devPorts.smtp,
+      secure: env.KTO_SMTP_SECURE ?? 'false',
+      user: env.KTO_SMTP_USER,
+      password: env.KTO_SMTP_PASSWORD,
+      from: env.KTO_SMTP_FROM ?? 'kto <kto@localhost>',
+    },
+    devstack: { dir: path.resolve(env.KTO_DEVSTACK_DIR ?? '.devstack'), ports: devPorts },
+    stagingDir: path.resolve(env.KTO_STAGING_DIR ?? path.join(os.tmpdir(), 'kto-staging')),
+    logLevel: env.KTO_LOG_LEVEL ?? 'info',
+    metricsPort: env.KTO_METRICS_PORT ?? '0',
+  };
+}
+
+/** Parses and validates the configuration; throws ConfigError that names each bad key and its fix. */
+export function loadConfig(env: Env = process.env): KtoConfig {
+  const result = configSchema.safeParse(withDefaults(env));
+  if (result.success) return result.data;
+  throw new ConfigError(
+    result.error.issues.map((issue) => {
+      const where = issue.path.join('.');
+      const key = SOURCES[where] ?? SOURCES[issue.path.slice(0, 2).join('.')] ?? where;
+      return `${key}: ${issue.message}`;
+    }),
+  );
+}
+
+/** A deep copy with every secret replaced, safe to print or log. */
+export function redactConfig<T>(value: T): T {
+  return JSON.parse(
+    JSON.stringify(value, (key, v) => (SECRET_KEYS.has(key) || /password|secret|apikey/i.test(key)) && v ? REDACTED : v),
+  ) as T;
+}

@@ -1,0 +1,43 @@
+import { readFileSync } from 'node:fs';
+import { Kafka, logLevel, type KafkaConfig as KafkaJsConfig, type LogEntry, type SASLOptions } from 'kafkajs';
+import type { KafkaConfig } from '../config';
+import type { Logger } from '../logger';
+
+/** Maps kto's Kafka settings (librdkafka names) onto a kafkajs client. */
+export function kafkaClientOptions(config: KafkaConfig): KafkaJsConfig {
+  const protocol = config.securityProtocol;
+  const ssl = protocol === 'SSL' || protocol === 'SASL_SSL';
+  const options: KafkaJsConfig = {
+    clientId: config.clientId,
+    brokers: config.brokers,
+    ssl: ssl ? (config.sslCaLocation ? { ca: [readFileSync(config.sslCaLocation, 'utf8')] } : true) : false,
+    retry: { initialRetryTime: 100, retries: 8 },
+  };
+  if (protocol.startsWith('SASL_')) {
+    const mechanism = config.saslMechanism.toLowerCase() as 'plain' | 'scram-sha-256' | 'scram-sha-512';
+    options.sasl = { mechanism, username: config.saslUsername ?? '', password: config.saslPassword ?? '' } as SASLOptions;
+  }
+  return options;
+}
+
+const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
+  [logLevel.ERROR]: 'error',
+  [logLevel.WARN]: 'warn',
+  [logLevel.INFO]: 'info',
+  [logLevel.DEBUG]: 'debug',
+};
+
+/** Creates the kafkajs client; its log lines go through kto's logger, namespaced. */
+export function createKafka(config: KafkaConfig, logger: Logger): Kafka {
+  const kafkaLogger = logger.child({ namespace: 'kafka' });
+  return new Kafka({
+    ...kafkaClientOptions(config),
+    logLevel: logLevel.WARN,
+    logCreator:
+      () =>
+      ({ level, log }: LogEntry) => {
+        const { message, ...extra } = log;
+        kafkaLogger[LEVELS[level] ?? 'info']({ ...extra, kafkaNamespace: (log as { namespace?: string }).namespace }, message);
+      },
+  });
+}
