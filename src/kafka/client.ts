@@ -20,6 +20,8 @@ export function kafkaClientOptions(config: KafkaConfig): KafkaJsConfig {
   return options;
 }
 
+const NOISE = ['Limiting retries for the idempotent producer', 'switched default partitioner', 'not the correct coordinator', 'coordinator is not available'];
+
 const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.ERROR]: 'error',
   [logLevel.WARN]: 'warn',
@@ -37,7 +39,9 @@ export function createKafka(config: KafkaConfig, logger: Logger): Kafka {
       () =>
       ({ level, log }: LogEntry) => {
         const { message, ...extra } = log;
-        kafkaLogger[LEVELS[level] ?? 'info']({ ...extra, kafkaNamespace: (log as { namespace?: string }).namespace }, message);
+        // kafkajs retries these itself; at error level they read like failures.
+        const retried = (extra as { retriable?: boolean }).retriable === true || NOISE.some((n) => message.includes(n));
+        kafkaLogger[retried ? 'debug' : (LEVELS[level] ?? 'info')](extra, message);
       },
   });
 }

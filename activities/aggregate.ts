@@ -1,0 +1,57 @@
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { AggregationSpecError, createAggregator, type Aggregator } from '../src/aggregate';
+import type { AggregateInput, AggregateResult } from '../src/shared/batch';
+import { createStagingWriter, readStaging, stagingPath } from '../src/staging';
+
+const HEARTBEAT_EVERY = 20_000;
+
+export interface AggregateActivityDeps {
+  stagingDir: string;
+}
+
+export function createAggregateActivities({ stagingDir }: AggregateActivityDeps) {
+  return {
+    /**
+     * Streams a staged range through the aggregator. Rows go to an output staging file,
+     * malformed records (with the reason) to an errors staging file; both are written to
+     * Kafka by the produce step, in the same transaction as the offsets. The input file stays
+     * until produce has landed the range, so a retry of this step finds it again.
+     */
+    async aggregate(input: AggregateInput): Promise<AggregateResult> {
+      const started = Date.now();
+      let aggregator: Aggregator;
+      try {
+        aggregator = createAggregator(input.aggregation);
+      } catch (err) {
+        if (err instanceof AggregationSpecError) throw ApplicationFailure.nonRetryable(err.message, 'InvalidAggregationSpec');
+        throw err;
+      }
+      const base = [stagingDir, input.pipeline, input.partition, input.range.from] as const;
+      const outputFile = stagingPath(...base, 'output');
+      const errorsFile = stagingPath(...base, 'errors');
+      const errors = await createStagingWriter(errorsFile);
+      let seen = 0;
+      try {
+        for await (const record of readStaging(input.file)) {
+          const result = aggregator.add(record.value, record.offset.toString());
+          if (!result.ok) await errors.write({ offset: record.offset, value: record.value, note: result.reason });
+          if (++seen % HEARTBEAT_EVERY === 0) Context.current().heartbeat({ records: seen });
+        }
+      } finally {
+        await errors.close();
+      }
+      const output = await createStagingWriter(outputFile);
+      for (const row of aggregator.results()) await output.write({ offset: 0n, value: Buffer.from(JSON.stringify(row)), note: null });
+      await output.close();
+      return {
+        groups: aggregator.groupCount,
+        accepted: aggregator.accepted,
+        malformed: aggregator.rejected,
+        outputFile,
+        errorsFile,
+        durationMs: Date.now() - started,
+      };
+    },
+  };
+}

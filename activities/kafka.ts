@@ -1,0 +1,231 @@
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { OffsetConflictError, TopicNotFoundError, type KafkaIo, type OutboundRecord } from '../src/kafka';
+import {
+  OUTPUT_HEADERS,
+  transactionalId,
+  type BatchPipeline,
+  type ConsumeInput,
+  type ConsumeResult,
+  type PartitionInput,
+  type PinnedRange,
+  type ProduceInput,
+  type ProduceResult,
+} from '../src/shared/batch';
+import { createStagingWriter, readStaging, removeStaging, stagingPath } from '../src/staging';
+
+export interface KafkaActivityDeps {
+  kafka: KafkaIo;
+  /** Folder for worker-local staging files. */
+  stagingDir: string;
+  /** Task queue only this worker polls: the steps after consume run there. */
+  workerQueue: string;
+  /** Compacted topic holding each partition's pinned and committed ranges. */
+  stateTopic: string;
+}
+
+/** Configuration mistakes fail the run at once instead of being retried for an hour. */
+function nonRetryableFor(err: unknown): never {
+  if (err instanceof TopicNotFoundError) throw ApplicationFailure.nonRetryable(err.message, 'TopicNotFound');
+  if (err instanceof OffsetConflictError) throw ApplicationFailure.nonRetryable(err.message, 'OffsetConflict');
+  throw err;
+}
+
+function heartbeat(details: unknown): void {
+  Context.current().heartbeat(details);
+}
+
+export function createKafkaActivities({ kafka, stagingDir, workerQueue, stateTopic }: KafkaActivityDeps) {
+  const { admin } = kafka;
+
+  return {
+    /**
+     * Lists the input partitions, checks the output topic can take each one's output, and
+     * names the partitions with something to do, so an empty run starts no child at all.
+     */
+    async listPartitions(pipeline: BatchPipeline): Promise<{ partitions: number[]; pending: number[] }> {
+      try {
+        const partitions = await admin.partitions(pipeline.topic);
+        const outputPartitions = await admin.partitions(pipeline.outputTopic);
+        const needed = Math.max(...partitions) + 1;
+        if (outputPartitions.length < needed) {
+          throw ApplicationFailure.nonRetryable(
+            `output topic "${pipeline.outputTopic}" has ${outputPartitions.length} partitions but input topic "${pipeline.topic}" has ${needed}; ` +
+              `each input partition's output goes to the same partition number. Fix: create the output topic co-partitioned ` +
+              `(\`kto topics create ${pipeline.outputTopic} --like ${pipeline.topic}\`) or add partitions to it.`,
+            'OutputTopicTooSmall',
+          );
+        }
+        await admin.ensureTopics([
+          { topic: pipeline.errorTopic, partitions: needed },
+          { topic: stateTopic, partitions: 1, config: { 'cleanup.policy': 'compact' } },
+        ]);
+        const [committed, watermarks] = await Promise.all([
+          admin.committedOffsets(pipeline.groupId, pipeline.topic),
+          admin.watermarks(pipeline.topic),
+        ]);
+        // A partition without a committed offset always gets a child: it must record where it starts.
+        const pending = watermarks
+          .filter((w) => {
+            const offset = committed.get(w.partition) ?? null;
+            return offset === null || offset < w.high;
+          })
+          .map((w) => w.partition);
+        return { partitions, pending };
+      } catch (err) {
+        return nonRetryableFor(err);
+      }
+    },
+
+    /**
+     * Pins the range [group offset, high watermark - 1] (or re-reads a pinned one) and streams
+     * its records into a staging file on this worker.
+     */
+    async consume(input: ConsumeInput): Promise<ConsumeResult> {
+      const started = Date.now();
+      try {
+        const range = input.pinned ?? (await pinRange(kafka, input));
+        const from = BigInt(range.from);
+        const to = BigInt(range.to);
+        if (from > to) {
+          // A first run that starts at the end still records where it started, or every
+          // later run would start at the end again.
+          if (range.firstRun) await initializeGroupOffset(kafka, input, from);
+          return { ...range, records: 0, file: null, workerQueue, durationMs: Date.now() - started };
+        }
+
+        const file = stagingPath(stagingDir, input.pipeline, input.partition, range.from, 'records');
+        const writer = await createStagingWriter(file);
+        try {
+          await kafka.readRange({
+            topic: input.topic,
+            partition: input.partition,
+            from,
+            to,
+            onRecords: async (records) => {
+              for (const r of records) await writer.write({ offset: r.offset, value: r.value, note: null });
+            },
+            onProgress: (last, records) => heartbeat({ lastOffset: last.toString(), records }),
+          });
+        } finally {
+          await writer.close();
+        }
+        return { ...range, records: writer.count, file, workerQueue, durationMs: Date.now() - started };
+      } catch (err) {
+        return nonRetryableFor(err);
+      }
+    },
+
+    /**
+     * The seed's fan-in point: records the pinned range durably (a state record beside the
+     * workflow history) without moving the group offset, which moves only with the output.
+     */
+    async commit(input: PartitionInput & { range: PinnedRange }): Promise<{ durationMs: number }> {
+      const started = Date.now();
+      const info = Context.current().info;
+      await kafka.produce([
+        {
+          topic: stateTopic,
+          partition: 0,
+          key: `${input.pipeline}/${input.partition}`,
+          value: JSON.stringify({ status: 'pinned', ...input.range, workflowId: info.workflowExecution?.workflowId, at: new Date().toISOString() }),
+        },
+      ]);
+      return { durationMs: Date.now() - started };
+    },
+
+    /** Writes the aggregates and dead letters of a pinned range and moves the group offset, in one transaction. */
+    async produce(input: ProduceInput): Promise<ProduceResult> {
+      const started = Date.now();
+      const { range } = input;
+      const headers = {
+        [OUTPUT_HEADERS.pipeline]: input.pipeline,
+        [OUTPUT_HEADERS.sourceTopic]: input.topic,
+        [OUTPUT_HEADERS.sourcePartition]: String(input.partition),
+        [OUTPUT_HEADERS.offsetFrom]: range.from,
+        [OUTPUT_HEADERS.offsetTo]: range.to,
+      };
+      let outputRecords = 0;
+      let errorRecords = 0;
+      async function* records(): AsyncGenerator<OutboundRecord> {
+        for await (const row of readStaging(input.outputFile)) {
+          const value = JSON.parse(row.value!.toString('utf8')) as { key: string };
+          outputRecords++;
+          yield {
+            topic: input.outputTopic,
+            partition: input.partition,
+            key: value.key,
+            value: JSON.stringify({ ...value, source: { topic: input.topic, partition: input.partition, from: range.from, to: range.to } }),
+            headers,
+          };
+        }
+        for await (const bad of readStaging(input.errorsFile)) {
+          errorRecords++;
+          yield {
+            topic: input.errorTopic,
+            partition: input.partition,
+            key: null,
+            value: bad.value,
+            headers: { ...headers, [OUTPUT_HEADERS.reason]: bad.note ?? 'unknown', [OUTPUT_HEADERS.sourceOffset]: bad.offset.toString() },
+          };
+        }
+        yield {
+          topic: stateTopic,
+          partition: 0,
+          key: `${input.pipeline}/${input.partition}`,
+          value: JSON.stringify({ status: 'committed', ...range, next: (BigInt(range.to) + 1n).toString(), at: new Date().toISOString() }),
+        };
+      }
+      try {
+        const result = await kafka.commitRange({
+          transactionalId: transactionalId(input.pipeline, input.partition),
+          groupId: input.groupId,
+          topic: input.topic,
+          partition: input.partition,
+          from: BigInt(range.from),
+          to: BigInt(range.to),
+          firstRun: range.firstRun,
+          records,
+          onProgress: (produced) => heartbeat({ produced }),
+        });
+        await removeStaging(input.outputFile, input.errorsFile, stagingPath(stagingDir, input.pipeline, input.partition, range.from, 'records'));
+        if (result.status === 'already-committed') return { status: result.status, outputRecords: 0, errorRecords: 0, durationMs: Date.now() - started };
+        return { status: result.status, outputRecords, errorRecords, durationMs: Date.now() - started };
+      } catch (err) {
+        return nonRetryableFor(err);
+      }
+    },
+  };
+}
+
+async function pinRange(kafka: KafkaIo, input: ConsumeInput): Promise<PinnedRange> {
+  const [committed, watermarks] = await Promise.all([
+    kafka.admin.committedOffsets(input.groupId, input.topic),
+    kafka.admin.watermarks(input.topic),
+  ]);
+  const mark = watermarks.find((w) => w.partition === input.partition);
+  if (!mark) throw new TopicNotFoundError(`${input.topic}[${input.partition}]`);
+  const offset = committed.get(input.partition) ?? null;
+  const from = offset ?? (input.startFrom === 'earliest' ? mark.low : mark.high);
+  if (from < mark.low) {
+    throw ApplicationFailure.nonRetryable(
+      `partition ${input.partition} of "${input.topic}": records ${from}..${mark.low - 1n} were deleted by retention before the pipeline read them. ` +
+        `Fix: accept the loss by moving the group "${input.groupId}" to ${mark.low} (kafka-consumer-groups --reset-offsets --to-earliest), then re-run.`,
+      'OffsetsOutOfRange',
+    );
+  }
+  return { from: from.toString(), to: (mark.high - 1n).toString(), firstRun: offset === null };
+}
+
+async function initializeGroupOffset(kafka: KafkaIo, input: PartitionInput, next: bigint): Promise<void> {
+  await kafka.commitRange({
+    transactionalId: transactionalId(input.pipeline, input.partition),
+    groupId: input.groupId,
+    topic: input.topic,
+    partition: input.partition,
+    from: next,
+    to: next - 1n,
+    firstRun: true,
+    records: async function* () {},
+  });
+}

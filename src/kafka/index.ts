@@ -1,0 +1,60 @@
+import { Partitioners, type Kafka, type Producer } from 'kafkajs';
+import type { KafkaConfig } from '../config';
+import type { Logger } from '../logger';
+import { createKafkaAdmin } from './admin';
+import { createKafka } from './client';
+import { readRange, type ReadRangeOptions } from './range-reader';
+import { commitRange, type OutboundRecord, type RangeCommitOptions } from './transactional';
+
+export { TopicNotFoundError, type KafkaAdmin, type PartitionWatermarks, type TopicSpec } from './admin';
+export { kafkaClientOptions } from './client';
+export type { RangeRecord, ReadRangeOptions } from './range-reader';
+export { OffsetConflictError, type OutboundRecord, type RangeCommitOptions, type RangeCommitResult } from './transactional';
+
+/**
+ * kto's one door to Kafka: the rest of the code never imports kafkajs, so the client
+ * library can be swapped behind this interface.
+ */
+export function createKafkaIo(config: KafkaConfig, logger: Logger) {
+  const kafka: Kafka = createKafka(config, logger);
+  const admin = createKafkaAdmin(kafka);
+  let producer: Promise<Producer> | undefined;
+  const idempotentProducer = (): Promise<Producer> => {
+    producer ??= (async () => {
+      const p = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+      await p.connect();
+      return p;
+    })().catch((err: unknown) => {
+      producer = undefined;
+      throw err;
+    });
+    return producer;
+  };
+
+  return {
+    admin,
+    readRange: (options: ReadRangeOptions) => readRange(kafka, admin, options),
+    commitRange: (options: RangeCommitOptions) => commitRange(kafka, admin, options),
+    /** Idempotent, acks=all writes outside any transaction (dead letters, demo data, tests). */
+    async produce(records: OutboundRecord[] | Omit<OutboundRecord, 'partition'>[]): Promise<void> {
+      const p = await idempotentProducer();
+      const byTopic = new Map<string, Omit<OutboundRecord, 'topic'>[]>();
+      for (const { topic, ...rest } of records) {
+        let list = byTopic.get(topic);
+        if (!list) byTopic.set(topic, (list = []));
+        list.push(rest as Omit<OutboundRecord, 'topic'>);
+      }
+      await p.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
+    },
+    /** The raw client, for the few callers that need a consumer group of their own (dispatcher, tests). */
+    client: kafka,
+    async close(): Promise<void> {
+      const p = producer;
+      producer = undefined;
+      if (p) await (await p).disconnect().catch(() => undefined);
+      await admin.close();
+    },
+  };
+}
+
+export type KafkaIo = ReturnType<typeof createKafkaIo>;

@@ -1,0 +1,104 @@
+import { randomUUID } from 'node:crypto';
+import type { Kafka } from 'kafkajs';
+import type { KafkaAdmin } from './admin';
+
+export interface RangeRecord {
+  offset: bigint;
+  key: Buffer | null;
+  value: Buffer | null;
+}
+
+export interface ReadRangeOptions {
+  topic: string;
+  partition: number;
+  /** First offset to deliver (inclusive). */
+  from: bigint;
+  /** Last offset to deliver (inclusive); usually the high watermark seen at start minus one. */
+  to: bigint;
+  /** Receives records in offset order, one fetch batch at a time; awaited before the next batch. */
+  onRecords: (records: RangeRecord[]) => Promise<void>;
+  /** Called after each batch, e.g. to heartbeat. */
+  onProgress?: (lastOffset: bigint, records: number) => void;
+}
+
+/**
+ * Reads exactly the offsets [from, to] of one partition with read_committed isolation.
+ *
+ * kafkajs has no manual partition assignment, so the reader joins a throw-away consumer
+ * group of its own, pauses every other partition, seeks to `from` and stops once the
+ * fetch position passes `to`. The group never commits and is deleted afterwards, so the
+ * pipeline's own consumer group is untouched. Offsets that hold transaction markers or
+ * aborted records are never delivered; the reader still sees the position move past them.
+ */
+export async function readRange(kafka: Kafka, admin: KafkaAdmin, options: ReadRangeOptions): Promise<{ records: number }> {
+  const { topic, partition, from, to } = options;
+  if (from > to) return { records: 0 };
+  const groupId = `kto-reader.${topic}.${partition}.${randomUUID()}`;
+  const others = (await admin.partitions(topic)).filter((p) => p !== partition);
+  const consumer = kafka.consumer({
+    groupId,
+    readUncommitted: false,
+    allowAutoTopicCreation: false,
+    maxBytesPerPartition: 16 * 1024 * 1024,
+    maxBytes: 64 * 1024 * 1024,
+    maxWaitTimeInMs: 250,
+    sessionTimeout: 30_000,
+    heartbeatInterval: 3_000,
+  });
+
+  let records = 0;
+  let finished = false;
+  let settle: { resolve: () => void; reject: (err: unknown) => void } | undefined;
+  const done = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+  const finish = (err?: unknown) => {
+    if (finished) return;
+    finished = true;
+    if (err) settle!.reject(err);
+    else settle!.resolve();
+  };
+
+  await consumer.connect();
+  try {
+    // Batches made only of transaction markers or aborted records never reach eachBatch.
+    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+      if (payload.topic === topic && payload.partition === partition && BigInt(payload.lastOffset) >= to) finish();
+    });
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      if (!payload.restart) finish(payload.error);
+    });
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      eachBatch: async ({ batch, heartbeat }) => {
+        if (finished || batch.partition !== partition) return;
+        const chunk: RangeRecord[] = [];
+        for (const m of batch.messages) {
+          const offset = BigInt(m.offset);
+          if (offset < from) continue;
+          if (offset > to) break;
+          chunk.push({ offset, key: m.key, value: m.value });
+        }
+        try {
+          if (chunk.length > 0) await options.onRecords(chunk);
+        } catch (err) {
+          finish(err);
+          return;
+        }
+        records += chunk.length;
+        const last = BigInt(batch.lastOffset());
+        options.onProgress?.(last, records);
+        if (last >= to) finish();
+        else await heartbeat();
+      },
+    });
+    consumer.seek({ topic, partition, offset: from.toString() });
+    if (others.length > 0) consumer.pause([{ topic, partitions: others }]);
+    await done;
+    return { records };
+  } finally {
+    finish();
+    await consumer.disconnect().catch(() => undefined);
+    await admin.deleteGroup(groupId);
+  }
+}

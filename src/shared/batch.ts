@@ -1,0 +1,144 @@
+import type { Duration } from '@temporalio/common';
+import type { AggregationSpecInput } from '../aggregate/spec';
+
+/**
+ * The contract between the batch workflows and their activities. Pure types and helpers:
+ * workflows import this file, so it must not touch Node or I/O.
+ * Offsets travel as decimal strings (JSON has no 64-bit integers).
+ */
+
+export interface BatchPipelineOptions {
+  /**
+   * Names the pipeline in workflow ids, transactional ids and logs.
+   * @default `${topic}.${groupId}`
+   */
+  pipeline?: string;
+  topic: string;
+  outputTopic: string;
+  /** Consumer group whose committed offsets are the pipeline's progress. */
+  groupId: string;
+  /** Malformed input records go here with the reason. @default `${topic}.errors` */
+  errorTopic?: string;
+  /** What to compute per partition. @default daily mean of `voltage` by `datetime` */
+  aggregation?: AggregationSpecInput;
+  /** Where a partition with no committed offset starts. @default 'earliest' */
+  startFrom?: 'earliest' | 'latest';
+  /** Children running at once; bounds pending children and worker load. @default 64 */
+  maxConcurrentPartitions?: number;
+  /**
+   * How long a step may wait on a worker that stopped answering before the partition moves to
+   * another worker (heartbeat and schedule-to-start timeout of the worker-local steps).
+   * @default '30s'
+   */
+  workerLossTimeout?: Duration;
+}
+
+export type BatchPipeline = Required<Omit<BatchPipelineOptions, 'aggregation'>> & { aggregation: AggregationSpecInput };
+
+/** Fills every default of a batch pipeline in one place. */
+export function batchPipelineWithDefaults(options: BatchPipelineOptions): BatchPipeline {
+  return {
+    pipeline: options.pipeline ?? `${options.topic}.${options.groupId}`,
+    topic: options.topic,
+    outputTopic: options.outputTopic,
+    groupId: options.groupId,
+    errorTopic: options.errorTopic ?? `${options.topic}.errors`,
+    aggregation: options.aggregation ?? {},
+    startFrom: options.startFrom ?? 'earliest',
+    maxConcurrentPartitions: options.maxConcurrentPartitions ?? 64,
+    workerLossTimeout: options.workerLossTimeout ?? '30s',
+  };
+}
+
+export const batchWorkflowId = (pipeline: string): string => `kto-batch-${pipeline}`;
+export const partitionWorkflowId = (pipeline: string, partition: number): string => `kto-batch-${pipeline}-p${partition}`;
+export const transactionalId = (pipeline: string, partition: number): string => `kto-batch.${pipeline}.${partition}`;
+
+export interface PartitionInput extends BatchPipeline {
+  partition: number;
+}
+
+export interface PinnedRange {
+  from: string;
+  to: string;
+  /** The group had no committed offset for the partition when the range was pinned. */
+  firstRun: boolean;
+}
+
+export interface ConsumeInput extends PartitionInput {
+  /** Re-read exactly this range (a retry on another worker); otherwise pin a new one. */
+  pinned?: PinnedRange;
+}
+
+export interface ConsumeResult extends PinnedRange {
+  records: number;
+  /** Worker-local staging file with the raw records; null when there was nothing new. */
+  file: string | null;
+  /** Task queue of the worker holding the staging file: the next steps run there. */
+  workerQueue: string;
+  durationMs: number;
+}
+
+export interface AggregateInput extends PartitionInput {
+  range: PinnedRange;
+  file: string;
+}
+
+export interface AggregateResult {
+  groups: number;
+  accepted: number;
+  malformed: number;
+  outputFile: string;
+  errorsFile: string;
+  durationMs: number;
+}
+
+export interface ProduceInput extends PartitionInput {
+  range: PinnedRange;
+  outputFile: string;
+  errorsFile: string;
+}
+
+export interface ProduceResult {
+  status: 'committed' | 'already-committed';
+  outputRecords: number;
+  errorRecords: number;
+  durationMs: number;
+}
+
+export interface PartitionSummary {
+  partition: number;
+  status: 'nothing-new' | 'committed' | 'already-committed';
+  from: string;
+  to: string;
+  records: number;
+  outputRecords: number;
+  malformed: number;
+  /** Attempts at the worker-local steps (more than one after a worker was lost). */
+  attempts: number;
+  durationsMs: { consume: number; commit: number; aggregate: number; produce: number };
+}
+
+export interface BatchReport {
+  pipeline: string;
+  topic: string;
+  outputTopic: string;
+  partitions: number;
+  recordsIn: number;
+  recordsOut: number;
+  malformed: number;
+  /** Sum over partitions of each step's duration. */
+  stepMs: { consume: number; commit: number; aggregate: number; produce: number };
+  partitionSummaries: PartitionSummary[];
+}
+
+/** Output record headers: pipeline, source partition and input offset range, for checkers. */
+export const OUTPUT_HEADERS = {
+  pipeline: 'kto-pipeline',
+  sourceTopic: 'kto-source-topic',
+  sourcePartition: 'kto-source-partition',
+  offsetFrom: 'kto-offset-from',
+  offsetTo: 'kto-offset-to',
+  reason: 'kto-error-reason',
+  sourceOffset: 'kto-source-offset',
+} as const;

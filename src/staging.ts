@@ -1,0 +1,79 @@
+import { once } from 'node:events';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+
+/**
+ * Worker-local staging files: raw records stay on the worker's disk between the consume,
+ * aggregate and produce steps instead of travelling through Temporal payloads.
+ *
+ * A file is a sequence of frames `[int64 offset][int32 len][value][int32 len][note]`,
+ * where a length of -1 stands for null. `note` carries e.g. a dead-letter reason.
+ */
+export interface StagedRecord {
+  offset: bigint;
+  value: Buffer | null;
+  note: string | null;
+}
+
+export function stagingPath(dir: string, ...parts: (string | number)[]): string {
+  return path.join(dir, parts.map((p) => String(p).replace(/[^\w.-]/g, '_')).join('.'));
+}
+
+export async function createStagingWriter(file: string) {
+  await mkdir(path.dirname(file), { recursive: true });
+  const out = createWriteStream(file);
+  await once(out, 'open');
+  let count = 0;
+  return {
+    /** Resolves at once unless the stream asks for back-pressure. */
+    async write(record: StagedRecord): Promise<void> {
+      const note = record.note === null ? null : Buffer.from(record.note, 'utf8');
+      const valueLen = record.value?.length ?? 0;
+      const frame = Buffer.allocUnsafe(16 + valueLen + (note?.length ?? 0));
+      frame.writeBigInt64BE(record.offset, 0);
+      frame.writeInt32BE(record.value === null ? -1 : valueLen, 8);
+      if (record.value) record.value.copy(frame, 12);
+      frame.writeInt32BE(note === null ? -1 : note.length, 12 + valueLen);
+      if (note) note.copy(frame, 16 + valueLen);
+      count++;
+      if (!out.write(frame)) await once(out, 'drain');
+    },
+    get count() {
+      return count;
+    },
+    async close(): Promise<void> {
+      out.end();
+      await once(out, 'finish');
+    },
+  };
+}
+
+export async function* readStaging(file: string): AsyncGenerator<StagedRecord> {
+  let pending: Buffer = Buffer.alloc(0);
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
+    pending = pending.length === 0 ? (chunk as Buffer) : Buffer.concat([pending, chunk as Buffer]);
+    let pos = 0;
+    for (;;) {
+      if (pending.length - pos < 12) break;
+      const valueLen = pending.readInt32BE(pos + 8);
+      const valueBytes = Math.max(valueLen, 0);
+      if (pending.length - pos < 16 + valueBytes) break;
+      const noteLen = pending.readInt32BE(pos + 12 + valueBytes);
+      const end = pos + 16 + valueBytes + Math.max(noteLen, 0);
+      if (pending.length < end) break;
+      yield {
+        offset: pending.readBigInt64BE(pos),
+        value: valueLen < 0 ? null : pending.subarray(pos + 12, pos + 12 + valueLen),
+        note: noteLen < 0 ? null : pending.toString('utf8', pos + 16 + valueBytes, end),
+      };
+      pos = end;
+    }
+    pending = pending.subarray(pos);
+  }
+  if (pending.length > 0) throw new Error(`staging file ${file} ends inside a record (${pending.length} stray bytes)`);
+}
+
+export async function removeStaging(...files: string[]): Promise<void> {
+  await Promise.all(files.map((f) => rm(f, { force: true })));
+}

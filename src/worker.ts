@@ -1,0 +1,80 @@
+import { randomUUID } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { DefaultLogger, Runtime, Worker, bundleWorkflowCode, type LogLevel, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { createActivities } from '../activities';
+import type { KtoConfig } from './config';
+import { createKafkaIo } from './kafka';
+import type { Logger } from './logger';
+import { connectWorker } from './temporal/connection';
+
+/** Compacted topic holding each batch partition's pinned and committed ranges. */
+export const BATCH_STATE_TOPIC = 'kto.batch-state';
+
+export interface WorkerOptions {
+  config: KtoConfig;
+  logger: Logger;
+  /** Resolves when the worker should stop; it then drains in-flight tasks and closes its clients. */
+  stopSignal?: Promise<unknown>;
+}
+
+const TEMPORAL_LEVELS: Record<string, LogLevel> = { trace: 'TRACE', debug: 'DEBUG', info: 'INFO', warn: 'WARN', error: 'ERROR', fatal: 'ERROR' };
+
+let runtimeInstalled = false;
+function installRuntime(logger: Logger, level: string): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  const temporalLogger = logger.child({ namespace: 'temporal' });
+  Runtime.install({
+    // kto orders its own shutdown (stop polling, drain, close Kafka), so the SDK must not exit on signals.
+    shutdownSignals: [],
+    logger: new DefaultLogger(TEMPORAL_LEVELS[level] ?? 'WARN', ({ level: l, message, meta }) => {
+      const method = l === 'ERROR' ? 'error' : l === 'WARN' ? 'warn' : l === 'INFO' ? 'info' : 'debug';
+      temporalLogger[method](meta ?? {}, message);
+    }),
+  });
+}
+
+let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+/** Workflow code is bundled once per process and shared by every worker in it. */
+function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+  bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: new DefaultLogger('WARN') });
+  return bundle;
+}
+
+/**
+ * Runs kto's worker: workflows and activities on the shared task queue, plus the same
+ * activities on a queue only this process polls, where the steps that need its local
+ * staging files run (Temporal's worker-specific task queue pattern).
+ */
+export async function runWorker({ config, logger, stopSignal }: WorkerOptions): Promise<void> {
+  installRuntime(logger, config.logLevel);
+  const workerId = `${os.hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+  const workerQueue = `${config.temporal.taskQueue}@${workerId}`;
+  const stagingDir = path.join(config.stagingDir, workerId);
+  const log = logger.child({ namespace: 'worker', taskQueue: config.temporal.taskQueue, workerQueue });
+
+  const connection = await connectWorker(config.temporal);
+  const kafka = createKafkaIo(config.kafka, logger);
+  try {
+    const activities = createActivities({ kafka, stagingDir, workerQueue, stateTopic: BATCH_STATE_TOPIC });
+    const common = { connection, namespace: config.temporal.namespace, activities };
+    const workers = await Promise.all([
+      Worker.create({ ...common, taskQueue: config.temporal.taskQueue, workflowBundle: await workflowBundle() }),
+      Worker.create({ ...common, taskQueue: workerQueue }),
+    ]);
+    log.info('worker started');
+    const running = Promise.all(workers.map((w) => w.run()));
+    void stopSignal?.then(() => {
+      log.info('worker stopping: draining in-flight tasks');
+      for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+    });
+    await running;
+    log.info('worker stopped');
+  } finally {
+    await kafka.close();
+    await connection.close();
+    await rm(stagingDir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,101 @@
+import { ApplicationFailure, defineQuery, executeChild, proxyActivities, setHandler } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import {
+  batchPipelineWithDefaults,
+  partitionWorkflowId,
+  type BatchPipelineOptions,
+  type BatchReport,
+  type PartitionSummary,
+} from '../src/shared/batch';
+import { partition } from './partition';
+
+const admin = proxyActivities<Activities>({
+  startToCloseTimeout: '2m',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 10 },
+});
+
+export interface BatchProgress {
+  partitions: number;
+  done: number;
+  failed: number;
+  recordsIn: number;
+  recordsOut: number;
+}
+
+export const batchProgressQuery = defineQuery<BatchProgress>('batchProgress');
+
+/**
+ * The daily batch: lists the input partitions and runs one child workflow per partition,
+ * at most `maxConcurrentPartitions` at once. A failed partition does not stop the others;
+ * the run fails at the end naming them, and their ranges are picked up by the next run.
+ */
+export async function batch(options: BatchPipelineOptions): Promise<BatchReport> {
+  const pipeline = batchPipelineWithDefaults(options);
+  const { partitions, pending } = await admin.listPartitions(pipeline);
+  const summaries: PartitionSummary[] = [];
+  const failures: { partition: number; message: string }[] = [];
+  setHandler(batchProgressQuery, () => ({
+    partitions: partitions.length,
+    done: summaries.length,
+    failed: failures.length,
+    recordsIn: summaries.reduce((n, s) => n + s.records, 0),
+    recordsOut: summaries.reduce((n, s) => n + s.outputRecords, 0),
+  }));
+
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < pending.length) {
+      const p = pending[next++];
+      try {
+        summaries.push(
+          await executeChild(partition, { workflowId: partitionWorkflowId(pipeline.pipeline, p), args: [{ ...pipeline, partition: p }] }),
+        );
+      } catch (err) {
+        failures.push({ partition: p, message: err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err) });
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(pipeline.maxConcurrentPartitions, pending.length) }, lane));
+
+  if (failures.length > 0) {
+    throw ApplicationFailure.create({
+      type: 'PartitionsFailed',
+      message: `${failures.length} of ${partitions.length} partitions failed: ${failures.map((f) => `p${f.partition}: ${f.message}`).join('; ')}`,
+      details: [failures],
+    });
+  }
+  const idle = partitions.filter((p) => !pending.includes(p));
+  summaries.push(...idle.map((p) => nothingNew(p)));
+  summaries.sort((a, b) => a.partition - b.partition);
+  const sum = (pick: (s: PartitionSummary) => number) => summaries.reduce((n, s) => n + pick(s), 0);
+  return {
+    pipeline: pipeline.pipeline,
+    topic: pipeline.topic,
+    outputTopic: pipeline.outputTopic,
+    partitions: partitions.length,
+    recordsIn: sum((s) => s.records),
+    recordsOut: sum((s) => s.outputRecords),
+    malformed: sum((s) => s.malformed),
+    stepMs: {
+      consume: sum((s) => s.durationsMs.consume),
+      commit: sum((s) => s.durationsMs.commit),
+      aggregate: sum((s) => s.durationsMs.aggregate),
+      produce: sum((s) => s.durationsMs.produce),
+    },
+    partitionSummaries: summaries,
+  };
+}
+
+function nothingNew(partition: number): PartitionSummary {
+  return {
+    partition,
+    status: 'nothing-new',
+    from: '',
+    to: '',
+    records: 0,
+    outputRecords: 0,
+    malformed: 0,
+    attempts: 0,
+    durationsMs: { consume: 0, commit: 0, aggregate: 0, produce: 0 },
+  };
+}

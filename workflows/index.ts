@@ -1,0 +1,2 @@
+export { batch, batchProgressQuery, type BatchProgress } from './batch';
+export { partition } from './partition';

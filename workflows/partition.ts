@@ -1,0 +1,74 @@
+import { ActivityFailure, ApplicationFailure, TimeoutFailure, log, proxyActivities } from '@temporalio/workflow';
+import type { Duration } from '@temporalio/common';
+import type { Activities } from '../activities';
+import type { ConsumeResult, PartitionInput, PartitionSummary, PinnedRange } from '../src/shared/batch';
+
+/** Kafka steps any worker may run: a retry after a crash lands on a live worker. */
+const kafkaIo = proxyActivities<Activities>({
+  startToCloseTimeout: '30m',
+  heartbeatTimeout: '30s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 20 },
+});
+
+/**
+ * Steps that need the staging file on the worker that consumed the range. If that worker
+ * stops answering, the heartbeat or schedule-to-start timeout fires and the partition
+ * re-reads its pinned range on another worker.
+ */
+const workerLocal = (taskQueue: string, lossTimeout: Duration) =>
+  proxyActivities<Activities>({
+    taskQueue,
+    startToCloseTimeout: '30m',
+    scheduleToStartTimeout: lossTimeout,
+    heartbeatTimeout: lossTimeout,
+    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 20 },
+  });
+
+const MAX_WORKER_MOVES = 5;
+
+const isWorkerLost = (err: unknown): boolean => err instanceof ActivityFailure && err.cause instanceof TimeoutFailure;
+
+/**
+ * One input partition: consume → commit → aggregate → produce. The range is pinned once;
+ * every later attempt works on exactly that range, and the produce step lands it at most once.
+ */
+export async function partition(input: PartitionInput): Promise<PartitionSummary> {
+  const durationsMs = { consume: 0, commit: 0, aggregate: 0, produce: 0 };
+  let consumed: ConsumeResult = await kafkaIo.consume(input);
+  durationsMs.consume += consumed.durationMs;
+  const range: PinnedRange = { from: consumed.from, to: consumed.to, firstRun: consumed.firstRun };
+  const summary = { partition: input.partition, from: range.from, to: range.to, records: consumed.records, durationsMs };
+  if (consumed.file === null) {
+    return { ...summary, status: 'nothing-new', outputRecords: 0, malformed: 0, attempts: 1 };
+  }
+
+  durationsMs.commit = (await kafkaIo.commit({ ...input, range })).durationMs;
+
+  for (let attempt = 1; ; attempt++) {
+    const local = workerLocal(consumed.workerQueue, input.workerLossTimeout);
+    try {
+      const aggregated = await local.aggregate({ ...input, range, file: consumed.file! });
+      durationsMs.aggregate += aggregated.durationMs;
+      const produced = await local.produce({ ...input, range, outputFile: aggregated.outputFile, errorsFile: aggregated.errorsFile });
+      durationsMs.produce += produced.durationMs;
+      return {
+        ...summary,
+        status: produced.status,
+        outputRecords: produced.outputRecords,
+        malformed: aggregated.malformed,
+        attempts: attempt,
+      };
+    } catch (err) {
+      if (!isWorkerLost(err)) throw err;
+      if (attempt >= MAX_WORKER_MOVES) {
+        throw ApplicationFailure.create({ message: `partition ${input.partition}: lost ${attempt} workers in a row`, cause: err as Error });
+      }
+      log.warn('worker holding the staged range stopped answering; re-reading the pinned range on another worker', {
+        partition: input.partition,
+        workerQueue: consumed.workerQueue,
+      });
+      consumed = await kafkaIo.consume({ ...input, pinned: range });
+      durationsMs.consume += consumed.durationMs;
+    }
+  }
+}
