@@ -32,11 +32,18 @@ const KAFKA_PROPERTIES = {
   'ssl.ca.location': 'KTO_KAFKA_SSL_CA_LOCATION',
 } as const;
 type KafkaProperty = keyof typeof KAFKA_PROPERTIES;
+/** librdkafka accepts these alternative names; reading them as ignored would silently fall back to defaults. */
+const KAFKA_PROPERTY_ALIASES: Record<string, KafkaProperty> = {
+  'sasl.mechanism': 'sasl.mechanisms',
+  'metadata.broker.list': 'bootstrap.servers',
+};
 
 const SECRET_KEYS = new Set(['password', 'apiKey', 'sasl.password']);
 export const REDACTED = '[redacted]';
 
-const port = z.coerce.number().int().min(1).max(65535);
+const portError = 'must be a port number from 1 to 65535, e.g. 1025';
+const metricsPortError = 'must be a port number, or 0 to turn /metrics off';
+const port = z.coerce.number({ error: portError }).int(portError).min(1, portError).max(65535, portError);
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
 const configSchema = z
@@ -45,7 +52,7 @@ const configSchema = z
       brokers: z
         .string()
         .transform((s) => s.split(',').map((b) => b.trim()).filter(Boolean))
-        .pipe(z.array(z.string().regex(/^[^\s:]+:\d+$/, 'each broker must be host:port')).min(1)),
+        .pipe(z.array(z.string().regex(/^[^\s:]+:\d+$/, 'each broker must be host:port, e.g. localhost:9092 (comma-separate several)')).min(1)),
       clientId: z.string().min(1),
       securityProtocol: z.enum(['PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL']),
       saslMechanism: z.enum(['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512']),
@@ -84,7 +91,7 @@ const configSchema = z
     }),
     stagingDir: z.string().min(1),
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
-    metricsPort: z.coerce.number().int().min(0).max(65535),
+    metricsPort: z.coerce.number({ error: metricsPortError }).int(metricsPortError).min(0, metricsPortError).max(65535, metricsPortError),
   })
   .superRefine((c, ctx) => {
     const k = c.kafka;
@@ -142,6 +149,7 @@ export const ENV_KEYS = [
   'KTO_SMTP_USER',
   'KTO_SMTP_PASSWORD',
   'KTO_DEVSTACK_DIR',
+  'KTO_PIPELINES_FILE',
 ].sort();
 
 /**
@@ -180,6 +188,12 @@ function kafkaSettings(env: Env): Record<KafkaProperty, string | undefined> & { 
       ]);
     }
     fileProps = parseProperties(text, file);
+    for (const [alias, prop] of Object.entries(KAFKA_PROPERTY_ALIASES)) {
+      if (alias in fileProps) {
+        fileProps[prop] ??= fileProps[alias];
+        delete fileProps[alias];
+      }
+    }
   }
   const out = { ignored: Object.keys(fileProps).filter((k) => !(k in KAFKA_PROPERTIES)) } as Record<KafkaProperty, string | undefined> & {
     ignored: string[];
