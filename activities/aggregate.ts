@@ -1,10 +1,10 @@
-import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { AggregationSpecError, createAggregator, type Aggregator } from '../src/aggregate';
 import type { AggregateInput, AggregateResult } from '../src/shared/batch';
 import { createStagingWriter, readStaging, stagingPath } from '../src/staging';
+import { withHeartbeat } from './heartbeat';
 
-const HEARTBEAT_EVERY = 20_000;
+const PROGRESS_EVERY = 20_000;
 
 export interface AggregateActivityDeps {
   stagingDir: string;
@@ -31,13 +31,15 @@ export function createAggregateActivities({ stagingDir }: AggregateActivityDeps)
       const outputFile = stagingPath(...base, 'output');
       const errorsFile = stagingPath(...base, 'errors');
       const errors = await createStagingWriter(errorsFile);
-      let seen = 0;
       try {
-        for await (const record of readStaging(input.file)) {
-          const result = aggregator.add(record.value, record.offset.toString());
-          if (!result.ok) await errors.write({ offset: record.offset, value: record.value, note: result.reason });
-          if (++seen % HEARTBEAT_EVERY === 0) Context.current().heartbeat({ records: seen });
-        }
+        await withHeartbeat(async (progress) => {
+          let seen = 0;
+          for await (const record of readStaging(input.file)) {
+            const result = aggregator.add(record.value, record.offset.toString());
+            if (!result.ok) await errors.write({ offset: record.offset, value: record.value, note: result.reason });
+            if (++seen % PROGRESS_EVERY === 0) progress({ records: seen });
+          }
+        });
       } finally {
         await errors.close();
       }

@@ -13,6 +13,7 @@ import {
   type ProduceResult,
 } from '../src/shared/batch';
 import { createStagingWriter, readStaging, removeStaging, stagingPath } from '../src/staging';
+import { withHeartbeat } from './heartbeat';
 
 export interface KafkaActivityDeps {
   kafka: KafkaIo;
@@ -29,10 +30,6 @@ function nonRetryableFor(err: unknown): never {
   if (err instanceof TopicNotFoundError) throw ApplicationFailure.nonRetryable(err.message, 'TopicNotFound');
   if (err instanceof OffsetConflictError) throw ApplicationFailure.nonRetryable(err.message, 'OffsetConflict');
   throw err;
-}
-
-function heartbeat(details: unknown): void {
-  Context.current().heartbeat(details);
 }
 
 export function createKafkaActivities({ kafka, stagingDir, workerQueue, stateTopic }: KafkaActivityDeps) {
@@ -97,16 +94,18 @@ export function createKafkaActivities({ kafka, stagingDir, workerQueue, stateTop
         const file = stagingPath(stagingDir, input.pipeline, input.partition, range.from, 'records');
         const writer = await createStagingWriter(file);
         try {
-          await kafka.readRange({
-            topic: input.topic,
-            partition: input.partition,
-            from,
-            to,
-            onRecords: async (records) => {
-              for (const r of records) await writer.write({ offset: r.offset, value: r.value, note: null });
-            },
-            onProgress: (last, records) => heartbeat({ lastOffset: last.toString(), records }),
-          });
+          await withHeartbeat((progress) =>
+            kafka.readRange({
+              topic: input.topic,
+              partition: input.partition,
+              from,
+              to,
+              onRecords: async (records) => {
+                for (const r of records) await writer.write({ offset: r.offset, value: r.value, note: null });
+              },
+              onProgress: (last, records) => progress({ lastOffset: last.toString(), records }),
+            }),
+          );
         } finally {
           await writer.close();
         }
@@ -177,17 +176,19 @@ export function createKafkaActivities({ kafka, stagingDir, workerQueue, stateTop
         };
       }
       try {
-        const result = await kafka.commitRange({
-          transactionalId: transactionalId(input.pipeline, input.partition),
-          groupId: input.groupId,
-          topic: input.topic,
-          partition: input.partition,
-          from: BigInt(range.from),
-          to: BigInt(range.to),
-          firstRun: range.firstRun,
-          records,
-          onProgress: (produced) => heartbeat({ produced }),
-        });
+        const result = await withHeartbeat((progress) =>
+          kafka.commitRange({
+            transactionalId: transactionalId(input.pipeline, input.partition),
+            groupId: input.groupId,
+            topic: input.topic,
+            partition: input.partition,
+            from: BigInt(range.from),
+            to: BigInt(range.to),
+            firstRun: range.firstRun,
+            records,
+            onProgress: (produced) => progress({ produced }),
+          }),
+        );
         await removeStaging(input.outputFile, input.errorsFile, stagingPath(stagingDir, input.pipeline, input.partition, range.from, 'records'));
         if (result.status === 'already-committed') return { status: result.status, outputRecords: 0, errorRecords: 0, durationMs: Date.now() - started };
         return { status: result.status, outputRecords, errorRecords, durationMs: Date.now() - started };

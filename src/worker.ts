@@ -2,7 +2,15 @@ import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { DefaultLogger, Runtime, Worker, bundleWorkflowCode, type LogLevel, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import {
+  DefaultLogger,
+  Runtime,
+  Worker,
+  bundleWorkflowCode,
+  type ActivityInterceptorsFactory,
+  type LogLevel,
+  type WorkflowBundleWithSourceMap,
+} from '@temporalio/worker';
 import { createActivities } from '../activities';
 import type { KtoConfig } from './config';
 import { createKafkaIo } from './kafka';
@@ -17,6 +25,8 @@ export interface WorkerOptions {
   logger: Logger;
   /** Resolves when the worker should stop; it then drains in-flight tasks and closes its clients. */
   stopSignal?: Promise<unknown>;
+  /** Wraps every activity execution (metrics, tracing, fault injection in tests). */
+  activityInterceptors?: ActivityInterceptorsFactory[];
 }
 
 const TEMPORAL_LEVELS: Record<string, LogLevel> = { trace: 'TRACE', debug: 'DEBUG', info: 'INFO', warn: 'WARN', error: 'ERROR', fatal: 'ERROR' };
@@ -48,7 +58,7 @@ function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
  * activities on a queue only this process polls, where the steps that need its local
  * staging files run (Temporal's worker-specific task queue pattern).
  */
-export async function runWorker({ config, logger, stopSignal }: WorkerOptions): Promise<void> {
+export async function runWorker({ config, logger, stopSignal, activityInterceptors = [] }: WorkerOptions): Promise<void> {
   installRuntime(logger, config.logLevel);
   const workerId = `${os.hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
   const workerQueue = `${config.temporal.taskQueue}@${workerId}`;
@@ -59,7 +69,7 @@ export async function runWorker({ config, logger, stopSignal }: WorkerOptions): 
   const kafka = createKafkaIo(config.kafka, logger);
   try {
     const activities = createActivities({ kafka, stagingDir, workerQueue, stateTopic: BATCH_STATE_TOPIC });
-    const common = { connection, namespace: config.temporal.namespace, activities };
+    const common = { connection, namespace: config.temporal.namespace, activities, interceptors: { activity: activityInterceptors } };
     const workers = await Promise.all([
       Worker.create({ ...common, taskQueue: config.temporal.taskQueue, workflowBundle: await workflowBundle() }),
       Worker.create({ ...common, taskQueue: workerQueue }),

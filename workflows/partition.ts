@@ -1,14 +1,16 @@
 import { ActivityFailure, ApplicationFailure, TimeoutFailure, log, proxyActivities } from '@temporalio/workflow';
-import type { Duration } from '@temporalio/common';
+import type { Duration, RetryPolicy } from '@temporalio/common';
 import type { Activities } from '../activities';
 import type { ConsumeResult, PartitionInput, PartitionSummary, PinnedRange } from '../src/shared/batch';
 
-/** Kafka steps any worker may run: a retry after a crash lands on a live worker. */
-const kafkaIo = proxyActivities<Activities>({
-  startToCloseTimeout: '30m',
-  heartbeatTimeout: '30s',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 20 },
-});
+const retry: RetryPolicy = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 20 };
+
+/**
+ * Kafka steps any worker may run: a retry after a crash lands on a live worker. Steps
+ * heartbeat every second while they run, so `lossTimeout` detects a dead or frozen worker.
+ */
+const kafkaIo = (lossTimeout: Duration) =>
+  proxyActivities<Activities>({ startToCloseTimeout: '30m', heartbeatTimeout: lossTimeout, retry });
 
 /**
  * Steps that need the staging file on the worker that consumed the range. If that worker
@@ -21,7 +23,7 @@ const workerLocal = (taskQueue: string, lossTimeout: Duration) =>
     startToCloseTimeout: '30m',
     scheduleToStartTimeout: lossTimeout,
     heartbeatTimeout: lossTimeout,
-    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 20 },
+    retry,
   });
 
 const MAX_WORKER_MOVES = 5;
@@ -34,7 +36,8 @@ const isWorkerLost = (err: unknown): boolean => err instanceof ActivityFailure &
  */
 export async function partition(input: PartitionInput): Promise<PartitionSummary> {
   const durationsMs = { consume: 0, commit: 0, aggregate: 0, produce: 0 };
-  let consumed: ConsumeResult = await kafkaIo.consume(input);
+  const shared = kafkaIo(input.workerLossTimeout);
+  let consumed: ConsumeResult = await shared.consume(input);
   durationsMs.consume += consumed.durationMs;
   const range: PinnedRange = { from: consumed.from, to: consumed.to, firstRun: consumed.firstRun };
   const summary = { partition: input.partition, from: range.from, to: range.to, records: consumed.records, durationsMs };
@@ -42,7 +45,7 @@ export async function partition(input: PartitionInput): Promise<PartitionSummary
     return { ...summary, status: 'nothing-new', outputRecords: 0, malformed: 0, attempts: 1 };
   }
 
-  durationsMs.commit = (await kafkaIo.commit({ ...input, range })).durationMs;
+  durationsMs.commit = (await shared.commit({ ...input, range })).durationMs;
 
   for (let attempt = 1; ; attempt++) {
     const local = workerLocal(consumed.workerQueue, input.workerLossTimeout);
@@ -67,7 +70,7 @@ export async function partition(input: PartitionInput): Promise<PartitionSummary
         partition: input.partition,
         workerQueue: consumed.workerQueue,
       });
-      consumed = await kafkaIo.consume({ ...input, pinned: range });
+      consumed = await shared.consume({ ...input, pinned: range });
       durationsMs.consume += consumed.durationMs;
     }
   }

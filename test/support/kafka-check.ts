@@ -1,0 +1,142 @@
+import { Kafka, logLevel } from 'kafkajs';
+
+/**
+ * An independent view of what landed in Kafka, for exactly-once checks: a plain kafkajs
+ * read_committed consumer and a straightforward recomputation, sharing no code with kto.
+ */
+export interface TopicRecord {
+  partition: number;
+  offset: bigint;
+  key: string | null;
+  value: string | null;
+  headers: Record<string, string>;
+}
+
+export async function readTopic(brokers: string[], topic: string): Promise<TopicRecord[]> {
+  const kafka = new Kafka({ brokers, clientId: 'kto-test-check', logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  const marks = await admin.fetchTopicOffsets(topic);
+  const groupId = `kto-test-check-${topic}-${Date.now()}-${Math.random().toString(36).slice(2)}`;
+  const remaining = new Map(marks.filter((m) => BigInt(m.high) > BigInt(m.low)).map((m) => [m.partition, BigInt(m.high) - 1n]));
+  const records: TopicRecord[] = [];
+  if (remaining.size > 0) {
+    const consumer = kafka.consumer({ groupId, readUncommitted: false, maxWaitTimeInMs: 200 });
+    await consumer.connect();
+    let done!: () => void;
+    const finished = new Promise<void>((r) => (done = r));
+    const reached = (partition: number, last: string) => {
+      const end = remaining.get(partition);
+      if (end !== undefined && BigInt(last) >= end) remaining.delete(partition);
+      if (remaining.size === 0) done();
+    };
+    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => reached(payload.partition, payload.lastOffset));
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({
+      eachBatch: async ({ batch }) => {
+        for (const m of batch.messages) {
+          records.push({
+            partition: batch.partition,
+            offset: BigInt(m.offset),
+            key: m.key?.toString() ?? null,
+            value: m.value?.toString() ?? null,
+            headers: Object.fromEntries(Object.entries(m.headers ?? {}).map(([k, v]) => [k, String(v)])),
+          });
+        }
+        reached(batch.partition, batch.lastOffset());
+      },
+    });
+    await Promise.race([finished, new Promise((_, reject) => setTimeout(() => reject(new Error(`timed out reading ${topic}`)), 60_000))]);
+    await consumer.disconnect();
+    await admin.deleteGroups([groupId]).catch(() => undefined);
+  }
+  await admin.disconnect();
+  return records.sort((a, b) => a.partition - b.partition || (a.offset < b.offset ? -1 : 1));
+}
+
+export interface DayTotals {
+  count: number;
+  sum: number;
+}
+
+/** partition → day (yyyy-MM-dd) → totals, from raw seed-style records; malformed ones are skipped. */
+export type Totals = Map<number, Map<string, DayTotals>>;
+
+const SEED_TIME = /^(\d\d)\/(\d\d)\/(\d{4}) \d\d:\d\d:\d\d$/;
+
+export function expectedDailyTotals(input: TopicRecord[]): Totals {
+  const totals: Totals = new Map();
+  for (const r of input) {
+    let parsed: { datetime?: unknown; voltage?: unknown };
+    try {
+      parsed = JSON.parse(r.value ?? '');
+    } catch {
+      continue;
+    }
+    const m = typeof parsed?.datetime === 'string' ? SEED_TIME.exec(parsed.datetime) : null;
+    const voltage = typeof parsed?.voltage === 'number' ? parsed.voltage : NaN;
+    if (!m || !Number.isFinite(voltage)) continue;
+    add(totals, r.partition, `${m[3]}-${m[2]}-${m[1]}`, 1, voltage);
+  }
+  return totals;
+}
+
+/** Sums the mergeable parts of every output row per source partition and day. */
+export function outputDailyTotals(output: TopicRecord[]): Totals {
+  const totals: Totals = new Map();
+  for (const r of output) {
+    const row = JSON.parse(r.value ?? '{}') as { bucket: string; count: number; sum: number };
+    add(totals, Number(r.headers['kto-source-partition']), row.bucket, row.count, row.sum);
+  }
+  return totals;
+}
+
+function add(totals: Totals, partition: number, day: string, count: number, sum: number): void {
+  let days = totals.get(partition);
+  if (!days) totals.set(partition, (days = new Map()));
+  const t = days.get(day) ?? { count: 0, sum: 0 };
+  days.set(day, { count: t.count + count, sum: t.sum + sum });
+}
+
+/**
+ * Checks that the output's input ranges per source partition tile [0, lastOffset] with no
+ * gap and no overlap, and returns them.
+ */
+export function outputRanges(output: TopicRecord[]): Map<number, { from: bigint; to: bigint }[]> {
+  const byPartition = new Map<number, Map<string, { from: bigint; to: bigint }>>();
+  for (const r of output) {
+    const p = Number(r.headers['kto-source-partition']);
+    const from = BigInt(r.headers['kto-offset-from']);
+    const to = BigInt(r.headers['kto-offset-to']);
+    if (!byPartition.has(p)) byPartition.set(p, new Map());
+    byPartition.get(p)!.set(`${from}-${to}`, { from, to });
+  }
+  const result = new Map<number, { from: bigint; to: bigint }[]>();
+  for (const [p, ranges] of byPartition) {
+    const sorted = [...ranges.values()].sort((a, b) => (a.from < b.from ? -1 : 1));
+    sorted.forEach((r, i) => {
+      const expectedFrom = i === 0 ? 0n : sorted[i - 1].to + 1n;
+      if (r.from !== expectedFrom) throw new Error(`partition ${p}: range ${r.from}-${r.to} should start at ${expectedFrom} (gap or overlap)`);
+    });
+    result.set(p, sorted);
+  }
+  return result;
+}
+
+/** Compares totals; returns a list of differences (empty when equal). */
+export function diffTotals(expected: Totals, actual: Totals): string[] {
+  const problems: string[] = [];
+  const partitions = new Set([...expected.keys(), ...actual.keys()]);
+  for (const p of partitions) {
+    const e = expected.get(p) ?? new Map<string, DayTotals>();
+    const a = actual.get(p) ?? new Map<string, DayTotals>();
+    for (const day of new Set([...e.keys(), ...a.keys()])) {
+      const x = e.get(day);
+      const y = a.get(day);
+      if (!x || !y || x.count !== y.count || Math.abs(x.sum - y.sum) > 1e-6 * Math.max(1, Math.abs(x.sum))) {
+        problems.push(`p${p} ${day}: expected ${JSON.stringify(x)} got ${JSON.stringify(y)}`);
+      }
+    }
+  }
+  return problems;
+}
