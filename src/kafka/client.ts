@@ -40,7 +40,8 @@ export function createKafka(config: KafkaConfig, logger: Logger): Kafka {
       ({ level, log }: LogEntry) => {
         const { message, ...extra } = log;
         // kafkajs retries these itself; at error level they read like failures.
-        const retried = (extra as { retriable?: boolean }).retriable === true || NOISE.some((n) => message.includes(n));
+        const error = String((extra as { error?: unknown }).error ?? '');
+        const retried = (extra as { retriable?: boolean }).retriable === true || NOISE.some((n) => message.includes(n) || error.includes(n));
         kafkaLogger[retried ? 'debug' : (LEVELS[level] ?? 'info')](extra, message);
       },
   });

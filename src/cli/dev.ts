@@ -1,0 +1,79 @@
+import Table from 'cli-table3';
+import type { Command } from 'commander';
+import { createDevStack, followLogs, readLogTail, SERVICE_NAMES, type DevStack, type ServiceName } from '../devstack';
+import { action, cliContext, UserError } from './context';
+import { registerMailCommand } from './dev-mail';
+
+function stack(): DevStack {
+  const { config, logger } = cliContext();
+  return createDevStack({ dir: config.devstack.dir, ports: config.devstack.ports, logger: logger.child({ namespace: 'devstack' }) });
+}
+
+function parseService(name: string | undefined): ServiceName[] {
+  if (name === undefined) return [...SERVICE_NAMES];
+  if ((SERVICE_NAMES as readonly string[]).includes(name)) return [name as ServiceName];
+  throw new UserError(`Unknown service "${name}".`, `use one of: ${SERVICE_NAMES.join(', ')}`);
+}
+
+async function up(): Promise<void> {
+  const started = Date.now();
+  const e = await stack().up();
+  process.stdout.write(
+    [
+      `Local stack ready in ${((Date.now() - started) / 1000).toFixed(1)}s:`,
+      `  Temporal     ${e.temporalAddress}  (UI ${e.temporalUiUrl})`,
+      `  Kafka        ${e.kafkaBrokers.join(',')}`,
+      `  SMTP sink    ${e.smtpHost}:${e.smtpPort}  (messages: kto dev mail, control ${e.smtpControlUrl})`,
+      'Stop it with `kto dev down`; data stays until you delete the state folder.',
+      '',
+    ].join('\n'),
+  );
+}
+
+async function status(): Promise<void> {
+  const rows = await stack().status();
+  // Colour codes only for a terminal: piped output (scripts, CI logs) stays plain.
+  const style = process.stdout.isTTY ? {} : { head: [], border: [] };
+  const table = new Table({ head: ['service', 'pid', 'ports', 'state'], style });
+  for (const r of rows) table.push([r.service, r.pid ?? '-', r.ports.map((p) => `${p.port} (${p.name})`).join('\n'), r.state]);
+  process.stdout.write(`${table.toString()}\nstate: ${cliContext().config.devstack.dir}\n`);
+  if (rows.some((r) => r.state === 'port in use')) {
+    process.stdout.write('"port in use": another program (or a stack in another folder) holds the port; set KTO_DEV_*_PORT to move kto.\n');
+  }
+}
+
+async function logs(service: string | undefined, opts: { follow?: boolean; lines: string }): Promise<void> {
+  const services = parseService(service);
+  const s = stack();
+  const files = new Map(services.map((name) => [s.logPath(name), name]));
+  const prefix = (file: string) => (services.length > 1 ? `${files.get(file)!.padEnd(8)} | ` : '');
+  const lines = Number.parseInt(opts.lines, 10);
+  if (!Number.isInteger(lines) || lines < 0) throw new UserError(`--lines must be a whole number, got "${opts.lines}".`, 'e.g. --lines 200');
+  for (const file of files.keys()) {
+    for (const line of readLogTail(file, lines)) process.stdout.write(`${prefix(file)}${line}\n`);
+  }
+  if (!opts.follow) return;
+  const abort = new AbortController();
+  process.once('SIGINT', () => abort.abort());
+  await followLogs([...files.keys()], (file, line) => process.stdout.write(`${prefix(file)}${line}\n`), abort.signal);
+}
+
+/** Adds `kto dev up | down | status | logs | mail`: the local Temporal + Kafka + SMTP stack. */
+export function registerDevCommands(program: Command): Command {
+  const dev = program
+    .command('dev')
+    .description('run the local stack: Temporal dev server, one Kafka node and an SMTP sink (installed on first use)')
+    .addHelpText('after', '\nPorts: KTO_DEV_TEMPORAL_PORT, KTO_DEV_TEMPORAL_UI_PORT, KTO_DEV_KAFKA_PORT, KTO_DEV_KAFKA_CONTROLLER_PORT,\n       KTO_DEV_SMTP_PORT, KTO_DEV_SMTP_CONTROL_PORT. State folder: KTO_DEVSTACK_DIR (default .devstack).\n');
+  dev.command('up').description('install what is missing, start every service and wait until each answers').action(action(up));
+  dev.command('down').description('stop every service (data is kept)').action(action(async () => stack().down()));
+  dev.command('status').description('show each service: pid, ports, state').action(action(status));
+  dev
+    .command('logs')
+    .description('print the log of one service, or of all')
+    .argument('[service]', SERVICE_NAMES.join(' | '))
+    .option('-f, --follow', 'keep printing new lines until Ctrl-C')
+    .option('-n, --lines <n>', 'lines to print from the end of each log', '50')
+    .action(action(logs));
+  registerMailCommand(dev);
+  return dev;
+}

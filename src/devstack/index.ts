@@ -1,0 +1,7 @@
+export { createDevStack, type DevStack, type DevStackEndpoints, type DevStackOptions, type ServiceState, type ServiceStatus } from './dev-stack';
+export { cachePaths, KAFKA_VERSION, TEMPORAL_CLI_VERSION } from './install';
+export { followLogs, readLogTail } from './logs';
+export { findFreePorts, PORT_ENV_VARS, type DevStackPorts, type PortName } from './ports';
+export { SEARCH_ATTRIBUTES, type SearchAttributeName } from './search-attributes';
+export { SERVICE_NAMES, type ServiceName } from './service';
+export { mailDirOf } from './smtp';

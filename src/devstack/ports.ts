@@ -1,0 +1,82 @@
+import net from 'node:net';
+import { UserError } from '../cli/context';
+
+/** The ports of the local stack, one per listener, as in `DevStackConfig['ports']`. */
+export interface DevStackPorts {
+  temporal: number;
+  temporalUi: number;
+  kafka: number;
+  kafkaController: number;
+  smtp: number;
+  smtpControl: number;
+}
+
+export type PortName = keyof DevStackPorts;
+
+/** The variable that moves each port, so an error can name the one knob a user has to turn. */
+export const PORT_ENV_VARS: Record<PortName, string> = {
+  temporal: 'KTO_DEV_TEMPORAL_PORT',
+  temporalUi: 'KTO_DEV_TEMPORAL_UI_PORT',
+  kafka: 'KTO_DEV_KAFKA_PORT',
+  kafkaController: 'KTO_DEV_KAFKA_CONTROLLER_PORT',
+  smtp: 'KTO_DEV_SMTP_PORT',
+  smtpControl: 'KTO_DEV_SMTP_CONTROL_PORT',
+};
+
+const HOST = '127.0.0.1';
+
+/**
+ * True when nothing listens on the port. Binding is the only reliable test: a connect probe
+ * misses a listener that is still starting, and a wildcard (0.0.0.0) listener also blocks us.
+ */
+export function isPortFree(port: number, host = HOST): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen({ port, host, exclusive: true }, () => server.close(() => resolve(true)));
+  });
+}
+
+/** True when something accepts TCP connections on the port (a service is at least listening). */
+export function isPortOpen(port: number, host = HOST, timeoutMs = 500): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ port, host });
+    const done = (open: boolean) => {
+      socket.destroy();
+      resolve(open);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+/**
+ * Ports the OS reports free right now, all distinct. Each is held open until all are chosen so
+ * the OS cannot hand out the same one twice; another process may still grab one before use.
+ */
+export async function findFreePorts(count: number, host = HOST): Promise<number[]> {
+  const servers: net.Server[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const server = net.createServer();
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ port: 0, host, exclusive: true }, resolve);
+      });
+      servers.push(server);
+    }
+    return servers.map((s) => (s.address() as net.AddressInfo).port);
+  } finally {
+    await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  }
+}
+
+/** The error for a port another program holds: which port, which variable moves it, how to look. */
+export function portInUseError(service: string, name: PortName, port: number): UserError {
+  return new UserError(
+    `Cannot start ${service}: port ${port} (${name}) is already in use by another program.`,
+    `stop whatever listens on ${port} (\`ss -ltnp | grep :${port}\`), or pick another port with ${PORT_ENV_VARS[name]}=<port>; ` +
+      '`kto dev status` shows whether it is a kto stack started from another directory',
+  );
+}

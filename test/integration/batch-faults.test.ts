@@ -1,0 +1,133 @@
+import { randomUUID } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Client } from '@temporalio/client';
+import type { KtoConfig } from '../../src/config';
+import { createKafkaIo, type KafkaIo } from '../../src/kafka';
+import { createLogger } from '../../src/logger';
+import type { BatchReport } from '../../src/shared/batch';
+import { connectClient } from '../../src/temporal/connection';
+import { createTestPipeline, expectExactlyOnce, startBatch } from '../support/batch-harness';
+import { testConfig, waitFor } from '../support/helpers';
+import { testStack } from '../support/test-stack';
+import { startWorkerProcess, type WorkerProcess } from '../support/worker-process';
+
+/**
+ * Invariant 1 under faults: whatever happens to a worker or the broker, each input record
+ * contributes once to what a read_committed consumer of the output sees.
+ */
+let config: KtoConfig;
+let kafka: KafkaIo;
+let client: Client;
+const workers: WorkerProcess[] = [];
+
+beforeAll(async () => {
+  config = testConfig();
+  kafka = createKafkaIo(config.kafka, createLogger({ level: 'error', pretty: false }));
+  client = await connectClient(config.temporal);
+});
+
+afterEach(async () => {
+  await Promise.all(workers.splice(0).map((w) => w.kill('SIGKILL')));
+});
+
+afterAll(async () => {
+  await kafka?.close();
+  await client?.connection.close();
+});
+
+function scenario(name: string) {
+  const id = `${name.replace(/\W+/g, '-')}-${randomUUID().slice(0, 8)}`;
+  const dir = path.join(process.env.KTO_DEVSTACK_DIR!, 'faults', id);
+  const taskQueue = `faults-${id}`;
+  const runConfig = { ...config, temporal: { ...config.temporal, taskQueue } };
+  const worker = (hold?: string, label = 'a') => {
+    const w = startWorkerProcess({ taskQueue, dir: path.join(dir, label), hold });
+    workers.push(w);
+    return w;
+  };
+  return { id, dir, runConfig, worker };
+}
+
+const STEPS = ['consume', 'commit', 'aggregate', 'produce'] as const;
+const KILL_POINTS = [...STEPS.map((s) => `before:${s}`), ...STEPS.map((s) => `after:${s}`)];
+
+describe('exactly once under faults', () => {
+  test.each(KILL_POINTS)('kill -9 of the worker at %s: another worker finishes, nothing lost or doubled', async (point) => {
+    const { id, runConfig, worker } = scenario(point);
+    const pipeline = await createTestPipeline(kafka, 2, 40);
+    await pipeline.produce(2_000);
+
+    const doomed = worker(point, 'doomed');
+    const handle = await startBatch(client, runConfig, pipeline.options, `kill-${id}`);
+    await doomed.held();
+    await doomed.kill('SIGKILL');
+    worker(undefined, 'survivor');
+
+    const report: BatchReport = await handle.result();
+    expect(report.recordsIn).toBeGreaterThanOrEqual(2_000);
+    await expectExactlyOnce(runConfig, kafka, pipeline.options);
+  });
+
+  test('a frozen worker (SIGSTOP past its heartbeat timeout, then SIGCONT) is fenced: its late produce writes nothing twice', async () => {
+    const { id, dir, runConfig, worker } = scenario('zombie');
+    const pipeline = await createTestPipeline(kafka, 1);
+    await pipeline.produce(1_000);
+
+    const zombie = worker('before:produce', 'zombie');
+    const handle = await startBatch(client, runConfig, pipeline.options, `zombie-${id}`);
+    await zombie.held();
+    await zombie.kill('SIGSTOP');
+    worker(undefined, 'survivor');
+    const report: BatchReport = await handle.result();
+    expect(report.partitionSummaries[0].attempts).toBeGreaterThan(1);
+
+    await zombie.kill('SIGCONT');
+    zombie.release();
+    const done = path.join(dir, 'zombie', 'done');
+    await waitFor(() => existsSync(done), { timeoutMs: 60_000, description: 'the zombie produce to end' });
+    expect(readFileSync(done, 'utf8')).toBe('completed'); // it found the range already committed
+    await expectExactlyOnce(runConfig, kafka, pipeline.options);
+  });
+
+  test('kill -9 of the Kafka broker in the middle of a run: the run completes once the broker is back', async () => {
+    const { id, runConfig, worker } = scenario('broker');
+    const pipeline = await createTestPipeline(kafka, 2, 25);
+    await pipeline.produce(1_500);
+
+    const w = worker('before:produce');
+    const handle = await startBatch(client, runConfig, pipeline.options, `broker-${id}`);
+    await w.held();
+    const stack = testStack(process.env.KTO_DEVSTACK_DIR!, config.devstack.ports);
+    const broker = (await stack.status()).find((s) => s.service === 'kafka');
+    expect(broker?.pid).toBeDefined();
+    process.kill(broker!.pid!, 'SIGKILL');
+    await waitFor(async () => (await stack.status()).find((s) => s.service === 'kafka')?.state !== 'running', {
+      description: 'the broker to be down',
+    });
+    w.release();
+    await stack.up();
+
+    const report: BatchReport = await handle.result();
+    expect(report.recordsIn).toBe(1_500);
+    await expectExactlyOnce(runConfig, kafka, pipeline.options);
+  });
+
+  test('a run that dies (terminated like a timed-out run) is made good by the next run, with the records that came in between', async () => {
+    const { id, runConfig, worker } = scenario('failed-run');
+    const pipeline = await createTestPipeline(kafka, 2);
+    await pipeline.produce(1_000);
+
+    const doomed = worker('before:produce', 'doomed');
+    const first = await startBatch(client, runConfig, pipeline.options, `failed-${id}`);
+    await doomed.held();
+    await first.terminate('simulating dagrun_timeout');
+    await doomed.kill('SIGKILL');
+
+    await pipeline.produce(500);
+    worker(undefined, 'next');
+    const report: BatchReport = await (await startBatch(client, runConfig, pipeline.options, `next-${id}`)).result();
+    expect(report.recordsIn).toBe(1_500);
+    await expectExactlyOnce(runConfig, kafka, pipeline.options);
+  });
+});

@@ -1,0 +1,89 @@
+import { randomUUID } from 'node:crypto';
+import { WorkflowFailedError, type Client } from '@temporalio/client';
+import { Worker } from '@temporalio/worker';
+import type { KtoConfig } from '../../src/config';
+import { createKafkaIo, type KafkaIo } from '../../src/kafka';
+import { createLogger } from '../../src/logger';
+import type { BatchReport } from '../../src/shared/batch';
+import { connectClient } from '../../src/temporal/connection';
+import { runWorker } from '../../src/worker';
+import { createTestPipeline, expectExactlyOnce, startBatch } from '../support/batch-harness';
+import { readTopic } from '../support/kafka-check';
+import { testConfig } from '../support/helpers';
+
+let config: KtoConfig;
+let kafka: KafkaIo;
+let client: Client;
+let stopWorker: () => void;
+let worker: Promise<void>;
+
+beforeAll(async () => {
+  const base = testConfig();
+  config = { ...base, temporal: { ...base.temporal, taskQueue: `batch-${randomUUID()}` } };
+  const logger = createLogger({ level: 'warn', pretty: false });
+  kafka = createKafkaIo(config.kafka, logger);
+  client = await connectClient(config.temporal);
+  worker = runWorker({ config, logger, stopSignal: new Promise<void>((resolve) => (stopWorker = resolve)) });
+});
+
+afterAll(async () => {
+  stopWorker?.();
+  await worker;
+  await kafka?.close();
+  await client?.connection.close();
+});
+
+describe('batch pipeline on the real stack', () => {
+  test('each input record counts once; output lands in the source partition; later runs take only new records', async () => {
+    const pipeline = await createTestPipeline(kafka, 3, 50);
+    await pipeline.produce(3_000);
+
+    const first: BatchReport = await (await startBatch(client, config, pipeline.options, `run1-${randomUUID()}`)).result();
+    expect(first.partitions).toBe(3);
+    expect(first.recordsIn).toBe(3_000);
+    expect(first.malformed).toBe(60);
+    expect(first.recordsOut).toBe(15); // 5 days × 3 partitions
+    expect(first.partitionSummaries.map((s) => s.status)).toEqual(['committed', 'committed', 'committed']);
+    await expectExactlyOnce(config, kafka, pipeline.options);
+
+    const errors = await readTopic(config.kafka.brokers, pipeline.options.errorTopic);
+    expect(errors).toHaveLength(60);
+    expect(errors.every((e) => /^(invalid-json|missing-field): /.test(e.headers['kto-error-reason']))).toBe(true);
+    expect(errors.every((e) => e.headers['kto-source-offset'] !== undefined && e.headers['kto-source-topic'] === pipeline.options.topic)).toBe(true);
+
+    const empty: BatchReport = await (await startBatch(client, config, pipeline.options, `run2-${randomUUID()}`)).result();
+    expect(empty.recordsIn).toBe(0);
+    expect(empty.partitionSummaries.every((s) => s.status === 'nothing-new')).toBe(true);
+
+    await pipeline.produce(900);
+    const third = await (await startBatch(client, config, pipeline.options, `run3-${randomUUID()}`)).result();
+    expect(third.recordsIn).toBe(900);
+    await expectExactlyOnce(config, kafka, pipeline.options);
+  });
+
+  test('workflow histories replay deterministically against the current workflow code', async () => {
+    const pipeline = await createTestPipeline(kafka, 2);
+    await pipeline.produce(200);
+    const handle = await startBatch(client, config, pipeline.options, `replay-${randomUUID()}`);
+    const report: BatchReport = await handle.result();
+    const children = report.partitionSummaries.map((s) => `kto-batch-${report.pipeline}-p${s.partition}`);
+    for (const workflowId of [handle.workflowId, ...children]) {
+      const history = await client.workflow.getHandle(workflowId).fetchHistory();
+      await expect(Worker.runReplayHistory({ workflowsPath: require.resolve('../../workflows') }, history, workflowId)).resolves.toBeUndefined();
+    }
+  });
+
+  test('an output topic with fewer partitions than the input fails the run with the fix', async () => {
+    const pipeline = await createTestPipeline(kafka, 1);
+    const small = { ...pipeline.options, topic: `${pipeline.options.topic}.wide` };
+    await kafka.admin.ensureTopics([{ topic: small.topic, partitions: 4 }]);
+    const handle = await startBatch(client, config, small, `narrow-${randomUUID()}`);
+    const failure = await handle.result().catch((err: unknown) => err);
+    expect(failure).toBeInstanceOf(WorkflowFailedError);
+    expect(rootCause(failure as Error).message).toMatch(/has 1 partitions but input topic .* has 4.*co-partitioned/);
+  });
+});
+
+function rootCause(err: Error): Error {
+  return err.cause instanceof Error ? rootCause(err.cause) : err;
+}

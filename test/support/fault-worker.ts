@@ -1,0 +1,52 @@
+import { existsSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Context } from '@temporalio/activity';
+import type { ActivityExecuteInput, ActivityInboundCallsInterceptor, Next } from '@temporalio/worker';
+import { onShutdownSignal } from '../../src/cli/worker';
+import { loadConfig } from '../../src/config';
+import { createLogger } from '../../src/logger';
+import { runWorker } from '../../src/worker';
+
+/**
+ * A real kto worker with one hook for fault tests: KTO_TEST_HOLD=`before:<activity>` or
+ * `after:<activity>` parks every such activity at that point (still heartbeating, like a live
+ * worker), writes `<KTO_TEST_HOLD_DIR>/held` and waits for a `release` file. The test then
+ * kills, freezes or releases the process, or breaks something around it. When the held
+ * activity ends, `done` says how.
+ */
+const [phase, activityType] = (process.env.KTO_TEST_HOLD ?? ':').split(':');
+const dir = process.env.KTO_TEST_HOLD_DIR ?? '.';
+
+async function hold(where: string): Promise<void> {
+  const context = Context.current();
+  writeFileSync(path.join(dir, 'held'), JSON.stringify({ where, pid: process.pid, activityId: context.info.activityId }));
+  while (!existsSync(path.join(dir, 'release'))) {
+    context.heartbeat({ held: where });
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+class HoldInterceptor implements ActivityInboundCallsInterceptor {
+  async execute(input: ActivityExecuteInput, next: Next<ActivityInboundCallsInterceptor, 'execute'>): Promise<unknown> {
+    const type = Context.current().info.activityType;
+    const target = type === activityType;
+    if (phase === 'before' && target) await hold(`before:${type}`);
+    try {
+      const result = await next(input);
+      if (phase === 'after' && target) await hold(`after:${type}`);
+      if (target) writeFileSync(path.join(dir, 'done'), 'completed');
+      return result;
+    } catch (err) {
+      if (target) writeFileSync(path.join(dir, 'done'), `failed: ${(err as Error).message}`);
+      throw err;
+    }
+  }
+}
+
+const config = loadConfig();
+void runWorker({
+  config,
+  logger: createLogger({ level: config.logLevel, pretty: false }),
+  stopSignal: onShutdownSignal(),
+  activityInterceptors: [() => ({ inbound: new HoldInterceptor() })],
+});
