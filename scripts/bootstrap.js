@@ -10,8 +10,11 @@ const lock = path.join(root, 'package-lock.json');
 const stamp = path.join(root, 'node_modules', '.package-lock.json');
 const fresh = existsSync(stamp) && existsSync(lock) && statSync(stamp).mtimeMs >= statSync(lock).mtimeMs;
 if (!fresh) {
-  console.log('kto: installing npm dependencies (npm ci)…');
-  execSync(existsSync(lock) ? 'npm ci --no-audit --no-fund' : 'npm install --no-audit --no-fund', {
+  console.log('kto: installing npm dependencies…');
+  // Not `npm ci`: the lockfile lacks optional packages of other platforms (e.g. @swc/core-darwin-*)
+  // when it is written where their registry metadata is unavailable, and `npm ci` rejects it for that.
+  // `npm install` still installs the locked versions.
+  execSync('npm install --no-audit --no-fund', {
     cwd: root,
     stdio: 'inherit',
   });
