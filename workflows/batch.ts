@@ -1,4 +1,4 @@
-import { ApplicationFailure, defineQuery, executeChild, proxyActivities, setHandler } from '@temporalio/workflow';
+import { ApplicationFailure, defineQuery, executeChild, proxyActivities, setHandler, upsertMemo, upsertSearchAttributes } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import {
   batchPipelineWithDefaults,
@@ -7,6 +7,7 @@ import {
   type BatchReport,
   type PartitionSummary,
 } from '../src/shared/batch';
+import { KTO_PIPELINE, KTO_RECORDS, KTO_TOPIC } from '../src/shared/search-attributes';
 import { partition } from './partition';
 
 const admin = proxyActivities<Activities>({
@@ -31,6 +32,10 @@ export const batchProgressQuery = defineQuery<BatchProgress>('batchProgress');
  */
 export async function batch(options: BatchPipelineOptions): Promise<BatchReport> {
   const pipeline = batchPipelineWithDefaults(options);
+  upsertSearchAttributes([
+    { key: KTO_PIPELINE, value: pipeline.pipeline },
+    { key: KTO_TOPIC, value: pipeline.topic },
+  ]);
   const { partitions, pending } = await admin.listPartitions(pipeline);
   const summaries: PartitionSummary[] = [];
   const failures: { partition: number; message: string }[] = [];
@@ -68,6 +73,8 @@ export async function batch(options: BatchPipelineOptions): Promise<BatchReport>
   summaries.push(...idle.map((p) => nothingNew(p)));
   summaries.sort((a, b) => a.partition - b.partition);
   const sum = (pick: (s: PartitionSummary) => number) => summaries.reduce((n, s) => n + pick(s), 0);
+  upsertSearchAttributes([{ key: KTO_RECORDS, value: sum((s) => s.records) }]);
+  upsertMemo({ recordsIn: sum((s) => s.records), recordsOut: sum((s) => s.outputRecords), malformed: sum((s) => s.malformed) });
   return {
     pipeline: pipeline.pipeline,
     topic: pipeline.topic,

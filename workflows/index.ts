@@ -1,2 +1,3 @@
 export { batch, batchProgressQuery, type BatchProgress } from './batch';
 export { partition } from './partition';
+export { sendEmailAlert, type SendEmailAlertInput, type SendEmailAlertResult } from './send-email-alert';

@@ -1,7 +1,8 @@
-import { ActivityFailure, ApplicationFailure, TimeoutFailure, log, proxyActivities } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, TimeoutFailure, log, proxyActivities, upsertMemo, upsertSearchAttributes } from '@temporalio/workflow';
 import type { Duration, RetryPolicy } from '@temporalio/common';
 import type { Activities } from '../activities';
 import type { ConsumeResult, PartitionInput, PartitionSummary, PinnedRange } from '../src/shared/batch';
+import { KTO_PARTITION, KTO_PIPELINE, KTO_RECORDS, KTO_TOPIC } from '../src/shared/search-attributes';
 
 const retry: RetryPolicy = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 20 };
 
@@ -36,10 +37,17 @@ const isWorkerLost = (err: unknown): boolean => err instanceof ActivityFailure &
  */
 export async function partition(input: PartitionInput): Promise<PartitionSummary> {
   const durationsMs = { consume: 0, commit: 0, aggregate: 0, produce: 0 };
+  upsertSearchAttributes([
+    { key: KTO_PIPELINE, value: input.pipeline },
+    { key: KTO_TOPIC, value: input.topic },
+    { key: KTO_PARTITION, value: input.partition },
+  ]);
   const shared = kafkaIo(input.workerLossTimeout);
   let consumed: ConsumeResult = await shared.consume(input);
   durationsMs.consume += consumed.durationMs;
   const range: PinnedRange = { from: consumed.from, to: consumed.to, firstRun: consumed.firstRun };
+  upsertSearchAttributes([{ key: KTO_RECORDS, value: consumed.records }]);
+  upsertMemo({ range: { from: range.from, to: range.to }, records: consumed.records });
   const summary = { partition: input.partition, from: range.from, to: range.to, records: consumed.records, durationsMs };
   if (consumed.file === null) {
     return { ...summary, status: 'nothing-new', outputRecords: 0, malformed: 0, attempts: 1 };

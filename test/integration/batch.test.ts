@@ -9,7 +9,7 @@ import { connectClient } from '../../src/temporal/connection';
 import { runWorker } from '../../src/worker';
 import { createTestPipeline, expectExactlyOnce, startBatch } from '../support/batch-harness';
 import { readTopic } from '../support/kafka-check';
-import { testConfig } from '../support/helpers';
+import { testConfig, waitFor } from '../support/helpers';
 
 let config: KtoConfig;
 let kafka: KafkaIo;
@@ -61,12 +61,21 @@ describe('batch pipeline on the real stack', () => {
     await expectExactlyOnce(config, kafka, pipeline.options);
   });
 
-  test('workflow histories replay deterministically against the current workflow code', async () => {
+  test('runs are findable by search attributes, and their histories replay deterministically against the current workflow code', async () => {
     const pipeline = await createTestPipeline(kafka, 2);
     await pipeline.produce(200);
     const handle = await startBatch(client, config, pipeline.options, `replay-${randomUUID()}`);
     const report: BatchReport = await handle.result();
     const children = report.partitionSummaries.map((s) => `kto-batch-${report.pipeline}-p${s.partition}`);
+    const found = await waitFor(
+      async () => {
+        const ids: string[] = [];
+        for await (const w of client.workflow.list({ query: `KtoPipeline = '${report.pipeline}' AND KtoRecords > 0` })) ids.push(w.workflowId);
+        return ids.length === 3 ? ids.sort() : undefined;
+      },
+      { description: 'the parent and both children in visibility' },
+    );
+    expect(found).toEqual([handle.workflowId, ...children].sort());
     for (const workflowId of [handle.workflowId, ...children]) {
       const history = await client.workflow.getHandle(workflowId).fetchHistory();
       await expect(Worker.runReplayHistory({ workflowsPath: require.resolve('../../workflows') }, history, workflowId)).resolves.toBeUndefined();

@@ -1,0 +1,97 @@
+import { ApplicationFailure, proxyActivities, workflowInfo, type Duration } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+
+/** Retry of the alert email itself; the seed's Airflow DAG retried once after five minutes. */
+export interface EmailAlertRetry {
+  /** Attempts in total, the first included. @default 2 */
+  maximumAttempts?: number;
+  /** Wait before the first retry. @default '5m' */
+  initialInterval?: Duration;
+  /** @default 2 */
+  backoffCoefficient?: number;
+}
+
+export interface SendEmailAlertInput {
+  /** Recipient of the alert (the seed's `dag_run.conf["email"]`). */
+  to: string;
+  /** @default 'Alert Email from kto' */
+  subject?: string;
+  /** Plain-text body. @default 'This is an alert email sent from kto.' */
+  body?: string;
+  /**
+   * Operator notified when every attempt failed (the seed's `email_on_failure`); filled by the
+   * command registry from KTO_ALERT_OPERATOR_EMAIL. No failure alert when unset.
+   */
+  failureAlertTo?: string;
+  retry?: EmailAlertRetry;
+}
+
+export interface SendEmailAlertResult {
+  messageId: string;
+  accepted: string[];
+}
+
+export const SEND_EMAIL_ALERT_DEFAULTS = {
+  subject: 'Alert Email from kto',
+  body: 'This is an alert email sent from kto.',
+  retry: { maximumAttempts: 2, initialInterval: '5m', backoffCoefficient: 2 },
+} as const;
+
+function withDefaults(input: SendEmailAlertInput) {
+  return {
+    ...input,
+    subject: input.subject ?? SEND_EMAIL_ALERT_DEFAULTS.subject,
+    body: input.body ?? SEND_EMAIL_ALERT_DEFAULTS.body,
+    retry: { ...SEND_EMAIL_ALERT_DEFAULTS.retry, ...input.retry },
+  };
+}
+
+/** The failure alert gets its own short, fixed retry: it reports a failure, it must not prolong one. */
+const operatorMail = proxyActivities<Activities>({
+  startToCloseTimeout: '1m',
+  retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 5 },
+});
+
+/**
+ * Sends one alert email (the seed's `send_email_alert` DAG). Invalid input and 5xx replies are
+ * not retried (the activity marks them non-retryable); everything else is retried per `retry`.
+ * When every attempt failed, the operator gets a failure alert and the workflow fails.
+ */
+export async function sendEmailAlert(input: SendEmailAlertInput): Promise<SendEmailAlertResult> {
+  const alert = withDefaults(input);
+  const mail = proxyActivities<Activities>({
+    startToCloseTimeout: '1m',
+    retry: alert.retry,
+  });
+  try {
+    return await mail.sendEmail({ to: alert.to, subject: alert.subject, text: alert.body });
+  } catch (err) {
+    const reason = describe(err);
+    const { workflowId, runId } = workflowInfo();
+    if (alert.failureAlertTo) {
+      await operatorMail.sendEmail({
+        to: alert.failureAlertTo,
+        subject: `kto: alert email to ${alert.to} failed`,
+        text: [
+          `kto could not send the alert email "${alert.subject}" to ${alert.to}.`,
+          `Reason: ${reason}`,
+          `Workflow: ${workflowId} (run ${runId})`,
+          'See the workflow history in the Temporal UI for every attempt.',
+        ].join('\n'),
+      });
+    }
+    throw ApplicationFailure.create({
+      type: 'EmailAlertFailed',
+      message: `Alert email to ${alert.to} was not sent: ${reason}${alert.failureAlertTo ? `; operator ${alert.failureAlertTo} notified` : ''}`,
+      nonRetryable: true,
+      cause: err instanceof Error ? err : undefined,
+    });
+  }
+}
+
+/** The innermost message: an ActivityFailure wraps the ApplicationFailure that says what SMTP answered. */
+function describe(err: unknown): string {
+  let e: unknown = err;
+  while (e instanceof Error && e.cause instanceof Error) e = e.cause;
+  return e instanceof Error ? e.message : String(e);
+}
