@@ -3,12 +3,16 @@ import type { KafkaConfig } from '../config';
 import type { Logger } from '../logger';
 import { createKafkaAdmin } from './admin';
 import { createKafka } from './client';
+import { createGroupConsumer, type GroupConsumerOptions } from './group-consumer';
 import { readRange, type ReadRangeOptions } from './range-reader';
+import { listTopics, readTopic, type ReadTopicOptions } from './topic-reader';
 import { commitRange, type OutboundRecord, type RangeCommitOptions } from './transactional';
 
 export { TopicNotFoundError, type KafkaAdmin, type PartitionWatermarks, type TopicSpec } from './admin';
 export { kafkaClientOptions } from './client';
+export type { ConsumedRecord, GroupConsumer, GroupConsumerOptions } from './group-consumer';
 export type { RangeRecord, ReadRangeOptions } from './range-reader';
+export type { ReadTopicOptions, TopicRecord, TopicSummary } from './topic-reader';
 export { OffsetConflictError, type OutboundRecord, type RangeCommitOptions, type RangeCommitResult } from './transactional';
 
 /**
@@ -35,6 +39,10 @@ export function createKafkaIo(config: KafkaConfig, logger: Logger) {
     admin,
     readRange: (options: ReadRangeOptions) => readRange(kafka, admin, options),
     commitRange: (options: RangeCommitOptions) => commitRange(kafka, admin, options),
+    /** Every non-internal topic with its partition count. */
+    listTopics: () => listTopics(kafka),
+    /** What a read_committed consumer sees of a small topic (outputs, checks); see topic-reader.ts. */
+    readTopic: (options: ReadTopicOptions) => readTopic(kafka, admin, options),
     /** Idempotent, acks=all writes outside any transaction (dead letters, demo data, tests). */
     async produce(records: OutboundRecord[] | Omit<OutboundRecord, 'partition'>[]): Promise<void> {
       const p = await idempotentProducer();
@@ -46,6 +54,8 @@ export function createKafkaIo(config: KafkaConfig, logger: Logger) {
       }
       await p.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
     },
+    /** A consumer-group member with explicit, caller-chosen commits (the dispatcher); see group-consumer.ts. */
+    groupConsumer: (options: GroupConsumerOptions) => createGroupConsumer(kafka, logger, options),
     /** The raw client, for the few callers that need a consumer group of their own (dispatcher, tests). */
     client: kafka,
     async close(): Promise<void> {

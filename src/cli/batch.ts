@@ -1,0 +1,156 @@
+import type { Duration } from '@temporalio/common';
+import type { Command } from 'commander';
+import { VOLTAGE_DAILY_PIPELINE } from '../demo/voltage';
+import { createKafkaIo, TopicNotFoundError } from '../kafka';
+import { batchOptionsOf, findBatchPipeline, loadPipelines, type BatchPipelineConfig } from '../pipelines';
+import type { BatchPipelineOptions } from '../shared/batch';
+import { connectClient } from '../temporal/connection';
+import { formatOutputRecords, runBatchCommand } from './batch-run';
+import { action, cliContext, UserError } from './context';
+
+interface RunFlags {
+  topic?: string;
+  outputTopic?: string;
+  group?: string;
+  errorTopic?: string;
+  startFrom?: string;
+  maxConcurrentPartitions?: string;
+  aggregation?: string;
+  timeout?: string;
+  json?: boolean;
+  wait: boolean;
+}
+
+/** A pipeline of the pipelines file by name; the demo pipeline is known even without a file. */
+export function resolveBatchPipeline(name: string): BatchPipelineConfig | undefined {
+  const pipelines = loadPipelines();
+  const found = findBatchPipeline(pipelines, name);
+  if (found) return found;
+  if (name === VOLTAGE_DAILY_PIPELINE.name) return { ...VOLTAGE_DAILY_PIPELINE };
+  return undefined;
+}
+
+function unknownPipeline(name: string): UserError {
+  const pipelines = loadPipelines();
+  const known = pipelines.batch.map((p) => p.name);
+  return new UserError(
+    `no batch pipeline named "${name}" in ${pipelines.file ?? 'the pipelines file (none found: no kto.pipelines.yaml here and KTO_PIPELINES_FILE unset)'}.`,
+    known.length ? `use one of: ${known.join(', ')}` : 'add it to kto.pipelines.yaml, or pass --topic, --output-topic and --group',
+  );
+}
+
+function positiveInt(value: string, flag: string): number {
+  const v = Number(value);
+  if (!Number.isInteger(v) || v < 1) throw new UserError(`${flag} must be a whole number of at least 1, got "${value}".`, `e.g. ${flag} 8`);
+  return v;
+}
+
+/** The workflow input from a configured pipeline and/or flags; flags win. */
+function pipelineFrom(name: string | undefined, flags: RunFlags): { options: BatchPipelineOptions; timeout?: Duration } {
+  const configured = name ? resolveBatchPipeline(name) : undefined;
+  if (name && !configured && !(flags.topic && flags.outputTopic && flags.group)) throw unknownPipeline(name);
+  const base: Partial<BatchPipelineOptions> = configured ? batchOptionsOf(configured) : name ? { pipeline: name } : {};
+  let aggregation = base.aggregation;
+  if (flags.aggregation) {
+    try {
+      aggregation = JSON.parse(flags.aggregation) as BatchPipelineOptions['aggregation'];
+    } catch (err) {
+      throw new UserError(`--aggregation is not valid JSON: ${(err as Error).message}.`, `e.g. --aggregation '{"valueField":"voltage","bucket":"hour"}'`);
+    }
+  }
+  if (flags.startFrom && flags.startFrom !== 'earliest' && flags.startFrom !== 'latest') {
+    throw new UserError(`--start-from must be "earliest" or "latest", got "${flags.startFrom}".`, '--start-from earliest');
+  }
+  const options = {
+    ...base,
+    topic: flags.topic ?? base.topic,
+    outputTopic: flags.outputTopic ?? base.outputTopic,
+    groupId: flags.group ?? base.groupId,
+    errorTopic: flags.errorTopic ?? base.errorTopic,
+    aggregation,
+    startFrom: (flags.startFrom as BatchPipelineOptions['startFrom']) ?? base.startFrom,
+    maxConcurrentPartitions: flags.maxConcurrentPartitions ? positiveInt(flags.maxConcurrentPartitions, '--max-concurrent-partitions') : base.maxConcurrentPartitions,
+  };
+  const missing = (['topic', 'outputTopic', 'groupId'] as const).filter((k) => !options[k]);
+  if (missing.length) {
+    throw new UserError(
+      `batch run needs a pipeline name from the pipelines file, or --topic, --output-topic and --group (missing: ${missing.join(', ')}).`,
+      'e.g. kto batch run voltage-daily, or kto batch run --topic in --output-topic out --group my-group',
+    );
+  }
+  for (const key of Object.keys(options) as (keyof typeof options)[]) if (options[key] === undefined) delete options[key];
+  return { options: options as BatchPipelineOptions, timeout: (flags.timeout as Duration | undefined) ?? configured?.schedule?.timeout };
+}
+
+async function run(name: string | undefined, flags: RunFlags): Promise<void> {
+  const { config } = cliContext();
+  if (flags.timeout && !/^\d+(ms|s|m|h|d)$/.test(flags.timeout)) throw new UserError(`--timeout must be a duration, got "${flags.timeout}".`, 'e.g. --timeout 60m');
+  const { options, timeout } = pipelineFrom(name, flags);
+  const client = await connectClient(config.temporal);
+  try {
+    await runBatchCommand({ client, config, pipeline: options, runTimeout: timeout, json: flags.json, wait: flags.wait });
+  } finally {
+    await client.connection.close();
+  }
+}
+
+async function output(name: string, flags: { limit: string; json?: boolean }): Promise<void> {
+  const { config, logger } = cliContext();
+  const pipeline = resolveBatchPipeline(name);
+  if (!pipeline) throw unknownPipeline(name);
+  const limit = positiveInt(flags.limit, '--limit');
+  const kafka = createKafkaIo(config.kafka, logger);
+  try {
+    const records = await kafka.readTopic({ topic: pipeline.outputTopic, limit }).catch((err: unknown) => {
+      if (err instanceof TopicNotFoundError) throw new UserError(`output topic "${pipeline.outputTopic}" does not exist yet.`, `run the pipeline first: kto batch run ${name}`);
+      throw err;
+    });
+    if (flags.json) {
+      process.stdout.write(`${JSON.stringify(records.map((r) => ({ ...r, offset: r.offset.toString(), value: parseJson(r.value) })))}\n`);
+      return;
+    }
+    if (records.length === 0) {
+      process.stdout.write(`no committed records in ${pipeline.outputTopic} yet. Run: kto batch run ${name}\n`);
+      return;
+    }
+    process.stdout.write(`${formatOutputRecords(records)}\n${records.length} record(s) of ${pipeline.outputTopic} (read_committed)\n`);
+  } finally {
+    await kafka.close();
+  }
+}
+
+function parseJson(value: string | null): unknown {
+  try {
+    return value === null ? null : JSON.parse(value);
+  } catch {
+    return value;
+  }
+}
+
+/** Adds `kto batch run | output`. */
+export function registerBatchCommands(program: Command): Command {
+  const batch = program.command('batch').description('run a batch pipeline now and look at its output');
+  batch
+    .command('run')
+    .description('start the batch workflow of a pipeline now, follow its progress and print its report (refused while a run of the pipeline is in flight)')
+    .argument('[pipeline]', 'name of a batch pipeline in the pipelines file (KTO_PIPELINES_FILE, default kto.pipelines.yaml)')
+    .option('--topic <topic>', 'input topic (overrides the pipeline\'s)')
+    .option('--output-topic <topic>', 'output topic, co-partitioned with the input')
+    .option('--group <groupId>', 'consumer group holding the pipeline\'s progress')
+    .option('--error-topic <topic>', 'topic for malformed records (default <topic>.errors)')
+    .option('--start-from <where>', 'where a partition without committed offset starts: earliest | latest')
+    .option('--max-concurrent-partitions <n>', 'partition workflows running at once')
+    .option('--aggregation <json>', 'aggregation spec as JSON, e.g. \'{"bucket":"hour"}\'')
+    .option('--timeout <duration>', 'run timeout, e.g. 60m (default: the pipeline schedule\'s timeout, else none)')
+    .option('--json', 'print only the JSON result on stdout')
+    .option('--no-wait', 'start the run, print its id and link, and return')
+    .action(action(run));
+  batch
+    .command('output')
+    .description('print the records of a pipeline\'s output topic as a read_committed consumer sees them')
+    .argument('<pipeline>', 'name of a batch pipeline')
+    .option('--limit <n>', 'print at most this many records', '100')
+    .option('--json', 'print the records as JSON')
+    .action(action(output));
+  return batch;
+}

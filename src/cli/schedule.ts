@@ -1,0 +1,105 @@
+import { ScheduleNotFoundError } from '@temporalio/client';
+import type { Command } from 'commander';
+import { BatchAlreadyRunningError, findRunningBatches, temporalUiUrl } from '../batch-runner';
+import { loadPipelines } from '../pipelines';
+import { createScheduleManager, SCHEDULE_ID_PREFIX, scheduleIdOf, type ScheduleManager } from '../schedules';
+import { connectClient } from '../temporal/connection';
+import { newTable } from './batch-run';
+import { action, cliContext, UserError } from './context';
+
+/** Runs `fn` with a schedule manager on a fresh Temporal connection, closed afterwards. */
+async function withSchedules<T>(fn: (schedules: ScheduleManager, client: Awaited<ReturnType<typeof connectClient>>) => Promise<T>): Promise<T> {
+  const { config } = cliContext();
+  const client = await connectClient(config.temporal);
+  try {
+    return await fn(createScheduleManager({ client, taskQueue: config.temporal.taskQueue }), client);
+  } catch (err) {
+    if (err instanceof ScheduleNotFoundError) {
+      throw new UserError(`schedule ${err.scheduleId} does not exist.`, 'create it with `kto schedule apply`, or see the existing ones with `kto schedule list`');
+    }
+    throw err;
+  } finally {
+    await client.connection.close();
+  }
+}
+
+async function apply(flags: { prune?: boolean; json?: boolean }): Promise<void> {
+  const pipelines = loadPipelines();
+  if (!pipelines.file) {
+    throw new UserError('no pipelines file: kto.pipelines.yaml is not in this folder and KTO_PIPELINES_FILE is not set.', 'run from the folder holding kto.pipelines.yaml, or set KTO_PIPELINES_FILE');
+  }
+  const results = await withSchedules((s) => s.apply(pipelines.batch, { prune: flags.prune }));
+  if (flags.json) {
+    process.stdout.write(`${JSON.stringify({ file: pipelines.file, results })}\n`);
+    return;
+  }
+  if (results.length === 0) process.stdout.write(`no pipeline in ${pipelines.file} has a schedule; nothing to apply\n`);
+  for (const r of results) process.stdout.write(`${r.outcome.padEnd(9)} ${r.scheduleId}\n`);
+  if (results.some((r) => r.outcome === 'orphaned')) {
+    process.stdout.write('orphaned: the schedule\'s pipeline is no longer in the file; `kto schedule apply --prune` deletes it\n');
+  }
+}
+
+async function list(flags: { json?: boolean }): Promise<void> {
+  const rows = await withSchedules((s) => s.list());
+  if (flags.json) {
+    process.stdout.write(`${JSON.stringify(rows)}\n`);
+    return;
+  }
+  if (rows.length === 0) {
+    process.stdout.write('no kto schedules; create them from the pipelines file with `kto schedule apply`\n');
+    return;
+  }
+  const table = newTable(['id', 'cron', 'paused', 'next run', 'last run']);
+  for (const r of rows) {
+    table.push([
+      r.scheduleId,
+      r.cron,
+      r.paused ? `yes${r.note ? ` (${r.note})` : ''}` : 'no',
+      r.paused ? '-' : (r.nextRun?.toISOString() ?? '-'),
+      r.lastRun ? `${r.lastRun.status} (${r.lastRun.startedAt.toISOString()})` : 'never',
+    ]);
+  }
+  process.stdout.write(`${table.toString()}\n`);
+}
+
+async function trigger(arg: string): Promise<void> {
+  const { config } = cliContext();
+  const name = pipelineName(arg);
+  await withSchedules(async (s, client) => {
+    // The schedule's SKIP policy would drop the trigger silently; say so instead.
+    const [running] = await findRunningBatches(client, name);
+    if (running) throw new BatchAlreadyRunningError(name, running, temporalUiUrl(config, running));
+    await s.trigger(name);
+  });
+  process.stdout.write(`triggered ${scheduleIdOf(name)}: a run starts now; follow it with \`kto schedule list\` or in the Temporal UI\n`);
+}
+
+/** Accepts the pipeline name or the schedule id. */
+const pipelineName = (arg: string) => (arg.startsWith(SCHEDULE_ID_PREFIX) ? arg.slice(SCHEDULE_ID_PREFIX.length) : arg);
+
+const simple = (verb: string, fn: (s: ScheduleManager, name: string) => Promise<void>) =>
+  action(async (arg: string) => {
+    const name = pipelineName(arg);
+    await withSchedules((s) => fn(s, name));
+    process.stdout.write(`${verb} ${scheduleIdOf(name)}\n`);
+  });
+
+/** Adds `kto schedule apply | list | pause | unpause | trigger | delete`. */
+export function registerScheduleCommands(program: Command): Command {
+  const schedule = program
+    .command('schedule')
+    .description('Temporal Schedules for the batch pipelines of the pipelines file (one per pipeline, id kto-batch-<name>)');
+  schedule
+    .command('apply')
+    .description('create or update one schedule per pipeline with a `schedule`; reports created / updated / unchanged')
+    .option('--prune', 'delete kto schedules whose pipeline is no longer in the file')
+    .option('--json', 'print the results as JSON')
+    .action(action(apply));
+  schedule.command('list').description('show every kto schedule: cron, paused, next run, last run status').option('--json', 'print JSON').action(action(list));
+  schedule.command('pause').description('stop starting runs (a running one continues)').argument('<pipeline>').action(simple('paused', (s, n) => s.pause(n)));
+  schedule.command('unpause').description('start runs on the schedule again').argument('<pipeline>').action(simple('unpaused', (s, n) => s.unpause(n)));
+  schedule.command('trigger').description('start one scheduled run now (refused while a run of the pipeline is in flight)').argument('<pipeline>').action(action(trigger));
+  schedule.command('delete').description('delete the schedule (runs already started continue)').argument('<pipeline>').action(simple('deleted', (s, n) => s.delete(n)));
+  return schedule;
+}

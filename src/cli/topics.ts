@@ -1,0 +1,87 @@
+import type { Command } from 'commander';
+import { createKafkaIo, type KafkaIo } from '../kafka';
+import { newTable } from './batch-run';
+import { action, cliContext, UserError } from './context';
+
+async function withKafka<T>(fn: (kafka: KafkaIo) => Promise<T>): Promise<T> {
+  const { config, logger } = cliContext();
+  const kafka = createKafkaIo(config.kafka, logger);
+  try {
+    return await fn(kafka);
+  } finally {
+    await kafka.close();
+  }
+}
+
+/** Looks the topic up in the full topic list: asking for a missing topic by name makes kafkajs log an error. */
+async function partitionCount(kafka: KafkaIo, topic: string): Promise<number | null> {
+  return (await kafka.listTopics()).find((t) => t.topic === topic)?.partitions ?? null;
+}
+
+export interface CreateTopicResult {
+  topic: string;
+  partitions: number;
+  created: boolean;
+}
+
+/**
+ * Creates `topic` with `partitions`, or as many as `like` has (an output topic must be
+ * co-partitioned with its input). An existing topic with that count is fine; another count is an error.
+ */
+export async function createTopic(kafka: KafkaIo, topic: string, spec: { partitions?: number; like?: string }): Promise<CreateTopicResult> {
+  let partitions = spec.partitions;
+  if (spec.like) {
+    const likeCount = await partitionCount(kafka, spec.like);
+    if (likeCount === null) throw new UserError(`--like topic "${spec.like}" does not exist.`, 'create the input topic first, or pass --partitions N');
+    partitions = likeCount;
+  }
+  if (partitions === undefined) throw new UserError('say how many partitions the topic gets.', `kto topics create ${topic} --partitions 8, or --like <input topic>`);
+  const existing = await partitionCount(kafka, topic);
+  if (existing !== null) {
+    if (existing !== partitions) {
+      throw new UserError(
+        `topic "${topic}" already exists with ${existing} partitions, not ${partitions}.`,
+        'Kafka cannot remove partitions: use another topic name, or delete and recreate the topic if its data can go',
+      );
+    }
+    return { topic, partitions, created: false };
+  }
+  await kafka.admin.ensureTopics([{ topic, partitions }]);
+  return { topic, partitions, created: true };
+}
+
+async function create(topic: string, flags: { partitions?: string; like?: string }): Promise<void> {
+  if (flags.partitions !== undefined && flags.like !== undefined) throw new UserError('--partitions and --like are alternatives.', 'pass one of them');
+  let partitions: number | undefined;
+  if (flags.partitions !== undefined) {
+    partitions = Number(flags.partitions);
+    if (!Number.isInteger(partitions) || partitions < 1) throw new UserError(`--partitions must be a whole number of at least 1, got "${flags.partitions}".`, 'e.g. --partitions 8');
+  }
+  const result = await withKafka((kafka) => createTopic(kafka, topic, { partitions, like: flags.like }));
+  process.stdout.write(`${result.created ? 'created' : 'exists '} ${result.topic} (${result.partitions} partitions)\n`);
+}
+
+async function list(flags: { json?: boolean }): Promise<void> {
+  const topics = await withKafka((kafka) => kafka.listTopics());
+  if (flags.json) {
+    process.stdout.write(`${JSON.stringify(topics)}\n`);
+    return;
+  }
+  const table = newTable(['topic', 'partitions']);
+  for (const t of topics) table.push([t.topic, t.partitions]);
+  process.stdout.write(`${table.toString()}\n`);
+}
+
+/** Adds `kto topics create | list`. */
+export function registerTopicsCommands(program: Command): Command {
+  const topics = program.command('topics').description('create and list Kafka topics');
+  topics
+    .command('create')
+    .description('create a topic (an existing one with the same partition count is left alone)')
+    .argument('<name>')
+    .option('--partitions <n>', 'number of partitions')
+    .option('--like <topic>', 'as many partitions as this topic (co-partitioned output topics)')
+    .action(action(create));
+  topics.command('list').description('every topic with its partition count').option('--json', 'print JSON').action(action(list));
+  return topics;
+}

@@ -1,0 +1,155 @@
+import type { Consumer, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
+import type { Logger } from '../logger';
+
+/** One record as the group consumer hands it over; offsets are bigint like the rest of src/kafka. */
+export interface ConsumedRecord {
+  topic: string;
+  partition: number;
+  offset: bigint;
+  key: Buffer | null;
+  value: Buffer | null;
+  /** Header values decoded as UTF-8; a repeated header keeps its last value. */
+  headers: Record<string, string>;
+  /** The record's timestamp (produce time, or log-append time if the topic says so), ms since the epoch. */
+  timestampMs: number;
+}
+
+export interface GroupConsumerOptions {
+  groupId: string;
+  topic: string;
+  /**
+   * Takes one record. Records of a partition arrive one at a time in offset order: the next one
+   * comes after the returned promise resolves `true` (accepted; the caller tracks and commits it).
+   * Resolving `false` leaves the record and the rest of its batch unaccepted: they are fetched
+   * again after the next rebalance or restart. Slow acceptance is back-pressure; the consumer
+   * keeps heartbeating meanwhile.
+   */
+  accept(record: ConsumedRecord): Promise<boolean>;
+  /** Called after every group (re)join with this member's partitions of `topic`. */
+  onAssignment?(partitions: number[]): void;
+  /** Where a group without committed offsets starts. @default true (earliest: nothing produced before the first start is skipped) */
+  fromBeginning?: boolean;
+  /** @default 30_000 */
+  sessionTimeoutMs?: number;
+  /** @default 3_000 */
+  heartbeatIntervalMs?: number;
+}
+
+function withDefaults(options: GroupConsumerOptions) {
+  return { fromBeginning: true, sessionTimeoutMs: 30_000, heartbeatIntervalMs: 3_000, ...options };
+}
+
+function headerText(headers: IHeaders | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, raw] of Object.entries(headers ?? {})) {
+    const value = Array.isArray(raw) ? raw[raw.length - 1] : raw;
+    if (value !== undefined) out[name] = Buffer.isBuffer(value) ? value.toString('utf8') : String(value);
+  }
+  return out;
+}
+
+function toRecord(topic: string, partition: number, m: KafkaMessage): ConsumedRecord {
+  return {
+    topic,
+    partition,
+    offset: BigInt(m.offset),
+    key: m.key ?? null,
+    value: m.value ?? null,
+    headers: headerText(m.headers),
+    timestampMs: Number(m.timestamp),
+  };
+}
+
+/** Keeps group membership alive while `work` is pending (kafkajs only heartbeats between batches). */
+async function heartbeating<T>(work: Promise<T>, heartbeat: () => Promise<void>, everyMs: number): Promise<T> {
+  const timer = setInterval(() => void heartbeat().catch(() => undefined), everyMs);
+  try {
+    return await work;
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/**
+ * A consumer-group member with auto-commit off: it hands records over one partition at a time
+ * in offset order and commits only the offsets the caller names. Stopping is two steps so the
+ * caller can drain and commit while still a group member: `pause()` stops intake, `close()`
+ * leaves the group and disconnects.
+ */
+export function createGroupConsumer(kafka: Kafka, logger: Logger, options: GroupConsumerOptions) {
+  const o = withDefaults(options);
+  const log = logger.child({ namespace: 'group-consumer', groupId: o.groupId, topic: o.topic });
+  const consumer: Consumer = kafka.consumer({
+    groupId: o.groupId,
+    sessionTimeout: o.sessionTimeoutMs,
+    heartbeatInterval: o.heartbeatIntervalMs,
+    // Commands are small; a modest fetch keeps what sits in memory unaccepted bounded.
+    maxBytesPerPartition: 1024 * 1024,
+    retry: { retries: 10 },
+  });
+  let running = false;
+  let paused = false;
+  let crashed: Error | undefined;
+
+  consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+    const partitions = (payload.memberAssignment[o.topic] ?? []).slice().sort((a, b) => a - b);
+    log.info({ partitions }, 'joined consumer group');
+    o.onAssignment?.(partitions);
+  });
+  consumer.on(consumer.events.CRASH, ({ payload }) => {
+    crashed = payload.restart ? undefined : payload.error;
+    log.error({ err: payload.error, restart: payload.restart }, 'consumer crashed');
+  });
+
+  return {
+    /** Connects, subscribes and starts fetching; resolves once the consumer runs (the first join may follow). */
+    async start(): Promise<void> {
+      await consumer.connect();
+      await consumer.subscribe({ topic: o.topic, fromBeginning: o.fromBeginning });
+      running = true;
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+          for (const message of batch.messages) {
+            if (paused || !isRunning() || isStale()) return;
+            const accepted = await heartbeating(o.accept(toRecord(batch.topic, batch.partition, message)), heartbeat, o.heartbeatIntervalMs);
+            if (!accepted) return;
+            // Moves the fetch position only; the group offset moves when the caller commits.
+            resolveOffset(message.offset);
+          }
+        },
+      });
+    },
+
+    /** Commits, per partition, `offset` = the first record not yet done (Kafka's "next offset to read"). */
+    async commit(positions: { partition: number; offset: bigint }[]): Promise<void> {
+      if (positions.length === 0) return;
+      await consumer.commitOffsets(positions.map((p) => ({ topic: o.topic, partition: p.partition, offset: p.offset.toString() })));
+    },
+
+    /** Stops intake: no record is handed over after this, but the member stays in the group so commits still land. */
+    pause(): void {
+      paused = true;
+      if (running) consumer.pause([{ topic: o.topic }]);
+    },
+
+    resume(): void {
+      paused = false;
+      if (running) consumer.resume([{ topic: o.topic }]);
+    },
+
+    /** True while the consumer runs and has not crashed beyond kafkajs' own restarts. */
+    healthy(): boolean {
+      return running && crashed === undefined;
+    },
+
+    /** Leaves the group and disconnects. */
+    async close(): Promise<void> {
+      running = false;
+      await consumer.disconnect();
+    },
+  };
+}
+
+export type GroupConsumer = ReturnType<typeof createGroupConsumer>;

@@ -1,0 +1,173 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import type { Duration } from '@temporalio/common';
+import { z } from 'zod';
+import { aggregationSpecSchema } from './aggregate/spec';
+import type { BatchPipelineOptions } from './shared/batch';
+
+/**
+ * The pipelines file: every pipeline kto runs, by kind. Today only `batch` (the daily
+ * Kafka batch the Airflow DAG ran); other kinds (e.g. `ingest`) get their own top-level key,
+ * and pipeline names are unique across the whole file because they name workflows and schedules.
+ */
+
+/** The file read when KTO_PIPELINES_FILE is not set (relative to the working directory). */
+export const DEFAULT_PIPELINES_FILE = 'kto.pipelines.yaml';
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+const TOPIC = /^[A-Za-z0-9._-]{1,249}$/;
+const DURATION = /^\d+(ms|s|m|h|d)$/;
+const CRON_MACRO = /^@(yearly|annually|monthly|weekly|daily|midnight|hourly|every \S+)$/;
+
+/** A duration Temporal accepts (`ms` format), checked to be a plain number and unit. */
+const duration = (message: string) => z.string({ error: message }).regex(DURATION, message).transform((v) => v as Extract<Duration, string>);
+
+const topicName = (what: string) => z.string({ error: `${what} is required: a Kafka topic name` }).regex(TOPIC, `${what} must be a Kafka topic name (letters, digits, ".", "_", "-")`);
+
+/** Overlap policies by their file names; the Temporal names are the same in upper snake case. */
+export const OVERLAP_POLICIES = ['skip', 'buffer-one', 'buffer-all', 'cancel-other', 'terminate-other', 'allow-all'] as const;
+export type OverlapPolicyName = (typeof OVERLAP_POLICIES)[number];
+
+const scheduleSchema = z.strictObject({
+  /**
+   * Standard 5-field cron (UTC; prefix `CRON_TZ=Europe/Paris ` for a zone) or a macro such as `@daily`, `@hourly`.
+   * @default '@daily'
+   */
+  cron: z
+    .string({ error: 'cron must be a string such as "@daily" or "0 2 * * *"' })
+    .trim()
+    .refine((c) => CRON_MACRO.test(c) || c.replace(/^CRON_TZ=\S+\s+/, '').split(/\s+/).length >= 5, {
+      message: 'cron must be a macro (@daily, @hourly, @weekly, ...) or 5 to 7 cron fields such as "0 2 * * *"',
+    })
+    .default('@daily'),
+  /** A disabled schedule exists but is paused. @default true */
+  enabled: z.boolean({ error: 'enabled must be true or false' }).default(true),
+  /** Run timeout of each scheduled batch (Airflow's dagrun_timeout). @default '60m' */
+  timeout: duration('timeout must be a duration such as "60m", "2h" or "90s"').default('60m'),
+  /** Run the actions missed while Temporal was down (Airflow's catchup). @default false */
+  catchup: z.boolean({ error: 'catchup must be true or false' }).default(false),
+  /** What happens when a run is due while the previous one still runs. @default 'skip' */
+  overlap: z.enum(OVERLAP_POLICIES, { error: `overlap must be one of ${OVERLAP_POLICIES.join(', ')}` }).default('skip'),
+});
+export type PipelineSchedule = z.output<typeof scheduleSchema>;
+
+const batchPipelineSchema = z.strictObject({
+  /** Names the pipeline in workflow ids, schedule ids and transactional ids. */
+  name: z.string({ error: 'name is required' }).regex(NAME, 'name must start with a letter or digit and use only letters, digits, ".", "_", "-" (at most 100)'),
+  topic: topicName('topic'),
+  outputTopic: topicName('outputTopic'),
+  /** Consumer group whose committed offsets are the pipeline's progress. */
+  groupId: z.string({ error: 'groupId is required: the consumer group that keeps the pipeline\'s progress' }).min(1, 'groupId must not be empty'),
+  /** @default `${topic}.errors` */
+  errorTopic: topicName('errorTopic').optional(),
+  /** @default daily mean of `voltage` by `datetime` */
+  aggregation: aggregationSpecSchema.optional(),
+  /** @default 'earliest' */
+  startFrom: z.enum(['earliest', 'latest'], { error: 'startFrom must be "earliest" or "latest"' }).optional(),
+  /** @default 64 */
+  maxConcurrentPartitions: z.number({ error: 'maxConcurrentPartitions must be a number' }).int().min(1, 'maxConcurrentPartitions must be at least 1').optional(),
+  /** @default '30s' */
+  workerLossTimeout: duration('workerLossTimeout must be a duration such as "30s"').optional(),
+  /** Run on a Temporal Schedule; without it the pipeline runs only through `kto batch run`. */
+  schedule: scheduleSchema.optional(),
+});
+export type BatchPipelineConfig = z.output<typeof batchPipelineSchema>;
+
+const pipelinesFileSchema = z
+  .strictObject({
+    batch: z.array(batchPipelineSchema, { error: 'batch must be a list of pipelines' }).default([]),
+  })
+  .superRefine((file, ctx) => {
+    const seen = new Set<string>();
+    file.batch.forEach((p, i) => {
+      if (seen.has(p.name)) ctx.addIssue({ code: 'custom', path: ['batch', i, 'name'], message: `name "${p.name}" is used twice; names must be unique` });
+      seen.add(p.name);
+    });
+  });
+export type PipelinesFile = z.output<typeof pipelinesFileSchema>;
+
+export class PipelinesFileError extends Error {
+  constructor(
+    readonly file: string,
+    readonly problems: string[],
+  ) {
+    super(`Invalid pipelines file ${file}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'PipelinesFileError';
+  }
+}
+
+/** Names the place of an issue: `batch[0] (voltage-daily).schedule.cron`. */
+function where(input: unknown, issuePath: PropertyKey[]): string {
+  if (issuePath.length === 0) return '(file)';
+  const [kind, index, ...rest] = issuePath;
+  if (typeof index !== 'number') return issuePath.map(String).join('.');
+  const entry = (input as Record<string, unknown[]> | undefined)?.[kind as string]?.[index] as { name?: unknown } | undefined;
+  const name = typeof entry?.name === 'string' ? ` (${entry.name})` : '';
+  return `${String(kind)}[${index}]${name}${rest.length ? `.${rest.map(String).join('.')}` : ''}`;
+}
+
+function fixFor(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'unrecognized_keys') return `remove or correct ${issue.keys.map((k) => `"${k}"`).join(', ')} (known keys are in kto.pipelines.yaml at the repo root)`;
+  if (issue.code === 'invalid_type' && issue.input === undefined) return 'add it';
+  return 'correct the value';
+}
+
+/**
+ * Validates the parsed contents of a pipelines file and fills schedule defaults.
+ * @throws PipelinesFileError naming the file, the pipeline, the field and the fix.
+ */
+export function parsePipelines(input: unknown, file = DEFAULT_PIPELINES_FILE): PipelinesFile {
+  const result = pipelinesFileSchema.safeParse(input ?? {});
+  if (result.success) return result.data;
+  throw new PipelinesFileError(
+    file,
+    result.error.issues.map((issue) => {
+      const message = issue.code === 'unrecognized_keys' ? `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}` : issue.message;
+      return `${where(input, issue.path)}: ${message}. Fix: ${fixFor(issue)}`;
+    }),
+  );
+}
+
+/** Parses YAML or JSON text (JSON is YAML, but `.json` files get JSON's clearer errors). */
+export function parsePipelinesText(text: string, file: string): PipelinesFile {
+  let data: unknown;
+  try {
+    data = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+  } catch (err) {
+    throw new PipelinesFileError(file, [`not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}. Fix: correct the syntax`]);
+  }
+  return parsePipelines(data, file);
+}
+
+export interface LoadedPipelines extends PipelinesFile {
+  /** Absolute path of the file read, or null when there was none. */
+  file: string | null;
+}
+
+/**
+ * Reads the pipelines file named by KTO_PIPELINES_FILE, else `kto.pipelines.yaml` in `cwd` if
+ * it exists. A missing default file means no pipelines; a missing named file is an error.
+ */
+export function loadPipelines(env: Record<string, string | undefined> = process.env, cwd = process.cwd()): LoadedPipelines {
+  const named = env.KTO_PIPELINES_FILE;
+  const file = path.resolve(cwd, named ?? DEFAULT_PIPELINES_FILE);
+  if (!existsSync(file)) {
+    if (named) throw new PipelinesFileError(file, [`KTO_PIPELINES_FILE points at a file that does not exist. Fix: create it or correct the path`]);
+    return { file: null, batch: [] };
+  }
+  return { file, ...parsePipelinesText(readFileSync(file, 'utf8'), file) };
+}
+
+/** The workflow input of a configured batch pipeline. */
+export function batchOptionsOf(p: BatchPipelineConfig): BatchPipelineOptions {
+  const { name, schedule: _schedule, ...rest } = p;
+  const options: BatchPipelineOptions = { pipeline: name, ...rest };
+  for (const key of Object.keys(options) as (keyof BatchPipelineOptions)[]) if (options[key] === undefined) delete options[key];
+  return options;
+}
+
+/** Finds a batch pipeline by name. */
+export function findBatchPipeline(pipelines: LoadedPipelines, name: string): BatchPipelineConfig | undefined {
+  return pipelines.batch.find((p) => p.name === name);
+}

@@ -1,0 +1,113 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { VOLTAGE_DAILY_PIPELINE } from '../../src/demo/voltage';
+import { batchOptionsOf, loadPipelines, parsePipelines, parsePipelinesText, PipelinesFileError } from '../../src/pipelines';
+import { desiredSchedule, NO_CATCHUP_WINDOW } from '../../src/schedules';
+
+const root = path.resolve(__dirname, '../..');
+const minimal = { name: 'p1', topic: 'in', outputTopic: 'out', groupId: 'g' };
+
+/** The problems of a file that must fail, one string per problem. */
+function problems(input: unknown, file = 'pipelines.yaml'): string[] {
+  try {
+    parsePipelines(input, file);
+  } catch (err) {
+    expect(err).toBeInstanceOf(PipelinesFileError);
+    expect((err as Error).message).toContain(file);
+    return (err as PipelinesFileError).problems;
+  }
+  throw new Error('expected the pipelines file to be rejected');
+}
+
+describe('pipelines file', () => {
+  test('the sample kto.pipelines.yaml parses and its voltage-daily is the demo pipeline', () => {
+    const file = path.join(root, 'kto.pipelines.yaml');
+    const parsed = parsePipelinesText(readFileSync(file, 'utf8'), file);
+    const p = parsed.batch.find((b) => b.name === 'voltage-daily');
+    expect(p).toMatchObject(VOLTAGE_DAILY_PIPELINE);
+    expect(p!.schedule).toEqual({ cron: '@daily', enabled: true, timeout: '60m', catchup: false, overlap: 'skip' });
+    expect(p!.aggregation).toMatchObject({ timestampFormat: 'dd/MM/yyyy HH:mm:ss', bucket: 'day', valueField: 'voltage' });
+  });
+
+  test('fills schedule defaults: @daily, enabled, 60m, no catch-up, skip overlap', () => {
+    const parsed = parsePipelines({ batch: [{ ...minimal, schedule: {} }] });
+    expect(parsed.batch[0].schedule).toEqual({ cron: '@daily', enabled: true, timeout: '60m', catchup: false, overlap: 'skip' });
+  });
+
+  test('a pipeline without schedule has none, and an empty file has no pipelines', () => {
+    expect(parsePipelines({ batch: [minimal] }).batch[0].schedule).toBeUndefined();
+    expect(parsePipelines(null).batch).toEqual([]);
+  });
+
+  test('the workflow input carries the name as pipeline and drops schedule and unset fields', () => {
+    const [p] = parsePipelines({ batch: [{ ...minimal, maxConcurrentPartitions: 4, schedule: { cron: '0 2 * * *' } }] }).batch;
+    expect(batchOptionsOf(p)).toEqual({ pipeline: 'p1', topic: 'in', outputTopic: 'out', groupId: 'g', maxConcurrentPartitions: 4 });
+  });
+
+  test('a missing topic names the pipeline and the field', () => {
+    const [problem] = problems({ batch: [{ name: 'voltage-daily', outputTopic: 'out', groupId: 'g' }] });
+    expect(problem).toMatch(/^batch\[0\] \(voltage-daily\)\.topic: topic is required/);
+    expect(problem).toContain('Fix: add it');
+  });
+
+  test('a cron of the wrong type names the field and says what it must be', () => {
+    const [problem] = problems({ batch: [{ ...minimal, schedule: { cron: 5 } }] });
+    expect(problem).toMatch(/^batch\[0\] \(p1\)\.schedule\.cron: cron must be a string/);
+  });
+
+  test('a cron with too few fields is rejected before Temporal sees it', () => {
+    expect(problems({ batch: [{ ...minimal, schedule: { cron: 'daily' } }] })[0]).toContain('schedule.cron: cron must be a macro');
+  });
+
+  test('unknown keys are named, in a pipeline, in its schedule and at the top level', () => {
+    expect(problems({ batch: [{ ...minimal, partitons: 8 }] })[0]).toMatch(/^batch\[0\] \(p1\): unknown key partitons\. Fix: remove or correct "partitons"/);
+    expect(problems({ batch: [{ ...minimal, schedule: { cron: '@daily', timezone: 'UTC' } }] })[0]).toMatch(/^batch\[0\] \(p1\)\.schedule: unknown key timezone/);
+    expect(problems({ bacth: [] })[0]).toMatch(/^\(file\): unknown key bacth/);
+  });
+
+  test('bad values: timeout, overlap, duplicate names, aggregation fields', () => {
+    expect(problems({ batch: [{ ...minimal, schedule: { timeout: 60 } }] })[0]).toContain('schedule.timeout: timeout must be a duration');
+    expect(problems({ batch: [{ ...minimal, schedule: { overlap: 'never' } }] })[0]).toContain('schedule.overlap: overlap must be one of skip');
+    expect(problems({ batch: [minimal, minimal] })[0]).toContain('batch[1] (p1).name: name "p1" is used twice');
+    expect(problems({ batch: [{ ...minimal, aggregation: { bucket: 'week' } }] })[0]).toMatch(/^batch\[0\] \(p1\)\.aggregation\.bucket:/);
+  });
+
+  test('invalid YAML names the file', () => {
+    expect(() => parsePipelinesText('batch: [\n  - name: x\n', '/tmp/bad.yaml')).toThrow(/\/tmp\/bad\.yaml[\s\S]*not valid YAML/);
+  });
+
+  test('loadPipelines: default file only if present, KTO_PIPELINES_FILE must exist, JSON works', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'kto-pipelines-'));
+    expect(loadPipelines({}, dir)).toEqual({ file: null, batch: [] });
+    expect(() => loadPipelines({ KTO_PIPELINES_FILE: 'missing.yaml' }, dir)).toThrow(/missing\.yaml[\s\S]*does not exist/);
+    writeFileSync(path.join(dir, 'p.json'), JSON.stringify({ batch: [minimal] }));
+    const loaded = loadPipelines({ KTO_PIPELINES_FILE: 'p.json' }, dir);
+    expect(loaded.file).toBe(path.join(dir, 'p.json'));
+    expect(loaded.batch.map((p) => p.name)).toEqual(['p1']);
+  });
+});
+
+describe('desired schedule', () => {
+  test('maps the pipeline schedule onto Temporal: cron, SKIP, minimal catch-up, run timeout, paused when disabled', () => {
+    const [p] = parsePipelines({ batch: [{ ...minimal, schedule: { enabled: false } }] }).batch;
+    const s = desiredSchedule(p, 'kto');
+    expect(s.scheduleId).toBe('kto-batch-p1');
+    expect(s.spec).toEqual({ cronExpressions: ['@daily'] });
+    expect(s.policies).toEqual({ overlap: 'SKIP', catchupWindow: NO_CATCHUP_WINDOW });
+    expect(s.action).toMatchObject({ workflowType: 'batch', workflowId: 'kto-batch-p1', taskQueue: 'kto', workflowRunTimeout: '60m' });
+    expect(s.state?.paused).toBe(true);
+  });
+
+  test('its change marker moves when the pipeline changes and only then', () => {
+    const marker = (input: object) => {
+      const [p] = parsePipelines({ batch: [input] }).batch;
+      return JSON.stringify(desiredSchedule(p, 'kto').action.memo);
+    };
+    const base = { ...minimal, schedule: {} };
+    expect(marker(base)).toBe(marker({ ...base }));
+    expect(marker({ ...base, schedule: { cron: '@hourly' } })).not.toBe(marker(base));
+    expect(marker({ ...base, schedule: { enabled: false } })).not.toBe(marker(base));
+    expect(marker({ ...base, topic: 'other' })).not.toBe(marker(base));
+  });
+});
