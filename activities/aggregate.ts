@@ -36,7 +36,7 @@ export function createAggregateActivities({ stagingDir }: AggregateActivityDeps)
           let seen = 0;
           for await (const record of readStaging(input.file)) {
             const result = aggregator.add(record.value, record.offset.toString());
-            if (!result.ok) await errors.write({ offset: record.offset, value: record.value, note: result.reason });
+            if (!result.ok) await errors.write([{ offset: record.offset, value: record.value, note: result.reason }]);
             if (++seen % PROGRESS_EVERY === 0) progress({ records: seen });
           }
         });
@@ -44,7 +44,7 @@ export function createAggregateActivities({ stagingDir }: AggregateActivityDeps)
         await errors.close();
       }
       const output = await createStagingWriter(outputFile);
-      for (const row of aggregator.results()) await output.write({ offset: 0n, value: Buffer.from(JSON.stringify(row)), note: null });
+      await output.write(aggregator.results().map((row) => ({ offset: 0n, value: Buffer.from(JSON.stringify(row)), note: null })));
       await output.close();
       return {
         groups: aggregator.groupCount,

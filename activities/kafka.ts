@@ -100,9 +100,7 @@ export function createKafkaActivities({ kafka, stagingDir, workerQueue, stateTop
               partition: input.partition,
               from,
               to,
-              onRecords: async (records) => {
-                for (const r of records) await writer.write({ offset: r.offset, value: r.value, note: null });
-              },
+              onRecords: (records) => writer.write(records.map((r) => ({ offset: r.offset, value: r.value, note: null }))),
               onProgress: (last, records) => progress({ lastOffset: last.toString(), records }),
             }),
           );

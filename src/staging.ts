@@ -26,18 +26,11 @@ export async function createStagingWriter(file: string) {
   await once(out, 'open');
   let count = 0;
   return {
-    /** Resolves at once unless the stream asks for back-pressure. */
-    async write(record: StagedRecord): Promise<void> {
-      const note = record.note === null ? null : Buffer.from(record.note, 'utf8');
-      const valueLen = record.value?.length ?? 0;
-      const frame = Buffer.allocUnsafe(16 + valueLen + (note?.length ?? 0));
-      frame.writeBigInt64BE(record.offset, 0);
-      frame.writeInt32BE(record.value === null ? -1 : valueLen, 8);
-      if (record.value) record.value.copy(frame, 12);
-      frame.writeInt32BE(note === null ? -1 : note.length, 12 + valueLen);
-      if (note) note.copy(frame, 16 + valueLen);
-      count++;
-      if (!out.write(frame)) await once(out, 'drain');
+    /** Writes a batch as one buffer; resolves at once unless the stream asks for back-pressure. */
+    async write(records: StagedRecord[]): Promise<void> {
+      if (records.length === 0) return;
+      count += records.length;
+      if (!out.write(encodeFrames(records))) await once(out, 'drain');
     },
     get count() {
       return count;
@@ -47,6 +40,25 @@ export async function createStagingWriter(file: string) {
       await once(out, 'finish');
     },
   };
+}
+
+function encodeFrames(records: StagedRecord[]): Buffer {
+  const notes = records.map((r) => (r.note === null ? null : Buffer.from(r.note, 'utf8')));
+  let size = 0;
+  records.forEach((r, i) => (size += 16 + (r.value?.length ?? 0) + (notes[i]?.length ?? 0)));
+  const buf = Buffer.allocUnsafe(size);
+  let pos = 0;
+  records.forEach((r, i) => {
+    const note = notes[i];
+    buf.writeBigInt64BE(r.offset, pos);
+    buf.writeInt32BE(r.value === null ? -1 : r.value.length, pos + 8);
+    pos += 12;
+    if (r.value) pos += r.value.copy(buf, pos);
+    buf.writeInt32BE(note === null ? -1 : note.length, pos);
+    pos += 4;
+    if (note) pos += note.copy(buf, pos);
+  });
+  return buf;
 }
 
 export async function* readStaging(file: string): AsyncGenerator<StagedRecord> {

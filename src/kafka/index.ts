@@ -6,7 +6,8 @@ import { createKafka } from './client';
 import { createGroupConsumer, type GroupConsumerOptions } from './group-consumer';
 import { readRange, type ReadRangeOptions } from './range-reader';
 import { listTopics, readTopic, type ReadTopicOptions } from './topic-reader';
-import { commitRange, type OutboundRecord, type RangeCommitOptions } from './transactional';
+import { chunkRecords } from './chunk';
+import { commitRange, groupByTopic, type OutboundRecord, type RangeCommitOptions } from './transactional';
 
 export { TopicNotFoundError, type KafkaAdmin, type PartitionWatermarks, type TopicSpec } from './admin';
 export { kafkaClientOptions } from './client';
@@ -46,13 +47,9 @@ export function createKafkaIo(config: KafkaConfig, logger: Logger) {
     /** Idempotent, acks=all writes outside any transaction (dead letters, demo data, tests). */
     async produce(records: OutboundRecord[] | Omit<OutboundRecord, 'partition'>[]): Promise<void> {
       const p = await idempotentProducer();
-      const byTopic = new Map<string, Omit<OutboundRecord, 'topic'>[]>();
-      for (const { topic, ...rest } of records) {
-        let list = byTopic.get(topic);
-        if (!list) byTopic.set(topic, (list = []));
-        list.push(rest as Omit<OutboundRecord, 'topic'>);
+      for await (const chunk of chunkRecords<Omit<OutboundRecord, 'partition'>>(records)) {
+        await p.sendBatch({ acks: -1, topicMessages: groupByTopic(chunk) });
       }
-      await p.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
     },
     /** A consumer-group member with explicit, caller-chosen commits (the dispatcher); see group-consumer.ts. */
     groupConsumer: (options: GroupConsumerOptions) => createGroupConsumer(kafka, logger, options),

@@ -39,8 +39,8 @@ export async function readRange(kafka: Kafka, admin: KafkaAdmin, options: ReadRa
     groupId,
     readUncommitted: false,
     allowAutoTopicCreation: false,
-    maxBytesPerPartition: 16 * 1024 * 1024,
-    maxBytes: 64 * 1024 * 1024,
+    maxBytesPerPartition: 1024 * 1024,
+    maxBytes: 1024 * 1024,
     maxWaitTimeInMs: 250,
     sessionTimeout: 30_000,
     heartbeatInterval: 3_000,
@@ -70,7 +70,7 @@ export async function readRange(kafka: Kafka, admin: KafkaAdmin, options: ReadRa
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
-      eachBatch: async ({ batch, heartbeat }) => {
+      eachBatch: async ({ batch, heartbeat, resolveOffset }) => {
         if (finished || batch.partition !== partition) return;
         const chunk: RangeRecord[] = [];
         for (const m of batch.messages) {
@@ -86,6 +86,9 @@ export async function readRange(kafka: Kafka, admin: KafkaAdmin, options: ReadRa
           return;
         }
         records += chunk.length;
+        // Auto-resolve is off and nothing commits, so only this moves the fetch position: without
+        // it every fetch after the first starts at `from` again and a range larger than one fetch never ends.
+        resolveOffset(batch.lastOffset());
         const last = BigInt(batch.lastOffset());
         options.onProgress?.(last, records);
         if (last >= to) finish();

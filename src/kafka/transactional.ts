@@ -1,5 +1,6 @@
 import type { IHeaders, Kafka } from 'kafkajs';
 import type { KafkaAdmin } from './admin';
+import { chunkRecords } from './chunk';
 
 export interface OutboundRecord {
   topic: string;
@@ -41,8 +42,6 @@ export class OffsetConflictError extends Error {
   }
 }
 
-const CHUNK = 5_000;
-
 /**
  * Writes a range's output and moves the group offset to `to + 1` in one Kafka transaction,
  * at most once per range.
@@ -75,20 +74,12 @@ export async function commitRange(kafka: Kafka, admin: KafkaAdmin, options: Rang
       throw new OffsetConflictError({ from, to }, committed);
     }
     let produced = 0;
-    let chunk: OutboundRecord[] = [];
-    const flush = async () => {
-      if (chunk.length === 0) return;
-      await txn.sendBatch({ topicMessages: groupByTopic(chunk) });
-      produced += chunk.length;
-      chunk = [];
-      options.onProgress?.(produced);
-    };
     try {
-      for await (const record of options.records()) {
-        chunk.push(record);
-        if (chunk.length >= CHUNK) await flush();
+      for await (const batch of chunkRecords(options.records())) {
+        await txn.sendBatch({ topicMessages: groupByTopic(batch) });
+        produced += batch.length;
+        options.onProgress?.(produced);
       }
-      await flush();
       await txn.sendOffsets({
         consumerGroupId: options.groupId,
         topics: [{ topic, partitions: [{ partition, offset: (to + 1n).toString() }] }],
@@ -104,8 +95,8 @@ export async function commitRange(kafka: Kafka, admin: KafkaAdmin, options: Rang
   }
 }
 
-function groupByTopic(records: OutboundRecord[]) {
-  const byTopic = new Map<string, { partition: number; key: string | Buffer | null; value: string | Buffer | null; headers?: IHeaders }[]>();
+export function groupByTopic<T extends { topic: string }>(records: T[]) {
+  const byTopic = new Map<string, Omit<T, 'topic'>[]>();
   for (const { topic, ...message } of records) {
     let list = byTopic.get(topic);
     if (!list) byTopic.set(topic, (list = []));

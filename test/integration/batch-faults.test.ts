@@ -102,8 +102,10 @@ describe('exactly once under faults', () => {
     const broker = (await stack.status()).find((s) => s.service === 'kafka');
     expect(broker?.pid).toBeDefined();
     process.kill(broker!.pid!, 'SIGKILL');
-    await waitFor(async () => (await stack.status()).find((s) => s.service === 'kafka')?.state !== 'running', {
-      description: 'the broker to be down',
+    // 'stopped', not merely 'not running': until the kernel has released the port it reads 'port in use'.
+    await waitFor(async () => (await stack.status()).find((s) => s.service === 'kafka')?.state === 'stopped', {
+      timeoutMs: 30_000,
+      description: 'the broker to be down and its port free',
     });
     w.release();
     await stack.up();

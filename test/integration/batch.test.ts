@@ -61,6 +61,14 @@ describe('batch pipeline on the real stack', () => {
     await expectExactlyOnce(config, kafka, pipeline.options);
   });
 
+  test('a range larger than one fetch is read to its end exactly once', async () => {
+    const pipeline = await createTestPipeline(kafka, 1);
+    await pipeline.produce(40_000); // ~3 MB: several 1 MiB fetches
+    const report: BatchReport = await (await startBatch(client, config, pipeline.options, `large-${randomUUID()}`)).result();
+    expect(report.recordsIn).toBe(40_000);
+    await expectExactlyOnce(config, kafka, pipeline.options);
+  });
+
   test('runs are findable by search attributes, and their histories replay deterministically against the current workflow code', async () => {
     const pipeline = await createTestPipeline(kafka, 2);
     await pipeline.produce(200);

@@ -1,0 +1,40 @@
+import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createStagingWriter, readStaging, stagingPath, type StagedRecord } from '../../src/staging';
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'kto-staging-test-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function readAll(file: string): Promise<StagedRecord[]> {
+  const out: StagedRecord[] = [];
+  for await (const r of readStaging(file)) out.push({ ...r, value: r.value && Buffer.from(r.value) });
+  return out;
+}
+
+test('records round-trip with null values, notes and 64-bit offsets, across reads larger than one chunk', async () => {
+  const file = stagingPath(dir, 'pipe/line', 3, '0', 'records');
+  expect(path.basename(file)).toBe('pipe_line.3.0.records');
+  const big = Buffer.alloc(3 * 1024 * 1024, 7); // larger than the 1 MiB read chunk
+  const records: StagedRecord[] = [
+    { offset: 0n, value: Buffer.from('{"a":1}'), note: null },
+    { offset: 1n, value: null, note: 'missing-field: datetime' },
+    { offset: 2n ** 62n, value: big, note: 'ünïcode note' },
+    { offset: 5n, value: Buffer.alloc(0), note: '' },
+  ];
+  const writer = await createStagingWriter(file);
+  await writer.write(records.slice(0, 2));
+  await writer.write(records.slice(2));
+  await writer.close();
+  expect(writer.count).toBe(4);
+  expect(await readAll(file)).toEqual(records);
+});
+
+test('a file cut inside a record is an error, not a silent short read', async () => {
+  const file = path.join(dir, 'cut');
+  const writer = await createStagingWriter(file);
+  await writer.write([{ offset: 9n, value: Buffer.from('0123456789'), note: null }]);
+  await writer.close();
+  writeFileSync(file, readFileSync(file).subarray(0, 20));
+  await expect(readAll(file)).rejects.toThrow(/ends inside a record/);
+});
