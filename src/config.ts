@@ -13,6 +13,8 @@ export type KafkaConfig = KtoConfig['kafka'];
 export type TemporalConfig = KtoConfig['temporal'];
 export type SmtpConfig = KtoConfig['smtp'];
 export type DevStackConfig = KtoConfig['devstack'];
+export type SchemaRegistryConfig = KtoConfig['schemaRegistry'];
+export type DispatcherConfig = KtoConfig['dispatcher'];
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -43,6 +45,7 @@ export const REDACTED = '[redacted]';
 
 const portError = 'must be a port number from 1 to 65535, e.g. 1025';
 const metricsPortError = 'must be a port number, or 0 to turn /metrics off';
+const positiveError = 'must be a whole number of at least 1';
 const port = z.coerce.number({ error: portError }).int(portError).min(1, portError).max(65535, portError);
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
@@ -87,11 +90,27 @@ const configSchema = z
         kafkaController: port,
         smtp: port,
         smtpControl: port,
+        schemaRegistry: port,
+      }),
+    }),
+    schemaRegistry: z.object({
+      url: z.url({
+        protocol: /^https?$/,
+        error: 'must be the http(s) base URL of a Confluent-compatible schema registry, e.g. http://127.0.0.1:8081/apis/ccompat/v7 (Apicurio) or https://psrc-xxxxx.confluent.cloud',
       }),
     }),
     stagingDir: z.string().min(1),
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
     metricsPort: z.coerce.number({ error: metricsPortError }).int(metricsPortError).min(0, metricsPortError).max(65535, metricsPortError),
+    dispatcher: z.object({
+      topic: z.string().min(1),
+      groupId: z.string().min(1),
+      deadLetterTopic: z.string().min(1),
+      maxInFlight: z.coerce.number({ error: positiveError }).int(positiveError).min(1, positiveError).max(10_000, positiveError),
+      ordered: bool,
+      maxBytes: z.coerce.number({ error: positiveError }).int(positiveError).min(1, positiveError),
+    }),
+    alertOperatorEmail: z.email({ error: 'must be an email address, e.g. ops@example.com (or unset it for no failure alerts)' }).optional(),
   })
   .superRefine((c, ctx) => {
     const k = c.kafka;
@@ -133,9 +152,18 @@ const SOURCES: Record<string, string> = {
   'devstack.ports.kafkaController': 'KTO_DEV_KAFKA_CONTROLLER_PORT',
   'devstack.ports.smtp': 'KTO_DEV_SMTP_PORT',
   'devstack.ports.smtpControl': 'KTO_DEV_SMTP_CONTROL_PORT',
+  'devstack.ports.schemaRegistry': 'KTO_DEV_SCHEMA_REGISTRY_PORT',
+  'schemaRegistry.url': 'KTO_SCHEMA_REGISTRY_URL',
   stagingDir: 'KTO_STAGING_DIR',
   logLevel: 'KTO_LOG_LEVEL',
   metricsPort: 'KTO_METRICS_PORT',
+  'dispatcher.topic': 'KTO_DISPATCHER_TOPIC',
+  'dispatcher.groupId': 'KTO_DISPATCHER_GROUP',
+  'dispatcher.deadLetterTopic': 'KTO_DEAD_LETTER_TOPIC',
+  'dispatcher.maxInFlight': 'KTO_DISPATCHER_MAX_IN_FLIGHT',
+  'dispatcher.ordered': 'KTO_DISPATCHER_ORDERED',
+  'dispatcher.maxBytes': 'KTO_DISPATCHER_MAX_BYTES',
+  alertOperatorEmail: 'KTO_ALERT_OPERATOR_EMAIL',
 };
 
 /** The environment variables kto reads, for docs and for the docker-compose check. */
@@ -213,6 +241,7 @@ function withDefaults(env: Env) {
     kafkaController: env.KTO_DEV_KAFKA_CONTROLLER_PORT ?? '9093',
     smtp: env.KTO_DEV_SMTP_PORT ?? '1025',
     smtpControl: env.KTO_DEV_SMTP_CONTROL_PORT ?? '1080',
+    schemaRegistry: env.KTO_DEV_SCHEMA_REGISTRY_PORT ?? '8081',
   };
   const k = kafkaSettings(env);
   return {
@@ -244,9 +273,20 @@ function withDefaults(env: Env) {
       from: env.KTO_SMTP_FROM ?? 'kto <kto@localhost>',
     },
     devstack: { dir: path.resolve(env.KTO_DEVSTACK_DIR ?? '.devstack'), ports: devPorts },
+    // The local stack's Apicurio Registry serves the Confluent API under /apis/ccompat/v7.
+    schemaRegistry: { url: env.KTO_SCHEMA_REGISTRY_URL ?? `http://127.0.0.1:${devPorts.schemaRegistry}/apis/ccompat/v7` },
     stagingDir: path.resolve(env.KTO_STAGING_DIR ?? path.join(os.tmpdir(), 'kto-staging')),
     logLevel: env.KTO_LOG_LEVEL ?? 'info',
     metricsPort: env.KTO_METRICS_PORT ?? '0',
+    dispatcher: {
+      topic: env.KTO_DISPATCHER_TOPIC ?? 'kto.commands',
+      groupId: env.KTO_DISPATCHER_GROUP ?? 'kto-dispatcher',
+      deadLetterTopic: env.KTO_DEAD_LETTER_TOPIC ?? 'kto.commands.dead-letter',
+      maxInFlight: env.KTO_DISPATCHER_MAX_IN_FLIGHT ?? '64',
+      ordered: env.KTO_DISPATCHER_ORDERED ?? 'false',
+      maxBytes: env.KTO_DISPATCHER_MAX_BYTES ?? String(1024 * 1024),
+    },
+    alertOperatorEmail: env.KTO_ALERT_OPERATOR_EMAIL || undefined,
   };
 }
 

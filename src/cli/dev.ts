@@ -24,6 +24,7 @@ async function up(): Promise<void> {
       `  Temporal     ${e.temporalAddress}  (UI ${e.temporalUiUrl})`,
       `  Kafka        ${e.kafkaBrokers.join(',')}`,
       `  SMTP sink    ${e.smtpHost}:${e.smtpPort}  (messages: kto dev mail, control ${e.smtpControlUrl})`,
+      `  Schemas      ${e.schemaRegistryUrl}  (Apicurio Registry, Confluent API)`,
       'Stop it with `kto dev down`; data stays until you delete the state folder.',
       '',
     ].join('\n'),
@@ -46,7 +47,8 @@ async function logs(service: string | undefined, opts: { follow?: boolean; lines
   const services = parseService(service);
   const s = stack();
   const files = new Map(services.map((name) => [s.logPath(name), name]));
-  const prefix = (file: string) => (services.length > 1 ? `${files.get(file)!.padEnd(8)} | ` : '');
+  const width = Math.max(...services.map((name) => name.length));
+  const prefix = (file: string) => (services.length > 1 ? `${files.get(file)!.padEnd(width)} | ` : '');
   const lines = Number.parseInt(opts.lines, 10);
   if (!Number.isInteger(lines) || lines < 0) throw new UserError(`--lines must be a whole number, got "${opts.lines}".`, 'e.g. --lines 200');
   for (const file of files.keys()) {

@@ -6,7 +6,8 @@ import { createLogger, type Logger } from '../logger';
 import { createKafkaService } from './kafka';
 import { isPortFree, isPortOpen, PORT_ENV_VARS, portInUseError, type DevStackPorts, type PortName } from './ports';
 import { findProcesses, isAlive, isOwnProcess, readPid, removeFile, spawnDetached, stopProcessGroup, tailLines } from './processes';
-import { stackPaths, type ServiceContext, type ServiceName, type ServiceSpec } from './service';
+import { createSchemaRegistryService, localSchemaRegistryUrl } from './schema-registry';
+import { SERVICE_NAMES, stackPaths, type ServiceContext, type ServiceName, type ServiceSpec } from './service';
 import { createSmtpService } from './smtp';
 import { createTemporalService } from './temporal';
 
@@ -32,6 +33,8 @@ export interface DevStackEndpoints {
   smtpPort: number;
   /** HTTP control API of the SMTP sink (received messages, injected failures). */
   smtpControlUrl: string;
+  /** Base URL of the Confluent-compatible schema registry API (Apicurio's `/apis/ccompat/v7`). */
+  schemaRegistryUrl: string;
 }
 
 export type ServiceState = 'running' | 'not responding' | 'stopped' | 'port in use';
@@ -70,6 +73,7 @@ function withDefaults(options: DevStackOptions) {
 }
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
+const NAME_WIDTH = Math.max(...SERVICE_NAMES.map((n) => n.length));
 
 /** Creates a handle on the local stack in `dir`; nothing starts until `up()`. */
 export function createDevStack(options: DevStackOptions): DevStack {
@@ -77,8 +81,8 @@ export function createDevStack(options: DevStackOptions): DevStack {
   const paths = stackPaths(o.dir);
   const ctx: ServiceContext = { paths, cacheDir: o.cacheDir, ports: o.ports, logger: o.logger };
   // Start order; stopping runs in reverse.
-  const services: ServiceSpec[] = [createTemporalService(ctx), createKafkaService(ctx), createSmtpService(ctx)];
-  const say = (service: ServiceName, message: string) => o.progress(`${service.padEnd(8)} ${message}`);
+  const services: ServiceSpec[] = [createTemporalService(ctx), createKafkaService(ctx), createSmtpService(ctx), createSchemaRegistryService(ctx)];
+  const say = (service: ServiceName, message: string) => o.progress(`${service.padEnd(NAME_WIDTH)} ${message}`);
 
   /** The running pid of a service, removing a pid file that points at nothing of ours. */
   function runningPid(spec: ServiceSpec): number | undefined {
@@ -133,6 +137,7 @@ export function createDevStack(options: DevStackOptions): DevStack {
     smtpHost: '127.0.0.1',
     smtpPort: o.ports.smtp,
     smtpControlUrl: `http://127.0.0.1:${o.ports.smtpControl}`,
+    schemaRegistryUrl: localSchemaRegistryUrl(o.ports.schemaRegistry),
   });
 
   async function install(): Promise<void> {

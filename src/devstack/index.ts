@@ -4,4 +4,5 @@ export { followLogs, readLogTail } from './logs';
 export { findFreePorts, PORT_ENV_VARS, type DevStackPorts, type PortName } from './ports';
 export { SEARCH_ATTRIBUTES, type SearchAttributeName } from './search-attributes';
 export { SERVICE_NAMES, type ServiceName } from './service';
+export { CCOMPAT_PATH, localSchemaRegistryUrl } from './schema-registry';
 export { mailDirOf } from './smtp';

@@ -6,6 +6,11 @@ import { requireTool, runLogged } from './tools';
 /** Versions the stack installs; bump them here and the next `kto dev up` reinstalls. */
 export const TEMPORAL_CLI_VERSION = '1.9.1';
 export const KAFKA_VERSION = '3.9.1';
+/**
+ * Apicurio Registry, whose `/apis/ccompat/v7` speaks the Confluent Schema Registry API. 3.0.9 is
+ * the newest release with a `-all` distribution that runs on Java 17 (3.1+ needs Java 21).
+ */
+export const APICURIO_VERSION = '3.0.9';
 const SCALA_VERSION = '2.13';
 const SLF4J_VERSION = '1.7.36';
 
@@ -18,6 +23,9 @@ export function cachePaths(cacheDir: string) {
     kafkaDir: path.join(cacheDir, 'kafka'),
     kafkaLib: path.join(cacheDir, 'kafka', 'lib'),
     kafkaStamp: path.join(cacheDir, 'kafka', '.kto-installed'),
+    schemaRegistryDir: path.join(cacheDir, 'apicurio-registry'),
+    schemaRegistryJar: path.join(cacheDir, 'apicurio-registry', `apicurio-registry-app-${APICURIO_VERSION}-runner.jar`),
+    schemaRegistryStamp: path.join(cacheDir, 'apicurio-registry', '.kto-installed'),
     mavenRepo: path.join(cacheDir, 'm2'),
     locks: path.join(cacheDir, 'locks'),
     installLog: path.join(cacheDir, 'install.log'),
@@ -110,4 +118,32 @@ export async function installKafka(cacheDir: string, progress: Progress): Promis
   });
   requireTool('java');
   return p.kafkaLib;
+}
+
+/**
+ * Apicurio Registry's `-all` distribution (a Quarkus runner jar beside its `lib/`) from Maven
+ * Central: Confluent's own registry is not published there, and Karapace is not on PyPI.
+ */
+export async function installSchemaRegistry(cacheDir: string, progress: Progress): Promise<string> {
+  const p = cachePaths(cacheDir);
+  await installOnce('schema-registry', p.schemaRegistryStamp, APICURIO_VERSION, cacheDir, progress, async () => {
+    const mvn = requireTool('mvn');
+    rmSync(p.schemaRegistryDir, { recursive: true, force: true });
+    mkdirSync(p.schemaRegistryDir, { recursive: true });
+    await runLogged(
+      mvn,
+      [
+        '-q',
+        '-B',
+        'dependency:unpack',
+        `-Dartifact=io.apicurio:apicurio-registry-app:${APICURIO_VERSION}:tar.gz:all`,
+        `-DoutputDirectory=${p.schemaRegistryDir}`,
+        `-Dmaven.repo.local=${p.mavenRepo}`,
+      ],
+      { cwd: p.schemaRegistryDir, logFile: p.installLog },
+    );
+    if (!existsSync(p.schemaRegistryJar)) throw new Error(`Maven finished, but ${p.schemaRegistryJar} is missing; see ${p.installLog}`);
+  });
+  requireTool('java');
+  return p.schemaRegistryJar;
 }

@@ -9,6 +9,7 @@ export interface DevStackPorts {
   kafkaController: number;
   smtp: number;
   smtpControl: number;
+  schemaRegistry: number;
 }
 
 export type PortName = keyof DevStackPorts;
@@ -21,6 +22,7 @@ export const PORT_ENV_VARS: Record<PortName, string> = {
   kafkaController: 'KTO_DEV_KAFKA_CONTROLLER_PORT',
   smtp: 'KTO_DEV_SMTP_PORT',
   smtpControl: 'KTO_DEV_SMTP_CONTROL_PORT',
+  schemaRegistry: 'KTO_DEV_SCHEMA_REGISTRY_PORT',
 };
 
 const HOST = '127.0.0.1';

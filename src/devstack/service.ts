@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { Logger } from '../logger';
 import type { DevStackPorts, PortName } from './ports';
 
-export const SERVICE_NAMES = ['temporal', 'kafka', 'smtp'] as const;
+export const SERVICE_NAMES = ['temporal', 'kafka', 'smtp', 'schema-registry'] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
 
 /** Folder layout of one stack: `run/` pid files, `logs/` output, `data/` state kept across restarts. */

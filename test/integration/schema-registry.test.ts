@@ -1,0 +1,97 @@
+import path from 'node:path';
+import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import { readPid, stopProcessGroup } from '../../src/devstack/processes';
+import { CommandDecodeError, createCommandDecoder, encodeAvroCommand, IDEMPOTENCY_KEY_HEADER } from '../../src/dispatcher/decode';
+import { testConfig, uniqueTopic } from '../support/helpers';
+import { testStack } from '../support/test-stack';
+
+// Against the stack's real registry (Apicurio Registry's Confluent API), as the dispatcher uses it.
+const config = testConfig();
+const url = config.schemaRegistry.url;
+const seedCommand = { command: 'app.send_email_alert', params: { email: 'ops@example.com' } };
+
+async function decodeError(promise: Promise<unknown>): Promise<CommandDecodeError> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(CommandDecodeError);
+  return err as CommandDecodeError;
+}
+
+describe('Avro commands through the schema registry', () => {
+  const subject = `${uniqueTopic('commands')}-value`;
+
+  it('encodes a command with a registered schema and decodes it back', async () => {
+    const value = await encodeAvroCommand({ schemaRegistryUrl: url, subject }, { ...seedCommand, idempotencyKey: 'alert-1' });
+    expect(value[0]).toBe(0);
+    const schemaId = value.readInt32BE(1);
+    const registered = await fetch(`${url}/subjects/${encodeURIComponent(subject)}/versions/latest`).then((r) => r.json());
+    expect(registered).toMatchObject({ subject, version: 1, id: schemaId });
+
+    // A fresh decoder has no schema cached: it has to fetch the writer schema by id.
+    const decoded = await createCommandDecoder({ schemaRegistryUrl: url }).decode(value, {});
+    expect(decoded).toEqual({ ...seedCommand, idempotencyKey: 'alert-1' });
+  });
+
+  it('registers once: a second encode reuses the schema id', async () => {
+    const a = await encodeAvroCommand({ schemaRegistryUrl: url, subject }, seedCommand);
+    const b = await encodeAvroCommand({ schemaRegistryUrl: url, subject: `${subject}-other` }, seedCommand);
+    expect(b.readInt32BE(1)).toBe(a.readInt32BE(1));
+    const versions = await fetch(`${url}/subjects/${encodeURIComponent(subject)}/versions`).then((r) => r.json());
+    expect(versions).toEqual([1]);
+  });
+
+  it("decodes the seed's own record (no idempotency key field) and lets the header set the key", async () => {
+    const registry = new SchemaRegistry({ host: url });
+    const seedSchema = { type: 'record', name: 'SeedCommand', namespace: 'com.example', fields: [{ name: 'command', type: 'string' }, { name: 'params', type: 'string' }] };
+    const { id } = await registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(seedSchema) }, { subject: `${subject}-seed` });
+    const value = await registry.encode(id, { command: seedCommand.command, params: JSON.stringify(seedCommand.params) });
+    const decoded = await createCommandDecoder({ schemaRegistryUrl: url }).decode(value, { [IDEMPOTENCY_KEY_HEADER]: 'from-header' });
+    expect(decoded).toEqual({ ...seedCommand, idempotencyKey: 'from-header' });
+  });
+
+  it('reports a schema id the registry never issued as unknown-schema', async () => {
+    const value = await encodeAvroCommand({ schemaRegistryUrl: url, subject }, seedCommand);
+    const unknown = Buffer.from(value);
+    unknown.writeInt32BE(987_654, 1);
+    const err = await decodeError(createCommandDecoder({ schemaRegistryUrl: url }).decode(unknown, {}));
+    expect(err.reason).toBe('unknown-schema');
+    expect(err.message).toMatch(/schema id 987654/);
+  });
+
+  it('reports an Avro body that does not match its schema as undecodable', async () => {
+    const value = await encodeAvroCommand({ schemaRegistryUrl: url, subject }, seedCommand);
+    const err = await decodeError(createCommandDecoder({ schemaRegistryUrl: url }).decode(value.subarray(0, value.length - 4), {}));
+    expect(err.reason).toBe('undecodable');
+  });
+
+  it('keeps an Avro params string that is not an object out of the envelope, without quoting it', async () => {
+    const value = await encodeAvroCommand({ schemaRegistryUrl: url, subject }, { command: 'c', params: 'password=hunter2' });
+    const err = await decodeError(createCommandDecoder({ schemaRegistryUrl: url }).decode(value, {}));
+    expect(err.reason).toBe('invalid-envelope');
+    expect(err.message).not.toContain('hunter2');
+  });
+
+  it('treats an unreachable registry as transient, not as a bad message', async () => {
+    const value = await encodeAvroCommand({ schemaRegistryUrl: url, subject }, seedCommand);
+    const err = await createCommandDecoder({ schemaRegistryUrl: 'http://127.0.0.1:9/apis/ccompat/v7' }).decode(value, {}).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect(err).not.toBeInstanceOf(CommandDecodeError);
+  });
+
+  it('keeps schemas and their ids across a registry restart', async () => {
+    const value = await encodeAvroCommand({ schemaRegistryUrl: url, subject }, seedCommand);
+    const dir = process.env.KTO_DEVSTACK_DIR!;
+    const pid = readPid(path.join(dir, 'run', 'schema-registry.pid'));
+    expect(pid).toBeDefined();
+    await stopProcessGroup(pid!);
+    // `up` starts what is not running (only the registry) and waits until it answers.
+    await testStack(dir, config.devstack.ports).up();
+    expect(readPid(path.join(dir, 'run', 'schema-registry.pid'))).not.toBe(pid);
+
+    await expect(createCommandDecoder({ schemaRegistryUrl: url }).decode(value, {})).resolves.toEqual(seedCommand);
+    const subjects = await fetch(`${url}/subjects`).then((r) => r.json());
+    expect(subjects).toContain(subject);
+  }, 240_000);
+});
