@@ -68,7 +68,7 @@ export async function runWorker({ config, logger, stopSignal, activityIntercepto
   const connection = await connectWorker(config.temporal);
   const kafka = createKafkaIo(config.kafka, logger);
   try {
-    const activities = createActivities({ kafka, stagingDir, workerQueue, stateTopic: BATCH_STATE_TOPIC });
+    const activities = createActivities({ kafka, stagingDir, workerQueue, stateTopic: BATCH_STATE_TOPIC, smtp: config.smtp, logger });
     const common = { connection, namespace: config.temporal.namespace, activities, interceptors: { activity: activityInterceptors } };
     const workers = await Promise.all([
       Worker.create({ ...common, taskQueue: config.temporal.taskQueue, workflowBundle: await workflowBundle() }),

@@ -1,4 +1,5 @@
-import { ApplicationFailure, proxyActivities, workflowInfo, type Duration } from '@temporalio/workflow';
+import type { Duration } from '@temporalio/common';
+import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 
 /** Retry of the alert email itself; the seed's Airflow DAG retried once after five minutes. */

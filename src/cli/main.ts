@@ -1,5 +1,11 @@
 import { Command } from 'commander';
+import { registerBatchCommands } from './batch';
+import { registerCommandCommands } from './command';
+import { registerDemoCommand } from './demo';
 import { registerDevCommands } from './dev';
+import { registerDispatcherCommand } from './dispatcher';
+import { registerScheduleCommands } from './schedule';
+import { registerTopicsCommands } from './topics';
 import { registerWorkerCommand } from './worker';
 
 const program = new Command('kto')
@@ -9,6 +15,12 @@ const program = new Command('kto')
 
 registerDevCommands(program);
 registerWorkerCommand(program);
+registerBatchCommands(program);
+registerScheduleCommands(program);
+registerTopicsCommands(program);
+registerDemoCommand(program);
+registerDispatcherCommand(program);
+registerCommandCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`kto: ${err instanceof Error ? err.message : String(err)}\n`);

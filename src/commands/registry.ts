@@ -1,0 +1,187 @@
+import type { WorkflowStartOptions } from '@temporalio/client';
+import { z } from 'zod';
+import type { EmailAlertRetry, SendEmailAlertInput } from '../../workflows/send-email-alert';
+
+/**
+ * The allowlist of commands the dispatcher runs (DESIGN invariant 6). A Kafka message names a
+ * command; only this table maps it to a workflow type and task queue, so a message can never
+ * choose what code runs. To add a command, add an entry to `builtInCommands` (or pass extra
+ * definitions to `createCommandRegistry`).
+ */
+
+/** What the decoder made of a message (see src/dispatcher/decode.ts). */
+export interface CommandEnvelope {
+  command: string;
+  params: unknown;
+  idempotencyKey?: string;
+}
+
+/** Where the command came from; the default workflow id is derived from it. */
+export interface CommandSource {
+  topic: string;
+  partition: number;
+  offset: bigint;
+}
+
+export interface CommandIdContext<P> {
+  /** The canonical command name (an alias is resolved to it). */
+  command: string;
+  params: P;
+  idempotencyKey?: string;
+  source: CommandSource;
+}
+
+/** Start options a command may fix; never the id, type, queue or id policies (the dispatcher owns those). */
+export type CommandStartOptions = Pick<
+  WorkflowStartOptions,
+  'retry' | 'workflowExecutionTimeout' | 'workflowRunTimeout' | 'workflowTaskTimeout' | 'memo' | 'staticSummary'
+>;
+
+export interface CommandDefinition<S extends z.ZodType = z.ZodType> {
+  /** The workflow function's name as exported from workflows/index.ts. */
+  workflowType: string;
+  /** @default the configured task queue (KTO_TEMPORAL_TASK_QUEUE) */
+  taskQueue?: string;
+  /** Validates and normalizes the message's params; failures dead-letter the command as `invalid-params`. */
+  params: S;
+  /** Turns validated params into the workflow's arguments. @default (params) => [params] */
+  toArgs?: (params: z.output<S>) => unknown[];
+  /** @default the idempotency key when present, else `<topic>-<partition>-<offset>` */
+  idOf?: (context: CommandIdContext<z.output<S>>) => string;
+  startOptions?: CommandStartOptions;
+  /** Other names accepted for this command, e.g. the seed's DAG id. */
+  aliases?: string[];
+}
+
+/** Declares a command with params typed from its schema. */
+export function defineCommand<S extends z.ZodType>(definition: CommandDefinition<S>): CommandDefinition {
+  return definition as unknown as CommandDefinition;
+}
+
+export interface ResolvedCommand {
+  command: string;
+  workflowType: string;
+  taskQueue: string;
+  args: unknown[];
+  workflowId: string;
+  startOptions: CommandStartOptions;
+}
+
+export interface CommandRejection {
+  reason: 'unknown-command' | 'invalid-params';
+  detail: string;
+}
+
+export function isRejection(r: ResolvedCommand | CommandRejection): r is CommandRejection {
+  return 'reason' in r;
+}
+
+export interface BuiltInCommandOptions {
+  /** Receives a failure alert when an alert email could not be sent (KTO_ALERT_OPERATOR_EMAIL). */
+  operatorEmail?: string;
+  /** Retry of the alert email. @default 2 attempts, 5 minutes apart (the seed's DAG) */
+  emailRetry?: EmailAlertRetry;
+}
+
+const singleLine = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .regex(/^[^\r\n]*$/, 'must be a single line (no CR or LF)');
+
+/** kto's commands. Add yours here: name → workflow, params schema, and optionally id strategy and start options. */
+export function builtInCommands(options: BuiltInCommandOptions = {}): Record<string, CommandDefinition> {
+  return {
+    'app.send_email_alert': defineCommand({
+      workflowType: 'sendEmailAlert',
+      aliases: ['send-email-alert', 'send_email_alert'],
+      params: z
+        .object({
+          email: z.email({ error: 'must be one email address, e.g. ops@example.com' }),
+          subject: singleLine(998).optional(),
+          body: z.string().max(100_000).optional(),
+        })
+        .strict(),
+      toArgs: ({ email, subject, body }): [SendEmailAlertInput] => [
+        { to: email, subject, body, failureAlertTo: options.operatorEmail, retry: options.emailRetry },
+      ],
+      startOptions: { workflowExecutionTimeout: '1d' },
+    }),
+  };
+}
+
+export interface CommandRegistryOptions {
+  /** Queue for commands that name none. */
+  taskQueue: string;
+  /** @default builtInCommands() */
+  commands?: Record<string, CommandDefinition>;
+}
+
+/** Temporal limits workflow ids to 1000 bytes; keys much longer than this are a producer bug. */
+const MAX_IDEMPOTENCY_KEY = 255;
+
+function paramsProblem(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.join('.') || 'params'}: ${i.message}`).join('; ');
+}
+
+/** Parses params given as a JSON string (the seed's format) or as an object. */
+function paramsValue(params: unknown): { ok: true; value: unknown } | { ok: false; detail: string } {
+  if (typeof params !== 'string') return { ok: true, value: params ?? {} };
+  try {
+    return { ok: true, value: JSON.parse(params) };
+  } catch (err) {
+    return { ok: false, detail: `params is a string but not JSON (${(err as Error).message})` };
+  }
+}
+
+/** Looks commands up by name or alias and validates their params. */
+export function createCommandRegistry(options: CommandRegistryOptions) {
+  const commands = options.commands ?? builtInCommands();
+  const byName = new Map<string, [string, CommandDefinition]>();
+  for (const [name, definition] of Object.entries(commands)) {
+    for (const alias of [name, ...(definition.aliases ?? [])]) {
+      if (byName.has(alias)) throw new Error(`Command name "${alias}" is registered twice. Fix: give each command and alias a unique name.`);
+      byName.set(alias, [name, definition]);
+    }
+  }
+
+  return {
+    /** Canonical command names. */
+    names: (): string[] => Object.keys(commands).sort(),
+
+    /** Maps a decoded message onto a workflow start, or says why it must not run. */
+    resolveCommand(envelope: CommandEnvelope, source: CommandSource): ResolvedCommand | CommandRejection {
+      const entry = byName.get(envelope.command);
+      if (!entry) {
+        return {
+          reason: 'unknown-command',
+          detail: `"${envelope.command.slice(0, 100)}" is not a registered command (known: ${Object.keys(commands).sort().join(', ')})`,
+        };
+      }
+      const [command, definition] = entry;
+      if (envelope.idempotencyKey !== undefined && (envelope.idempotencyKey.length === 0 || envelope.idempotencyKey.length > MAX_IDEMPOTENCY_KEY)) {
+        return { reason: 'invalid-params', detail: `the idempotency key must be 1 to ${MAX_IDEMPOTENCY_KEY} characters` };
+      }
+      const raw = paramsValue(envelope.params);
+      if (!raw.ok) return { reason: 'invalid-params', detail: raw.detail };
+      const parsed = definition.params.safeParse(raw.value);
+      if (!parsed.success) return { reason: 'invalid-params', detail: `${command}: ${paramsProblem(parsed.error)}` };
+      const context = { command, params: parsed.data, idempotencyKey: envelope.idempotencyKey, source };
+      return {
+        command,
+        workflowType: definition.workflowType,
+        taskQueue: definition.taskQueue ?? options.taskQueue,
+        args: definition.toArgs ? definition.toArgs(parsed.data) : [parsed.data],
+        workflowId: definition.idOf ? definition.idOf(context) : defaultWorkflowId(context),
+        startOptions: definition.startOptions ?? {},
+      };
+    },
+  };
+}
+
+export type CommandRegistry = ReturnType<typeof createCommandRegistry>;
+
+/** The idempotency key when the producer gave one, else the record's coordinates: a replay maps to the same id. */
+export function defaultWorkflowId({ idempotencyKey, source }: Pick<CommandIdContext<unknown>, 'idempotencyKey' | 'source'>): string {
+  return idempotencyKey ?? `${source.topic}-${source.partition}-${source.offset}`;
+}

@@ -1,0 +1,287 @@
+import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { isRejection, type CommandRegistry, type ResolvedCommand } from '../commands/registry';
+import type { KtoConfig } from '../config';
+import type { ConsumedRecord, KafkaIo } from '../kafka';
+import type { Logger } from '../logger';
+import { retryForever, type BackoffOptions } from './backoff';
+import { writeDeadLetter, type DeadLetterReason } from './dead-letter';
+import { CommandDecodeError, type DecodedCommand } from './decode';
+import { createDispatcherMetrics, type DispatcherMetrics } from './metrics';
+import { createOffsetTracker } from './offset-tracker';
+import { createSlots } from './slots';
+
+export { DLQ_HEADERS, type DeadLetterReason } from './dead-letter';
+export { createDispatcherMetrics, type DispatcherMetrics } from './metrics';
+
+/** What the dispatcher needs of src/dispatcher/decode.ts: bytes + headers → command envelope. */
+export interface CommandDecoder {
+  decode(value: Buffer | null, headers: Record<string, string>): Promise<DecodedCommand>;
+}
+
+/** Where a command stands when the test hook runs. */
+export interface StartedCommand {
+  workflowId: string;
+  command: string;
+  partition: number;
+  offset: bigint;
+  outcome: 'started' | 'duplicate';
+}
+
+export interface DispatcherOptions {
+  /** Reads `dispatcher.*` (topic, group, dead-letter topic, limits, ordered mode) and `temporal.namespace`. */
+  config: Pick<KtoConfig, 'dispatcher'>;
+  logger: Logger;
+  kafka: KafkaIo;
+  client: Client;
+  registry: CommandRegistry;
+  decoder: CommandDecoder;
+  /** @default a fresh registry per dispatcher */
+  metrics?: DispatcherMetrics;
+  /** How long `stop()` waits for in-flight commands before abandoning them (uncommitted, so replayed later). @default 30_000 */
+  drainTimeoutMs?: number;
+  /** Backoff while Temporal, the schema registry or the dead-letter topic is unavailable. @default 200 ms doubling to 30 s, with jitter */
+  backoff?: BackoffOptions;
+  /** Runs after a start is acknowledged and before its offset may be committed; fault tests park here. */
+  afterStartHook?: (command: StartedCommand) => Promise<void>;
+}
+
+function withDefaults(options: DispatcherOptions) {
+  return { metrics: createDispatcherMetrics(), drainTimeoutMs: 30_000, backoff: {}, ...options };
+}
+
+/** Outcome of one record: `true` = done (its offset may be committed), `false` = abandoned at stop (replayed later). */
+type Finished = boolean;
+
+/**
+ * The command dispatcher (DESIGN invariants 5 and 6): a consumer group on the commands topic
+ * that turns each record into exactly one workflow start.
+ *
+ * - Workflow ids come from the command (idempotency key, else `<topic>-<partition>-<offset>`)
+ *   and are started with conflict policy FAIL + reuse policy REJECT_DUPLICATE: a replayed
+ *   command whose workflow runs or ran (within the namespace retention) starts nothing and
+ *   is counted as a duplicate.
+ * - A record's offset is committed only after its start is acknowledged (or it is safely in the
+ *   dead-letter topic), and per partition only when every earlier record is done too.
+ * - Temporal unavailable: back off and retry forever; nothing is skipped, nothing committed.
+ * - Ordered mode: records with the same Kafka key run one after another. The next start of a
+ *   key waits until the previous workflow of that key has completed, and a record counts as done
+ *   (committable) only then, so after a crash the replay waits for the still-running
+ *   predecessor again instead of overtaking it.
+ */
+export function createDispatcher(options: DispatcherOptions) {
+  const o = withDefaults(options);
+  const { topic, groupId, deadLetterTopic, maxInFlight, ordered, maxBytes } = o.config.dispatcher;
+  const { metrics, kafka, client, registry, decoder } = o;
+  const log = o.logger.child({ namespace: 'dispatcher', topic, groupId });
+  const abort = new AbortController();
+  const slots = createSlots(maxInFlight);
+  const inFlight = new Set<Promise<void>>();
+  /** Per Kafka key (ordered mode): settles when the latest command of that key is finished. */
+  const keyChains = new Map<string, Promise<Finished>>();
+  let tracker = createOffsetTracker();
+  const toCommit = new Map<number, bigint>();
+  let commits: Promise<void> = Promise.resolve();
+  let stopping = false;
+  let stopped: Promise<void> | undefined;
+  let resolveRun: () => void = () => undefined;
+  const runDone = new Promise<void>((resolve) => (resolveRun = resolve));
+
+  const retry = <T>(what: string, where: object, fn: () => Promise<T>) =>
+    retryForever(fn, {
+      ...o.backoff,
+      signal: abort.signal,
+      onError: (err, attempt, delayMs) =>
+        log[attempt < 3 ? 'warn' : 'error']({ ...where, err: (err as Error).message, attempt, retryInMs: Math.round(delayMs) }, `${what} failed; retrying`),
+    });
+
+  const consumer = kafka.groupConsumer({
+    groupId,
+    topic,
+    accept,
+    // After a rebalance the partitions restart from their committed offsets: what was in flight
+    // is fetched again (and found to be a duplicate), so the old positions no longer apply.
+    onAssignment: () => {
+      tracker = createOffsetTracker();
+      toCommit.clear();
+    },
+  });
+
+  async function accept(record: ConsumedRecord): Promise<boolean> {
+    const generation = tracker;
+    if (stopping) return false;
+    const acquired = await slots.acquire();
+    if (!acquired || stopping || generation !== tracker) {
+      if (acquired) slots.release();
+      return false;
+    }
+    metrics.consumed.inc();
+    generation.track(record.partition, record.offset);
+    // Chained synchronously, before any await, so a key's commands queue in offset order.
+    const key = ordered && record.key ? record.key.toString('base64') : undefined;
+    const previous = key ? keyChains.get(key) : undefined;
+    const handled = handle(record, previous);
+    if (key) {
+      keyChains.set(key, handled);
+      void handled.then(() => keyChains.get(key) === handled && keyChains.delete(key));
+    }
+    const work = handled.then((finished) => {
+      slots.release();
+      if (finished) markDone(generation, record);
+    });
+    inFlight.add(work);
+    void work.finally(() => inFlight.delete(work));
+    return true;
+  }
+
+  async function handle(record: ConsumedRecord, previous: Promise<Finished> | undefined): Promise<Finished> {
+    const where = { partition: record.partition, offset: record.offset.toString() };
+    try {
+      const size = (record.value?.length ?? 0) + (record.key?.length ?? 0);
+      if (size > maxBytes) {
+        return await deadLetter(record, 'oversized', `record is ${size} bytes, over the ${maxBytes}-byte limit (KTO_DISPATCHER_MAX_BYTES)`);
+      }
+      const decoded = await retry('decoding', where, async (): Promise<DecodedCommand | CommandDecodeError> => {
+        try {
+          return await decoder.decode(record.value, record.headers);
+        } catch (err) {
+          // Anything but a decode verdict (e.g. schema registry unreachable) may heal: retry it.
+          if (err instanceof CommandDecodeError) return err;
+          throw err;
+        }
+      });
+      if (!decoded) return false;
+      if (decoded.value instanceof CommandDecodeError) return await deadLetter(record, decoded.value.reason, decoded.value.message);
+      const resolved = registry.resolveCommand(decoded.value, record);
+      if (isRejection(resolved)) return await deadLetter(record, resolved.reason, resolved.detail);
+
+      // An abandoned predecessor (stop, or a bug) must not be overtaken: leave this one for the replay too.
+      if (previous && !(await previous)) return false;
+      const ids = { ...where, command: resolved.command, workflowId: resolved.workflowId };
+      const outcome = await retry('starting the workflow', ids, () => start(resolved));
+      if (!outcome) return false;
+      if (outcome.value === 'started') {
+        metrics.started.inc({ command: resolved.command });
+        metrics.startLatency.observe(Math.max(0, Date.now() - record.timestampMs) / 1000);
+        log.info(ids, 'workflow started');
+      } else {
+        metrics.duplicate.inc();
+        log.info(ids, 'duplicate command: its workflow already ran or is running; nothing started');
+      }
+      await o.afterStartHook?.({ ...ids, offset: record.offset, outcome: outcome.value });
+      if (ordered && record.key) {
+        const completed = await retry('waiting for the workflow to complete (ordered mode)', ids, () => completion(resolved.workflowId));
+        if (!completed) return false;
+      }
+      return true;
+    } catch (err) {
+      // Unexpected (a bug, not an outage): keep the offset uncommitted so the command is not lost.
+      log.error({ ...where, err }, 'command handling failed; its offset stays uncommitted');
+      return false;
+    }
+  }
+
+  async function start(command: ResolvedCommand): Promise<'started' | 'duplicate'> {
+    try {
+      await client.workflow.start(command.workflowType, {
+        ...command.startOptions,
+        taskQueue: command.taskQueue,
+        workflowId: command.workflowId,
+        args: command.args,
+        // Both policies mean "start only if this id never ran": FAIL (rather than USE_EXISTING)
+        // makes a running duplicate visible as an error, so it is counted like a completed one.
+        workflowIdConflictPolicy: 'FAIL',
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      });
+      return 'started';
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) return 'duplicate';
+      throw err;
+    }
+  }
+
+  /** Resolves when the workflow closed, however it ended; rejects only when Temporal cannot say (retried). */
+  async function completion(workflowId: string): Promise<void> {
+    try {
+      await client.workflow.getHandle(workflowId).result();
+    } catch (err) {
+      if (err instanceof WorkflowFailedError || err instanceof WorkflowNotFoundError) return;
+      throw err;
+    }
+  }
+
+  async function deadLetter(record: ConsumedRecord, reason: DeadLetterReason, error: string): Promise<Finished> {
+    const where = { partition: record.partition, offset: record.offset.toString(), reason };
+    const written = await retry('writing to the dead-letter topic', where, () => writeDeadLetter(kafka, deadLetterTopic, record, reason, error));
+    if (!written) return false;
+    metrics.deadLettered.inc({ reason });
+    log.warn({ ...where, deadLetterTopic, error }, 'command dead-lettered');
+    return true;
+  }
+
+  function markDone(generation: typeof tracker, record: ConsumedRecord): void {
+    const next = generation.done(record.partition, record.offset);
+    if (next === undefined || generation !== tracker) return;
+    toCommit.set(record.partition, next);
+    commits = commits.then(flushCommits);
+  }
+
+  async function flushCommits(): Promise<void> {
+    const positions = [...toCommit].map(([partition, offset]) => ({ partition, offset }));
+    toCommit.clear();
+    if (positions.length === 0) return;
+    try {
+      await consumer.commit(positions);
+      log.debug({ positions: positions.map((p) => `${p.partition}@${p.offset}`) }, 'offsets committed');
+    } catch (err) {
+      // Kept for the next flush unless a newer position arrived; a revoked partition's is dropped at the rebalance.
+      for (const p of positions) if (!toCommit.has(p.partition)) toCommit.set(p.partition, p.offset);
+      log.warn({ err: (err as Error).message }, 'offset commit failed; will retry with the next one');
+    }
+  }
+
+  async function shutdown(): Promise<void> {
+    stopping = true;
+    log.info({ inFlight: inFlight.size }, 'dispatcher stopping: no new records, draining in-flight commands');
+    consumer.pause();
+    slots.close();
+    let timer: NodeJS.Timeout | undefined;
+    const drained = await Promise.race([
+      Promise.all([...inFlight]).then(() => true),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), o.drainTimeoutMs))),
+    ]);
+    clearTimeout(timer);
+    if (!drained) {
+      log.warn({ inFlight: inFlight.size }, 'drain timed out: abandoning in-flight commands; their offsets stay uncommitted and they replay on restart');
+      abort.abort();
+      await Promise.all([...inFlight]);
+    }
+    commits = commits.then(flushCommits);
+    await commits;
+    await consumer.close().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'consumer close failed'));
+    log.info('dispatcher stopped');
+    resolveRun();
+  }
+
+  return {
+    metrics,
+    /** Consumes until `stop()`; resolves after the drain and the final commit. */
+    async run(): Promise<void> {
+      await kafka.admin.ensureTopics([
+        { topic, partitions: 3 },
+        { topic: deadLetterTopic, partitions: 1 },
+      ]);
+      await consumer.start();
+      log.info({ maxInFlight, ordered, maxBytes, deadLetterTopic }, 'dispatcher running');
+      await runDone;
+    },
+    /** Graceful stop: stop fetching, finish (or after drainTimeoutMs abandon) in-flight starts, commit, leave the group. */
+    stop(): Promise<void> {
+      stopped ??= shutdown();
+      return stopped;
+    },
+    /** For /healthz: consuming and not stopping. */
+    healthy: (): boolean => !stopping && consumer.healthy(),
+  };
+}
+
+export type Dispatcher = ReturnType<typeof createDispatcher>;

@@ -1,0 +1,70 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+import type { Logger } from './logger';
+
+export interface MetricsServerOptions {
+  /** Port for `/metrics` and `/healthz`; 0 asks the OS for a free one. */
+  port: number;
+  /** The metrics to expose; each process (and each test) owns its registry. */
+  registry: Registry;
+  logger: Logger;
+  /** Answers `/healthz`: 200 when true, 503 otherwise. @default () => true */
+  healthy?: () => boolean;
+  /** @default '0.0.0.0' */
+  host?: string;
+}
+
+/** A tiny HTTP server for Prometheus scrapes and liveness probes (worker and dispatcher). */
+export function createMetricsServer(options: MetricsServerOptions) {
+  const { registry, healthy = () => true, host = '0.0.0.0' } = options;
+  const log = options.logger.child({ namespace: 'metrics' });
+  let server: Server | undefined;
+
+  const handler: Parameters<typeof createServer>[1] = (req, res) => {
+    const url = (req.url ?? '/').split('?')[0];
+    if (req.method === 'GET' && url === '/metrics') {
+      registry
+        .metrics()
+        .then((text) => {
+          res.writeHead(200, { 'content-type': registry.contentType });
+          res.end(text);
+        })
+        .catch((err: unknown) => {
+          res.writeHead(500, { 'content-type': 'text/plain' });
+          res.end(`metrics failed: ${String(err)}\n`);
+        });
+    } else if (req.method === 'GET' && url === '/healthz') {
+      const ok = healthy();
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' });
+      res.end(ok ? 'ok\n' : 'unhealthy\n');
+    } else {
+      res.writeHead(404, { 'content-type': 'text/plain' });
+      res.end('not found: try /metrics or /healthz\n');
+    }
+  };
+
+  return {
+    /** Listens and resolves with the bound port. */
+    async start(): Promise<number> {
+      const s = createServer(handler);
+      server = s;
+      await new Promise<void>((resolve, reject) => {
+        s.once('error', reject);
+        s.listen(options.port, host, () => resolve());
+      }).catch((err: NodeJS.ErrnoException) => {
+        throw new Error(
+          `Cannot serve /metrics on port ${options.port} (${err.code ?? err.message}). Fix: free the port or choose another with KTO_METRICS_PORT (0 turns metrics off).`,
+        );
+      });
+      const port = (s.address() as AddressInfo).port;
+      log.info({ port }, 'serving /metrics and /healthz');
+      return port;
+    },
+    async close(): Promise<void> {
+      const s = server;
+      server = undefined;
+      if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
+    },
+  };
+}

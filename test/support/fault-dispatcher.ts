@@ -1,0 +1,28 @@
+import { existsSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { runDispatcher } from '../../src/cli/dispatcher';
+import { onShutdownSignal } from '../../src/cli/worker';
+import { loadConfig } from '../../src/config';
+import { createLogger } from '../../src/logger';
+
+/**
+ * A real `kto dispatcher` with one hook for fault tests: with KTO_TEST_HOLD_DIR set, every
+ * command parks after its workflow start was acknowledged and before its offset may be
+ * committed, writes `<dir>/held` (the workflow id) and waits for a `release` file. The test
+ * kills it there with SIGKILL: the start happened, the commit did not.
+ */
+const dir = process.env.KTO_TEST_HOLD_DIR;
+const config = loadConfig();
+
+void runDispatcher({
+  config,
+  logger: createLogger({ level: config.logLevel, pretty: false }),
+  stopSignal: onShutdownSignal(),
+  afterStartHook: dir
+    ? async ({ workflowId }) => {
+        writeFileSync(path.join(dir, 'held'), workflowId);
+        while (!existsSync(path.join(dir, 'release'))) await sleep(100);
+      }
+    : undefined,
+});

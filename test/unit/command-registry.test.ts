@@ -1,0 +1,92 @@
+import { z } from 'zod';
+import { builtInCommands, createCommandRegistry, defineCommand, isRejection, type ResolvedCommand } from '../../src/commands/registry';
+
+const source = { topic: 'kto.commands', partition: 2, offset: 41n };
+const registry = createCommandRegistry({ taskQueue: 'kto', commands: builtInCommands({ operatorEmail: 'oncall@example.com' }) });
+
+function resolved(r: ReturnType<typeof registry.resolveCommand>): ResolvedCommand {
+  if (isRejection(r)) throw new Error(`rejected: ${r.reason}: ${r.detail}`);
+  return r;
+}
+
+describe('command registry', () => {
+  it('maps app.send_email_alert to the sendEmailAlert workflow on the default queue', () => {
+    const r = resolved(registry.resolveCommand({ command: 'app.send_email_alert', params: { email: 'ops@example.com', subject: 'disk full' } }, source));
+    expect(r).toMatchObject({ command: 'app.send_email_alert', workflowType: 'sendEmailAlert', taskQueue: 'kto', workflowId: 'kto.commands-2-41' });
+    expect(r.args).toEqual([{ to: 'ops@example.com', subject: 'disk full', body: undefined, failureAlertTo: 'oncall@example.com', retry: undefined }]);
+  });
+
+  it('accepts the alias send-email-alert and the seed params format (a JSON string)', () => {
+    const r = resolved(registry.resolveCommand({ command: 'send-email-alert', params: '{"email": "test@email.com"}' }, source));
+    expect(r.command).toBe('app.send_email_alert');
+    expect(r.args[0]).toMatchObject({ to: 'test@email.com' });
+  });
+
+  it('uses the idempotency key as the workflow id', () => {
+    const r = resolved(registry.resolveCommand({ command: 'app.send_email_alert', params: { email: 'a@example.com' }, idempotencyKey: 'alert-7' }, source));
+    expect(r.workflowId).toBe('alert-7');
+  });
+
+  it('rejects unknown commands, including workflow type names and the seed DAG-id trick', () => {
+    for (const command of ['sendEmailAlert', 'app.batch', 'batch', 'app.partition', '']) {
+      const r = registry.resolveCommand({ command, params: {} }, source);
+      expect(isRejection(r) && r.reason).toBe('unknown-command');
+    }
+  });
+
+  it('never lets params choose the workflow, queue or id', () => {
+    const r = registry.resolveCommand(
+      { command: 'app.send_email_alert', params: { email: 'a@example.com', workflowType: 'batch', taskQueue: 'evil', workflowId: 'x' } },
+      source,
+    );
+    expect(isRejection(r) && r.reason).toBe('invalid-params');
+  });
+
+  it.each([
+    [{}, /email/],
+    [{ email: 'not-an-address' }, /email/],
+    [{ email: 'a@example.com', subject: 'x\r\nBcc: victim@example.com' }, /single line/],
+    ['{not json', /not JSON/],
+    [{ event: 'app.send_email_alert', email: 'a@example.com' }, /event/],
+  ])('rejects invalid params %j', (params, detail) => {
+    const r = registry.resolveCommand({ command: 'app.send_email_alert', params }, source);
+    expect(isRejection(r) && r.reason).toBe('invalid-params');
+    expect(isRejection(r) && r.detail).toMatch(detail);
+  });
+
+  it('rejects an overlong idempotency key', () => {
+    const r = registry.resolveCommand({ command: 'app.send_email_alert', params: { email: 'a@example.com' }, idempotencyKey: 'k'.repeat(300) }, source);
+    expect(isRejection(r) && r.reason).toBe('invalid-params');
+  });
+
+  it('takes custom commands with their own queue, id strategy and start options', () => {
+    const custom = createCommandRegistry({
+      taskQueue: 'kto',
+      commands: {
+        'app.reindex': defineCommand({
+          workflowType: 'reindex',
+          taskQueue: 'search',
+          params: z.object({ index: z.string() }),
+          toArgs: ({ index }) => [index, { full: true }],
+          idOf: ({ params }) => `reindex-${params.index}`,
+          startOptions: { workflowExecutionTimeout: '1h' },
+        }),
+      },
+    });
+    const r = resolved(custom.resolveCommand({ command: 'app.reindex', params: { index: 'orders' } }, source));
+    expect(r).toEqual({
+      command: 'app.reindex',
+      workflowType: 'reindex',
+      taskQueue: 'search',
+      args: ['orders', { full: true }],
+      workflowId: 'reindex-orders',
+      startOptions: { workflowExecutionTimeout: '1h' },
+    });
+    expect(custom.names()).toEqual(['app.reindex']);
+  });
+
+  it('refuses a name registered twice', () => {
+    const dup = defineCommand({ workflowType: 'x', params: z.object({}), aliases: ['a'] });
+    expect(() => createCommandRegistry({ taskQueue: 'q', commands: { a: dup } })).toThrow(/registered twice/);
+  });
+});
