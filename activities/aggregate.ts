@@ -1,10 +1,8 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { AggregationSpecError, createAggregator, type Aggregator } from '../src/aggregate';
 import type { AggregateInput, AggregateResult } from '../src/shared/batch';
-import { createStagingWriter, readStaging, stagingPath } from '../src/staging';
+import { createStagingWriter, readStaging, stagingPath, type StagedRecord } from '../src/staging';
 import { withHeartbeat } from './heartbeat';
-
-const PROGRESS_EVERY = 20_000;
 
 export interface AggregateActivityDeps {
   stagingDir: string;
@@ -34,10 +32,15 @@ export function createAggregateActivities({ stagingDir }: AggregateActivityDeps)
       try {
         await withHeartbeat(async (progress) => {
           let seen = 0;
-          for await (const record of readStaging(input.file)) {
-            const result = aggregator.add(record.value, record.offset.toString());
-            if (!result.ok) await errors.write([{ offset: record.offset, value: record.value, note: result.reason }]);
-            if (++seen % PROGRESS_EVERY === 0) progress({ records: seen });
+          for await (const records of readStaging(input.file)) {
+            const rejected: StagedRecord[] = [];
+            for (const record of records) {
+              const result = aggregator.add(record.value, record.offset.toString());
+              if (!result.ok) rejected.push({ offset: record.offset, value: record.value, note: result.reason });
+            }
+            await errors.write(rejected);
+            seen += records.length;
+            progress({ records: seen });
           }
         });
       } finally {

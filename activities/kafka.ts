@@ -145,26 +145,30 @@ export function createKafkaActivities({ kafka, stagingDir, workerQueue, stateTop
       let outputRecords = 0;
       let errorRecords = 0;
       async function* records(): AsyncGenerator<OutboundRecord> {
-        for await (const row of readStaging(input.outputFile)) {
-          const value = JSON.parse(row.value!.toString('utf8')) as { key: string };
-          outputRecords++;
-          yield {
-            topic: input.outputTopic,
-            partition: input.partition,
-            key: value.key,
-            value: JSON.stringify({ ...value, source: { topic: input.topic, partition: input.partition, from: range.from, to: range.to } }),
-            headers,
-          };
+        for await (const rows of readStaging(input.outputFile)) {
+          for (const row of rows) {
+            const value = JSON.parse(row.value!.toString('utf8')) as { key: string };
+            outputRecords++;
+            yield {
+              topic: input.outputTopic,
+              partition: input.partition,
+              key: value.key,
+              value: JSON.stringify({ ...value, source: { topic: input.topic, partition: input.partition, from: range.from, to: range.to } }),
+              headers,
+            };
+          }
         }
         for await (const bad of readStaging(input.errorsFile)) {
-          errorRecords++;
-          yield {
-            topic: input.errorTopic,
-            partition: input.partition,
-            key: null,
-            value: bad.value,
-            headers: { ...headers, [OUTPUT_HEADERS.reason]: bad.note ?? 'unknown', [OUTPUT_HEADERS.sourceOffset]: bad.offset.toString() },
-          };
+          for (const record of bad) {
+            errorRecords++;
+            yield {
+              topic: input.errorTopic,
+              partition: input.partition,
+              key: null,
+              value: record.value,
+              headers: { ...headers, [OUTPUT_HEADERS.reason]: record.note ?? 'unknown', [OUTPUT_HEADERS.sourceOffset]: record.offset.toString() },
+            };
+          }
         }
         yield {
           topic: stateTopic,

@@ -61,10 +61,15 @@ function encodeFrames(records: StagedRecord[]): Buffer {
   return buf;
 }
 
-export async function* readStaging(file: string): AsyncGenerator<StagedRecord> {
+/**
+ * Reads a staging file back, one read chunk of records at a time: a per-record async step
+ * would cost a promise turn for each of millions of records.
+ */
+export async function* readStaging(file: string): AsyncGenerator<StagedRecord[]> {
   let pending: Buffer = Buffer.alloc(0);
   for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
     pending = pending.length === 0 ? (chunk as Buffer) : Buffer.concat([pending, chunk as Buffer]);
+    const records: StagedRecord[] = [];
     let pos = 0;
     for (;;) {
       if (pending.length - pos < 12) break;
@@ -74,14 +79,15 @@ export async function* readStaging(file: string): AsyncGenerator<StagedRecord> {
       const noteLen = pending.readInt32BE(pos + 12 + valueBytes);
       const end = pos + 16 + valueBytes + Math.max(noteLen, 0);
       if (pending.length < end) break;
-      yield {
+      records.push({
         offset: pending.readBigInt64BE(pos),
         value: valueLen < 0 ? null : pending.subarray(pos + 12, pos + 12 + valueLen),
         note: noteLen < 0 ? null : pending.toString('utf8', pos + 16 + valueBytes, end),
-      };
+      });
       pos = end;
     }
     pending = pending.subarray(pos);
+    if (records.length > 0) yield records;
   }
   if (pending.length > 0) throw new Error(`staging file ${file} ends inside a record (${pending.length} stray bytes)`);
 }

@@ -8,7 +8,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 async function readAll(file: string): Promise<StagedRecord[]> {
   const out: StagedRecord[] = [];
-  for await (const r of readStaging(file)) out.push({ ...r, value: r.value && Buffer.from(r.value) });
+  for await (const chunk of readStaging(file)) for (const r of chunk) out.push({ ...r, value: r.value && Buffer.from(r.value) });
   return out;
 }
 
