@@ -1,6 +1,17 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
-import { createDevStack, findFreePorts, PORT_ENV_VARS, type DevStack, type DevStackEndpoints, type DevStackPorts, type PortName } from '../src/devstack';
+import {
+  abandonedRunDirs,
+  claimRunDir,
+  createDevStack,
+  findFreePorts,
+  PORT_ENV_VARS,
+  releaseRunDir,
+  type DevStack,
+  type DevStackEndpoints,
+  type DevStackPorts,
+  type PortName,
+} from '../src/devstack';
 
 /**
  * The benchmark's private stack: a state folder per run under `.devstack/bench/`, free ports,
@@ -10,7 +21,6 @@ import { createDevStack, findFreePorts, PORT_ENV_VARS, type DevStack, type DevSt
 const ROOT = path.resolve(__dirname, '..');
 export const BENCH_STACKS_DIR = path.join(ROOT, '.devstack', 'bench');
 export const SHARED_CACHE_DIR = path.join(ROOT, '.devstack', 'cache');
-const OWNER_FILE = 'owner.pid';
 const PORT_NAMES = Object.keys(PORT_ENV_VARS) as PortName[];
 /** Placeholder ports for stopping a stack: `down` finds processes by pid file and command line. */
 const UNUSED_PORTS = Object.fromEntries(PORT_NAMES.map((name) => [name, 1])) as unknown as DevStackPorts;
@@ -28,11 +38,9 @@ export interface BenchStack {
 }
 
 export async function startBenchStack(progress: (line: string) => void): Promise<BenchStack> {
-  await reapAbandonedStacks(progress);
-  const dir = path.join(BENCH_STACKS_DIR, `run-${process.pid}`);
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(path.join(dir, OWNER_FILE), `${process.pid}\n`);
+  // Stacks of bench runs that died without stopping them (kill -9, crash).
+  for (const dir of abandonedRunDirs(BENCH_STACKS_DIR)) await stop(benchStack(dir, UNUSED_PORTS, progress), 'failure');
+  const dir = claimRunDir(BENCH_STACKS_DIR);
   const stack = benchStack(dir, await freePorts(), progress);
   let endpoints: DevStackEndpoints;
   try {
@@ -56,35 +64,6 @@ async function stop(stack: DevStack, outcome: 'success' | 'failure'): Promise<vo
   }
   // Keep what explains the failure (service and worker logs), not the gigabytes of data; without
   // its owner file the folder is no longer a stack to reap, only logs to read.
-  for (const heavy of ['data', 'staging', OWNER_FILE]) rmSync(path.join(stack.dir, heavy), { recursive: true, force: true });
-}
-
-/** Stacks of bench runs that died without stopping them (kill -9, crash): stop their services. */
-async function reapAbandonedStacks(progress: (line: string) => void): Promise<void> {
-  if (!existsSync(BENCH_STACKS_DIR)) return;
-  for (const name of readdirSync(BENCH_STACKS_DIR)) {
-    const dir = path.join(BENCH_STACKS_DIR, name);
-    const ownerFile = path.join(dir, OWNER_FILE);
-    if (!existsSync(ownerFile)) continue;
-    const owner = Number.parseInt(readFileSafe(ownerFile), 10);
-    if (Number.isInteger(owner) && owner !== process.pid && isAlive(owner)) continue;
-    await stop(benchStack(dir, UNUSED_PORTS, progress), 'failure');
-  }
-}
-
-function readFileSafe(file: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch {
-    return '';
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+  for (const heavy of ['data', 'staging']) rmSync(path.join(stack.dir, heavy), { recursive: true, force: true });
+  releaseRunDir(stack.dir);
 }

@@ -6,3 +6,4 @@ export { SEARCH_ATTRIBUTES, type SearchAttributeName } from './search-attributes
 export { SERVICE_NAMES, type ServiceName } from './service';
 export { CCOMPAT_PATH, localSchemaRegistryUrl } from './schema-registry';
 export { mailDirOf } from './smtp';
+export { abandonedRunDirs, claimRunDir, releaseRunDir } from './run-dirs';
