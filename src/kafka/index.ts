@@ -8,12 +8,14 @@ import { readRange, type ReadRangeOptions } from './range-reader';
 import { listTopics, readTopic, type ReadTopicOptions } from './topic-reader';
 import { chunkRecords } from './chunk';
 import { commitRange, groupByTopic, type OutboundRecord, type RangeCommitOptions } from './transactional';
+import { publishTransaction, type PublishTransactionOptions } from './transactional-publish';
 
 export { TopicNotFoundError, type KafkaAdmin, type PartitionWatermarks, type TopicSpec } from './admin';
 export { kafkaClientOptions } from './client';
 export type { ConsumedRecord, GroupConsumer, GroupConsumerOptions } from './group-consumer';
 export type { RangeRecord, ReadRangeOptions } from './range-reader';
 export type { ReadTopicOptions, TopicRecord, TopicSummary } from './topic-reader';
+export type { PublishRecord, PublishTransactionOptions, PublishTxn, SentPosition } from './transactional-publish';
 export { OffsetConflictError, type OutboundRecord, type RangeCommitOptions, type RangeCommitResult } from './transactional';
 
 /**
@@ -40,6 +42,8 @@ export function createKafkaIo(config: KafkaConfig, logger: Logger) {
     admin,
     readRange: (options: ReadRangeOptions) => readRange(kafka, admin, options),
     commitRange: (options: RangeCommitOptions) => commitRange(kafka, admin, options),
+    /** Several sends in one transaction, with the offsets they landed at (batch events); see transactional-publish.ts. */
+    publishTransaction: <T>(options: PublishTransactionOptions<T>) => publishTransaction(kafka, options),
     /** Every non-internal topic with its partition count. */
     listTopics: () => listTopics(kafka),
     /** What a read_committed consumer sees of a small topic (outputs, checks); see topic-reader.ts. */

@@ -1,4 +1,4 @@
-import type { IHeaders, Kafka } from 'kafkajs';
+import type { IHeaders, Kafka, Producer } from 'kafkajs';
 import type { KafkaAdmin } from './admin';
 import { chunkRecords } from './chunk';
 
@@ -43,6 +43,16 @@ export class OffsetConflictError extends Error {
 }
 
 /**
+ * A connected producer for one transaction attempt. Connecting it (InitProducerId) fences
+ * every older producer with the same transactional id and settles what it left open.
+ */
+export async function connectTransactionalProducer(kafka: Kafka, transactionalId: string): Promise<Producer> {
+  const producer = kafka.producer({ transactionalId, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, transactionTimeout: 120_000 });
+  await producer.connect();
+  return producer;
+}
+
+/**
  * Writes a range's output and moves the group offset to `to + 1` in one Kafka transaction,
  * at most once per range.
  *
@@ -54,14 +64,7 @@ export class OffsetConflictError extends Error {
  */
 export async function commitRange(kafka: Kafka, admin: KafkaAdmin, options: RangeCommitOptions): Promise<RangeCommitResult> {
   const { topic, partition, from, to } = options;
-  const producer = kafka.producer({
-    transactionalId: options.transactionalId,
-    idempotent: true,
-    maxInFlightRequests: 1,
-    allowAutoTopicCreation: false,
-    transactionTimeout: 120_000,
-  });
-  await producer.connect();
+  const producer = await connectTransactionalProducer(kafka, options.transactionalId);
   try {
     const txn = await producer.transaction();
     const committed = (await admin.committedOffsets(options.groupId, topic)).get(partition) ?? null;
