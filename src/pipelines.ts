@@ -5,11 +5,13 @@ import type { Duration } from '@temporalio/common';
 import { z } from 'zod';
 import { aggregationSpecSchema } from './aggregate/spec';
 import type { BatchPipelineOptions } from './shared/batch';
+import type { IngestOptions } from './shared/ingest';
 
 /**
- * The pipelines file: every pipeline kto runs, by kind. Today only `batch` (the daily
- * Kafka batch the Airflow DAG ran); other kinds (e.g. `ingest`) get their own top-level key,
- * and pipeline names are unique across the whole file because they name workflows and schedules.
+ * The pipelines file: every pipeline kto runs, by kind: `batch` (the daily Kafka batch the
+ * Airflow DAG ran) and `ingest` (an HTTP source polled into a topic). Each kind has its own
+ * top-level key, and pipeline names are unique across the whole file because they name
+ * workflows and schedules.
  */
 
 /** The file read when KTO_PIPELINES_FILE is not set (relative to the working directory). */
@@ -29,32 +31,43 @@ const topicName = (what: string) => z.string({ error: `${what} is required: a Ka
 export const OVERLAP_POLICIES = ['skip', 'buffer-one', 'buffer-all', 'cancel-other', 'terminate-other', 'allow-all'] as const;
 export type OverlapPolicyName = (typeof OVERLAP_POLICIES)[number];
 
-const scheduleSchema = z.strictObject({
-  /**
-   * Standard 5-field cron (UTC; prefix `CRON_TZ=Europe/Paris ` for a zone) or a macro such as `@daily`, `@hourly`.
-   * @default '@daily'
-   */
-  cron: z
-    .string({ error: 'cron must be a string such as "@daily" or "0 2 * * *"' })
-    .trim()
-    .refine((c) => CRON_MACRO.test(c) || c.replace(/^CRON_TZ=\S+\s+/, '').split(/\s+/).length >= 5, {
-      message: 'cron must be a macro (@daily, @hourly, @weekly, ...) or 5 to 7 cron fields such as "0 2 * * *"',
-    })
-    .default('@daily'),
-  /** A disabled schedule exists but is paused. @default true */
-  enabled: z.boolean({ error: 'enabled must be true or false' }).default(true),
-  /** Run timeout of each scheduled batch (Airflow's dagrun_timeout). @default '60m' */
-  timeout: duration('timeout must be a duration such as "60m", "2h" or "90s"').default('60m'),
-  /** Run the actions missed while Temporal was down (Airflow's catchup). @default false */
-  catchup: z.boolean({ error: 'catchup must be true or false' }).default(false),
-  /** What happens when a run is due while the previous one still runs. @default 'skip' */
-  overlap: z.enum(OVERLAP_POLICIES, { error: `overlap must be one of ${OVERLAP_POLICIES.join(', ')}` }).default('skip'),
-});
+/** Defaults that differ by pipeline kind (a batch runs daily, an ingest every minute once enabled). */
+interface ScheduleDefaults {
+  cron: string;
+  enabled: boolean;
+  timeout: Extract<Duration, string>;
+}
+
+const scheduleSchemaWith = (defaults: ScheduleDefaults) =>
+  z.strictObject({
+    /**
+     * Standard 5-field cron (UTC; prefix `CRON_TZ=Europe/Paris ` for a zone) or a macro such as `@daily`, `@hourly`.
+     * @default '@daily' (batch), '* * * * *' (ingest)
+     */
+    cron: z
+      .string({ error: 'cron must be a string such as "@daily" or "0 2 * * *"' })
+      .trim()
+      .refine((c) => CRON_MACRO.test(c) || c.replace(/^CRON_TZ=\S+\s+/, '').split(/\s+/).length >= 5, {
+        message: 'cron must be a macro (@daily, @hourly, @weekly, ...) or 5 to 7 cron fields such as "0 2 * * *"',
+      })
+      .default(defaults.cron),
+    /** A disabled schedule exists but is paused. @default true (batch), false (ingest) */
+    enabled: z.boolean({ error: 'enabled must be true or false' }).default(defaults.enabled),
+    /** Run timeout of each scheduled run (Airflow's dagrun_timeout). @default '60m' (batch), '10m' (ingest) */
+    timeout: duration('timeout must be a duration such as "60m", "2h" or "90s"').default(defaults.timeout),
+    /** Run the actions missed while Temporal was down (Airflow's catchup). @default false */
+    catchup: z.boolean({ error: 'catchup must be true or false' }).default(false),
+    /** What happens when a run is due while the previous one still runs. @default 'skip' */
+    overlap: z.enum(OVERLAP_POLICIES, { error: `overlap must be one of ${OVERLAP_POLICIES.join(', ')}` }).default('skip'),
+  });
+const scheduleSchema = scheduleSchemaWith({ cron: '@daily', enabled: true, timeout: '60m' });
 export type PipelineSchedule = z.output<typeof scheduleSchema>;
+
+const pipelineName = z.string({ error: 'name is required' }).regex(NAME, 'name must start with a letter or digit and use only letters, digits, ".", "_", "-" (at most 100)');
 
 const batchPipelineSchema = z.strictObject({
   /** Names the pipeline in workflow ids, schedule ids and transactional ids. */
-  name: z.string({ error: 'name is required' }).regex(NAME, 'name must start with a letter or digit and use only letters, digits, ".", "_", "-" (at most 100)'),
+  name: pipelineName,
   topic: topicName('topic'),
   outputTopic: topicName('outputTopic'),
   /** Consumer group whose committed offsets are the pipeline's progress. */
@@ -74,16 +87,40 @@ const batchPipelineSchema = z.strictObject({
 });
 export type BatchPipelineConfig = z.output<typeof batchPipelineSchema>;
 
+const millis = (what: string, min: number) =>
+  z.number({ error: `${what} must be a number of milliseconds` }).int(`${what} must be a whole number of milliseconds`).min(min, `${what} must be at least ${min} ms`);
+
+/** An HTTP JSON source polled for a window and streamed into a topic (the seed's random-user DAG). */
+const ingestPipelineSchema = z.strictObject({
+  /** Names the pipeline in workflow ids, schedule ids and the records' `kto-pipeline` header. */
+  name: pipelineName,
+  /** Endpoint in the random-user format, e.g. `http://127.0.0.1:8099/api/?results=5`. */
+  url: z.url({ protocol: /^https?$/, error: 'url must be an http(s) URL such as "http://127.0.0.1:8099/api/?results=5"' }),
+  topic: topicName('topic'),
+  /** @default 1000 */
+  intervalMs: millis('intervalMs', 10).optional(),
+  /** @default 15000 */
+  windowMs: millis('windowMs', 100).optional(),
+  /** @default 5000 */
+  requestTimeoutMs: millis('requestTimeoutMs', 100).optional(),
+  /** Run on a Temporal Schedule (every minute, paused unless `enabled: true`); else only `kto ingest run`. */
+  schedule: scheduleSchemaWith({ cron: '* * * * *', enabled: false, timeout: '10m' }).optional(),
+});
+export type IngestPipelineConfig = z.output<typeof ingestPipelineSchema>;
+
 const pipelinesFileSchema = z
   .strictObject({
     batch: z.array(batchPipelineSchema, { error: 'batch must be a list of pipelines' }).default([]),
+    ingest: z.array(ingestPipelineSchema, { error: 'ingest must be a list of pipelines' }).default([]),
   })
   .superRefine((file, ctx) => {
     const seen = new Set<string>();
-    file.batch.forEach((p, i) => {
-      if (seen.has(p.name)) ctx.addIssue({ code: 'custom', path: ['batch', i, 'name'], message: `name "${p.name}" is used twice; names must be unique` });
-      seen.add(p.name);
-    });
+    for (const kind of ['batch', 'ingest'] as const) {
+      file[kind].forEach((p, i) => {
+        if (seen.has(p.name)) ctx.addIssue({ code: 'custom', path: [kind, i, 'name'], message: `name "${p.name}" is used twice; names must be unique across the file` });
+        seen.add(p.name);
+      });
+    }
   });
 export type PipelinesFile = z.output<typeof pipelinesFileSchema>;
 
@@ -154,7 +191,7 @@ export function loadPipelines(env: Record<string, string | undefined> = process.
   const file = path.resolve(cwd, named ?? DEFAULT_PIPELINES_FILE);
   if (!existsSync(file)) {
     if (named) throw new PipelinesFileError(file, [`KTO_PIPELINES_FILE points at a file that does not exist. Fix: create it or correct the path`]);
-    return { file: null, batch: [] };
+    return { file: null, batch: [], ingest: [] };
   }
   return { file, ...parsePipelinesText(readFileSync(file, 'utf8'), file) };
 }
@@ -167,7 +204,20 @@ export function batchOptionsOf(p: BatchPipelineConfig): BatchPipelineOptions {
   return options;
 }
 
+/** The workflow input of a configured ingest pipeline. */
+export function ingestOptionsOf(p: IngestPipelineConfig): IngestOptions {
+  const { name, schedule: _schedule, ...rest } = p;
+  const options: IngestOptions = { pipeline: name, ...rest };
+  for (const key of Object.keys(options) as (keyof IngestOptions)[]) if (options[key] === undefined) delete options[key];
+  return options;
+}
+
 /** Finds a batch pipeline by name. */
 export function findBatchPipeline(pipelines: LoadedPipelines, name: string): BatchPipelineConfig | undefined {
   return pipelines.batch.find((p) => p.name === name);
+}
+
+/** Finds an ingest pipeline by name. */
+export function findIngestPipeline(pipelines: LoadedPipelines, name: string): IngestPipelineConfig | undefined {
+  return pipelines.ingest.find((p) => p.name === name);
 }

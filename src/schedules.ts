@@ -8,19 +8,31 @@ import {
   type ScheduleOptionsStartWorkflowAction,
 } from '@temporalio/client';
 import type { Duration } from '@temporalio/common';
-import type { batch } from '../workflows';
-import { batchOptionsOf, type BatchPipelineConfig, type OverlapPolicyName } from './pipelines';
+import type { batch, ingest } from '../workflows';
+import { batchOptionsOf, ingestOptionsOf, type BatchPipelineConfig, type IngestPipelineConfig, type OverlapPolicyName } from './pipelines';
 import { batchWorkflowId } from './shared/batch';
+import { ingestWorkflowId } from './shared/ingest';
 
 /**
- * Temporal Schedules for the batch pipelines of the pipelines file: one per pipeline with a
- * `schedule`, id `kto-batch-<name>`, starting the `batch` workflow. Schedules replace
- * Airflow's scheduler: `@daily`, no catch-up, at most one run at a time, a run timeout.
+ * Temporal Schedules for the pipelines of the pipelines file: one per pipeline with a
+ * `schedule`, id `kto-<kind>-<name>`, starting the kind's workflow (`batch`, `ingest`).
+ * Schedules replace Airflow's scheduler: a cron, no catch-up, at most one run at a time, a
+ * run timeout.
  */
 
-/** Prefix of every schedule kto manages; `apply --prune` only ever deletes these. */
-export const SCHEDULE_ID_PREFIX = 'kto-batch-';
-export const scheduleIdOf = (pipeline: string): string => batchWorkflowId(pipeline);
+/** A pipeline that may carry a schedule; pipeline names are unique across kinds. */
+export type SchedulablePipeline = BatchPipelineConfig | IngestPipelineConfig;
+export type PipelineKind = 'batch' | 'ingest';
+const kindOf = (p: SchedulablePipeline): PipelineKind => ('url' in p ? 'ingest' : 'batch');
+
+const WORKFLOW_ID_OF: Record<PipelineKind, (pipeline: string) => string> = { batch: batchWorkflowId, ingest: ingestWorkflowId };
+/** Prefixes of the schedules kto manages; `apply --prune` only ever deletes these. */
+export const SCHEDULE_ID_PREFIXES: Record<PipelineKind, string> = { batch: 'kto-batch-', ingest: 'kto-ingest-' };
+export const SCHEDULE_ID_PREFIX = SCHEDULE_ID_PREFIXES.batch;
+export const scheduleIdOf = (pipeline: string, kind: PipelineKind = 'batch'): string => WORKFLOW_ID_OF[kind](pipeline);
+const prefixOf = (scheduleId: string) => Object.values(SCHEDULE_ID_PREFIXES).find((prefix) => scheduleId.startsWith(prefix));
+/** The pipeline a kto schedule id names. */
+export const pipelineOfScheduleId = (scheduleId: string): string => scheduleId.slice(prefixOf(scheduleId)?.length ?? 0);
 
 /**
  * Temporal has no "no catch-up": it raises any smaller window to 10 s, its minimum, so a
@@ -46,16 +58,17 @@ interface ScheduleMemo {
   cron: string;
 }
 
-type BatchScheduleOptions = ScheduleOptions<ScheduleOptionsStartWorkflowAction<typeof batch>>;
+type PipelineScheduleOptions = ScheduleOptions<ScheduleOptionsStartWorkflowAction<typeof batch | typeof ingest>>;
 
 /** The schedule a pipeline should have; `paused` follows `schedule.enabled`. */
-export function desiredSchedule(pipeline: BatchPipelineConfig, taskQueue: string): BatchScheduleOptions {
+export function desiredSchedule(pipeline: SchedulablePipeline, taskQueue: string): PipelineScheduleOptions {
   const s = pipeline.schedule;
   if (!s) throw new Error(`pipeline "${pipeline.name}" has no schedule`);
-  const id = scheduleIdOf(pipeline.name);
+  const kind = kindOf(pipeline);
+  const id = scheduleIdOf(pipeline.name, kind);
   const spec = { cronExpressions: [s.cron] };
   const policies: { overlap: ScheduleOverlapPolicy; catchupWindow: Duration } = { overlap: OVERLAP[s.overlap], catchupWindow: s.catchup ? FULL_CATCHUP_WINDOW : NO_CATCHUP_WINDOW };
-  const args = [batchOptionsOf(pipeline)] as [ReturnType<typeof batchOptionsOf>];
+  const args = ['url' in pipeline ? ingestOptionsOf(pipeline) : batchOptionsOf(pipeline)] as Parameters<typeof batch | typeof ingest>;
   const hash = createHash('sha256')
     .update(JSON.stringify({ spec, policies, args, taskQueue, timeout: s.timeout, enabled: s.enabled, v: 1 }))
     .digest('hex')
@@ -66,7 +79,7 @@ export function desiredSchedule(pipeline: BatchPipelineConfig, taskQueue: string
     policies,
     action: {
       type: 'startWorkflow',
-      workflowType: 'batch',
+      workflowType: kind,
       // Temporal appends the scheduled time to this id, e.g. kto-batch-voltage-daily-2024-01-02T00:00:00Z.
       workflowId: id,
       taskQueue,
@@ -107,25 +120,45 @@ export interface ScheduleManagerOptions {
 }
 
 export function createScheduleManager({ client, taskQueue }: ScheduleManagerOptions) {
-  const handle = (pipeline: string) => client.schedule.getHandle(scheduleIdOf(pipeline));
-
-  async function describe(pipeline: string): Promise<ScheduleDescription | undefined> {
+  async function describeId(scheduleId: string): Promise<ScheduleDescription | undefined> {
     try {
-      return await handle(pipeline).describe();
+      return await client.schedule.getHandle(scheduleId).describe();
     } catch (err) {
       if (err instanceof ScheduleNotFoundError) return undefined;
       throw err;
     }
   }
 
+  /**
+   * The schedule id of a pipeline name (or of a schedule id, returned as is): the kind whose
+   * schedule exists, else the batch id, so a "not found" error names the usual id.
+   */
+  async function idOf(pipelineOrId: string): Promise<string> {
+    if (prefixOf(pipelineOrId)) return pipelineOrId;
+    for (const kind of Object.keys(SCHEDULE_ID_PREFIXES) as PipelineKind[]) {
+      const id = scheduleIdOf(pipelineOrId, kind);
+      if (await describeId(id)) return id;
+    }
+    return scheduleIdOf(pipelineOrId);
+  }
+  const handle = async (pipeline: string) => client.schedule.getHandle(await idOf(pipeline));
+
   async function ids(): Promise<string[]> {
     const out: string[] = [];
-    for await (const s of client.schedule.list()) if (s.scheduleId.startsWith(SCHEDULE_ID_PREFIX)) out.push(s.scheduleId);
+    for await (const s of client.schedule.list()) if (prefixOf(s.scheduleId)) out.push(s.scheduleId);
     return out.sort();
   }
 
+  /** Runs `fn` on the pipeline's schedule and returns the schedule id, for the caller to print. */
+  const onSchedule = async (pipeline: string, fn: (h: Awaited<ReturnType<typeof handle>>) => Promise<unknown>): Promise<string> => {
+    const h = await handle(pipeline);
+    await fn(h);
+    return h.scheduleId;
+  };
+
   return {
-    describe,
+    /** A pipeline's schedule (by pipeline name or schedule id), or undefined when it has none. */
+    describe: async (pipeline: string) => describeId(await idOf(pipeline)),
 
     /**
      * Makes Temporal's schedules match the pipelines: creates missing ones, updates changed
@@ -133,12 +166,13 @@ export function createScheduleManager({ client, taskQueue }: ScheduleManagerOpti
      * definition (including `enabled`) changes. kto schedules whose pipeline is gone are
      * reported as orphaned, or deleted with `prune`.
      */
-    async apply(pipelines: BatchPipelineConfig[], options: { prune?: boolean } = {}): Promise<ApplyResult[]> {
+    async apply(pipelines: SchedulablePipeline[], options: { prune?: boolean } = {}): Promise<ApplyResult[]> {
       const results: ApplyResult[] = [];
-      const scheduled = pipelines.filter((p) => p.schedule);
-      for (const p of scheduled) {
+      const wanted = new Set<string>();
+      for (const p of pipelines.filter((x) => x.schedule)) {
         const desired = desiredSchedule(p, taskQueue);
-        const current = await describe(p.name);
+        wanted.add(desired.scheduleId);
+        const current = await describeId(desired.scheduleId);
         const base = { scheduleId: desired.scheduleId, pipeline: p.name };
         if (!current) {
           await client.schedule.create(desired);
@@ -147,16 +181,14 @@ export function createScheduleManager({ client, taskQueue }: ScheduleManagerOpti
           results.push({ ...base, outcome: 'unchanged' });
         } else {
           const { spec, policies, action, state } = desired;
-          await handle(p.name).update(() => ({ spec, policies, action, state: { paused: state?.paused, note: state?.note } }));
+          await client.schedule.getHandle(desired.scheduleId).update(() => ({ spec, policies, action, state: { paused: state?.paused, note: state?.note } }));
           results.push({ ...base, outcome: 'updated' });
         }
       }
-      const wanted = new Set(scheduled.map((p) => scheduleIdOf(p.name)));
       for (const id of await ids()) {
         if (wanted.has(id)) continue;
-        const pipeline = id.slice(SCHEDULE_ID_PREFIX.length);
         if (options.prune) await client.schedule.getHandle(id).delete();
-        results.push({ scheduleId: id, pipeline, outcome: options.prune ? 'deleted' : 'orphaned' });
+        results.push({ scheduleId: id, pipeline: pipelineOfScheduleId(id), outcome: options.prune ? 'deleted' : 'orphaned' });
       }
       return results;
     },
@@ -165,8 +197,7 @@ export function createScheduleManager({ client, taskQueue }: ScheduleManagerOpti
     async list(): Promise<ScheduleRow[]> {
       const rows: ScheduleRow[] = [];
       for (const id of await ids()) {
-        const pipeline = id.slice(SCHEDULE_ID_PREFIX.length);
-        const d = await describe(pipeline);
+        const d = await describeId(id);
         if (!d) continue; // deleted between list and describe
         const last = d.info.recentActions.at(-1);
         let lastRun: ScheduleRow['lastRun'] = null;
@@ -181,7 +212,7 @@ export function createScheduleManager({ client, taskQueue }: ScheduleManagerOpti
         }
         rows.push({
           scheduleId: id,
-          pipeline,
+          pipeline: pipelineOfScheduleId(id),
           cron: memoOf(d)?.cron ?? '(set outside kto)',
           paused: d.state.paused,
           note: d.state.note ?? '',
@@ -192,14 +223,12 @@ export function createScheduleManager({ client, taskQueue }: ScheduleManagerOpti
       return rows;
     },
 
-    pause: (pipeline: string, note = 'paused with kto schedule pause') => handle(pipeline).pause(note),
-    unpause: (pipeline: string, note = 'unpaused with kto schedule unpause') => handle(pipeline).unpause(note),
+    // Each takes a pipeline name or a schedule id and resolves to the schedule id it acted on.
+    pause: (pipeline: string, note = 'paused with kto schedule pause') => onSchedule(pipeline, (h) => h.pause(note)),
+    unpause: (pipeline: string, note = 'unpaused with kto schedule unpause') => onSchedule(pipeline, (h) => h.unpause(note)),
     /** Starts one run now, under the schedule's own overlap policy (SKIP: nothing starts if a run is in flight). */
-    async trigger(pipeline: string): Promise<void> {
-      const d = await handle(pipeline).describe();
-      await handle(pipeline).trigger(d.policies.overlap);
-    },
-    delete: (pipeline: string) => handle(pipeline).delete(),
+    trigger: (pipeline: string) => onSchedule(pipeline, async (h) => h.trigger((await h.describe()).policies.overlap)),
+    delete: (pipeline: string) => onSchedule(pipeline, (h) => h.delete()),
   };
 }
 

@@ -2,7 +2,7 @@ import { ScheduleNotFoundError } from '@temporalio/client';
 import type { Command } from 'commander';
 import { BatchAlreadyRunningError, findRunningBatches, temporalUiUrl } from '../batch-runner';
 import { loadPipelines } from '../pipelines';
-import { createScheduleManager, SCHEDULE_ID_PREFIX, scheduleIdOf, type ScheduleManager } from '../schedules';
+import { createScheduleManager, pipelineOfScheduleId, type ScheduleManager } from '../schedules';
 import { connectClient } from '../temporal/connection';
 import { newTable } from './batch-run';
 import { action, cliContext, UserError } from './context';
@@ -28,7 +28,7 @@ async function apply(flags: { prune?: boolean; json?: boolean }): Promise<void> 
   if (!pipelines.file) {
     throw new UserError('no pipelines file: kto.pipelines.yaml is not in this folder and KTO_PIPELINES_FILE is not set.', 'run from the folder holding kto.pipelines.yaml, or set KTO_PIPELINES_FILE');
   }
-  const results = await withSchedules((s) => s.apply(pipelines.batch, { prune: flags.prune }));
+  const results = await withSchedules((s) => s.apply([...pipelines.batch, ...pipelines.ingest], { prune: flags.prune }));
   if (flags.json) {
     process.stdout.write(`${JSON.stringify({ file: pipelines.file, results })}\n`);
     return;
@@ -66,30 +66,29 @@ async function list(flags: { json?: boolean }): Promise<void> {
 async function trigger(arg: string): Promise<void> {
   const { config } = cliContext();
   const name = pipelineName(arg);
-  await withSchedules(async (s, client) => {
+  const scheduleId = await withSchedules(async (s, client) => {
     // The schedule's SKIP policy would drop the trigger silently; say so instead.
     const [running] = await findRunningBatches(client, name);
     if (running) throw new BatchAlreadyRunningError(name, running, temporalUiUrl(config, running));
-    await s.trigger(name);
+    return s.trigger(arg);
   });
-  process.stdout.write(`triggered ${scheduleIdOf(name)}: a run starts now; follow it with \`kto schedule list\` or in the Temporal UI\n`);
+  process.stdout.write(`triggered ${scheduleId}: a run starts now; follow it with \`kto schedule list\` or in the Temporal UI\n`);
 }
 
-/** Accepts the pipeline name or the schedule id. */
-const pipelineName = (arg: string) => (arg.startsWith(SCHEDULE_ID_PREFIX) ? arg.slice(SCHEDULE_ID_PREFIX.length) : arg);
+/** Accepts the pipeline name or the schedule id (the manager takes either). */
+const pipelineName = (arg: string) => pipelineOfScheduleId(arg);
 
-const simple = (verb: string, fn: (s: ScheduleManager, name: string) => Promise<void>) =>
+const simple = (verb: string, fn: (s: ScheduleManager, name: string) => Promise<string>) =>
   action(async (arg: string) => {
-    const name = pipelineName(arg);
-    await withSchedules((s) => fn(s, name));
-    process.stdout.write(`${verb} ${scheduleIdOf(name)}\n`);
+    const scheduleId = await withSchedules((s) => fn(s, arg));
+    process.stdout.write(`${verb} ${scheduleId}\n`);
   });
 
 /** Adds `kto schedule apply | list | pause | unpause | trigger | delete`. */
 export function registerScheduleCommands(program: Command): Command {
   const schedule = program
     .command('schedule')
-    .description('Temporal Schedules for the batch pipelines of the pipelines file (one per pipeline, id kto-batch-<name>)');
+    .description('Temporal Schedules for the pipelines of the pipelines file (one per pipeline, id kto-batch-<name> or kto-ingest-<name>)');
   schedule
     .command('apply')
     .description('create or update one schedule per pipeline with a `schedule`; reports created / updated / unchanged')

@@ -79,7 +79,7 @@ describe('pipelines file', () => {
 
   test('loadPipelines: default file only if present, KTO_PIPELINES_FILE must exist, JSON works', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'kto-pipelines-'));
-    expect(loadPipelines({}, dir)).toEqual({ file: null, batch: [] });
+    expect(loadPipelines({}, dir)).toEqual({ file: null, batch: [], ingest: [] });
     expect(() => loadPipelines({ KTO_PIPELINES_FILE: 'missing.yaml' }, dir)).toThrow(/missing\.yaml[\s\S]*does not exist/);
     writeFileSync(path.join(dir, 'p.json'), JSON.stringify({ batch: [minimal] }));
     const loaded = loadPipelines({ KTO_PIPELINES_FILE: 'p.json' }, dir);

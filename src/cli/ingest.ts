@@ -1,0 +1,99 @@
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import type { Command } from 'commander';
+import { temporalUiUrl } from '../batch-runner';
+import { findIngestPipeline, ingestOptionsOf, loadPipelines } from '../pipelines';
+import { ingestWithDefaults, ingestWorkflowId, type IngestOptions, type IngestReport } from '../shared/ingest';
+import { connectClient } from '../temporal/connection';
+import type { ingest } from '../../workflows';
+import { newTable } from './batch-run';
+import { action, cliContext, UserError } from './context';
+
+interface RunFlags {
+  url?: string;
+  topic?: string;
+  intervalMs?: string;
+  windowMs?: string;
+  json?: boolean;
+}
+
+function millis(value: string | undefined, flag: string, min: number): number | undefined {
+  if (value === undefined) return undefined;
+  const v = Number(value);
+  if (!Number.isInteger(v) || v < min) throw new UserError(`${flag} must be a whole number of milliseconds of at least ${min}, got "${value}".`, `e.g. ${flag} 1000`);
+  return v;
+}
+
+/** The workflow input from a configured pipeline and/or flags; flags win. */
+function optionsFrom(name: string | undefined, flags: RunFlags): IngestOptions {
+  const pipelines = loadPipelines();
+  const configured = name ? findIngestPipeline(pipelines, name) : undefined;
+  if (name && !configured && !(flags.url && flags.topic)) {
+    const known = pipelines.ingest.map((p) => p.name);
+    throw new UserError(
+      `no ingest pipeline named "${name}" in ${pipelines.file ?? 'the pipelines file (none found: no kto.pipelines.yaml here and KTO_PIPELINES_FILE unset)'}.`,
+      known.length ? `use one of: ${known.join(', ')}, or pass --url and --topic` : 'add it under `ingest:` in kto.pipelines.yaml, or pass --url and --topic',
+    );
+  }
+  const base: Partial<IngestOptions> = configured ? ingestOptionsOf(configured) : name ? { pipeline: name } : {};
+  const url = flags.url ?? base.url;
+  const topic = flags.topic ?? base.topic;
+  if (!url || !topic) {
+    throw new UserError('ingest run needs a pipeline name from the pipelines file, or --url and --topic.', 'e.g. kto ingest run random-users, or kto ingest run --url "http://127.0.0.1:8099/api/?results=5" --topic users');
+  }
+  if (!/^https?:\/\//.test(url)) throw new UserError(`--url must be an http(s) URL, got "${url}".`, 'e.g. --url "http://127.0.0.1:8099/api/?results=5"');
+  return {
+    ...base,
+    url,
+    topic,
+    intervalMs: millis(flags.intervalMs, '--interval-ms', 10) ?? base.intervalMs,
+    windowMs: millis(flags.windowMs, '--window-ms', 100) ?? base.windowMs,
+  };
+}
+
+function printReport(report: IngestReport): void {
+  const table = newTable(['fetched', 'produced', 'skipped', 'errors', 'polls']);
+  table.push([report.fetched, report.produced, report.skipped, report.errors, report.polls]);
+  process.stdout.write(`${table.toString()}\n${report.produced} record(s) written to ${report.topic}, keyed by id\n`);
+}
+
+async function run(name: string | undefined, flags: RunFlags): Promise<void> {
+  const { config } = cliContext();
+  const options = ingestWithDefaults(optionsFrom(name, flags));
+  const workflowId = ingestWorkflowId(options.pipeline);
+  const client = await connectClient(config.temporal);
+  try {
+    const handle = await client.workflow
+      .start<typeof ingest>('ingest', { workflowId, taskQueue: config.temporal.taskQueue, args: [options], workflowIdConflictPolicy: 'FAIL' })
+      .catch((err: unknown) => {
+        if (err instanceof WorkflowExecutionAlreadyStartedError) {
+          throw new UserError(`pipeline "${options.pipeline}" already has an ingest run in flight: workflow ${workflowId} (${temporalUiUrl(config, workflowId)}).`, 'wait for it to finish (it ends with its window), then run again');
+        }
+        throw err;
+      });
+    if (!flags.json) {
+      process.stdout.write(`ingest ${options.pipeline}: polling ${options.url} every ${options.intervalMs} ms for ${options.windowMs / 1000} s into ${options.topic}\n`);
+      process.stdout.write(`workflow ${workflowId}: ${temporalUiUrl(config, workflowId)}\n`);
+    }
+    const report = await handle.result();
+    if (flags.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+    else printReport(report);
+  } finally {
+    await client.connection.close();
+  }
+}
+
+/** Adds `kto ingest run`. */
+export function registerIngestCommands(program: Command): Command {
+  const ingestCommand = program.command('ingest').description('poll an HTTP JSON source (random-user format) for a window and stream the shaped records into a topic');
+  ingestCommand
+    .command('run')
+    .description('run one ingest window now and print its report (refused while a run of the pipeline is in flight)')
+    .argument('[pipeline]', 'name of an ingest pipeline in the pipelines file (KTO_PIPELINES_FILE, default kto.pipelines.yaml)')
+    .option('--url <url>', 'source URL (overrides the pipeline\'s), e.g. "http://127.0.0.1:8099/api/?results=5"')
+    .option('--topic <topic>', 'topic the records go to')
+    .option('--interval-ms <ms>', 'time between polls (default 1000)')
+    .option('--window-ms <ms>', 'how long the run polls (default 15000)')
+    .option('--json', 'print only the JSON report on stdout')
+    .action(action(run));
+  return ingestCommand;
+}

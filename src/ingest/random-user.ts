@@ -1,0 +1,105 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+
+/**
+ * The random-user format (https://randomuser.me/api/) and the record the seed's Airflow DAG
+ * streamed from it (`format_data`), field for field.
+ */
+
+const text = z.string();
+const textOrNumber = z.union([z.string(), z.number()]);
+
+const sourceUserSchema = z.object({
+  gender: text,
+  name: z.object({ first: text, last: text }),
+  location: z.object({
+    street: z.object({ number: textOrNumber, name: text }),
+    city: text,
+    state: text,
+    country: text,
+    postcode: textOrNumber,
+  }),
+  email: text,
+  login: z.object({ uuid: text.optional(), username: text }),
+  dob: z.object({ date: text }),
+  registered: z.object({ date: text }),
+  phone: text,
+  picture: z.object({ medium: text }),
+});
+export type SourceUser = z.input<typeof sourceUserSchema>;
+
+/** The shaped record, as the seed's `format_data` builds it. */
+export interface ShapedUser {
+  id: string;
+  first_name: string;
+  last_name: string;
+  gender: string;
+  address: string;
+  post_code: string;
+  email: string;
+  username: string;
+  dob: string;
+  registered_date: string;
+  phone: string;
+  picture: string;
+}
+
+/** Namespace of kto's record ids (a fixed random UUID; changing it changes every id). */
+const KTO_USER_NAMESPACE = '6f1c0d52-4b7e-4f0a-9a51-2f4c8e3d7b10';
+
+/** RFC 4122 version-5 (SHA-1, name-based) UUID: the same name always gives the same id. */
+export function uuidV5(name: string, namespace = KTO_USER_NAMESPACE): string {
+  const hash = createHash('sha1').update(Buffer.from(namespace.replace(/-/g, ''), 'hex')).update(name, 'utf8').digest();
+  hash[6] = (hash[6] & 0x0f) | 0x50;
+  hash[8] = (hash[8] & 0x3f) | 0x80;
+  const hex = hash.subarray(0, 16).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+export type ShapeResult = { ok: true; record: ShapedUser } | { ok: false; reason: string };
+
+/**
+ * Shapes one source record like the seed's `format_data`, except the id: the seed drew a
+ * random uuid4, so a retried poll wrote the same user under a new key. Here the id is derived
+ * from the source's `login.uuid` (else from the record's content), so a re-produced record
+ * keeps its key and a compacted topic or a consumer deduplicating by key sees it once.
+ */
+export function shapeRandomUser(raw: unknown): ShapeResult {
+  const parsed = sourceUserSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    return { ok: false, reason: `${issue.path.join('.') || '(record)'}: ${issue.message}` };
+  }
+  const u = parsed.data;
+  const l = u.location;
+  const shaped: Omit<ShapedUser, 'id'> = {
+    first_name: u.name.first,
+    last_name: u.name.last,
+    gender: u.gender,
+    address: `${String(l.street.number)} ${l.street.name}, ${l.city}, ${l.state}, ${l.country}`,
+    post_code: String(l.postcode),
+    email: u.email,
+    username: u.login.username,
+    dob: u.dob.date,
+    registered_date: u.registered.date,
+    phone: u.phone,
+    picture: u.picture.medium,
+  };
+  const id = uuidV5(u.login.uuid ? `login.uuid:${u.login.uuid}` : `record:${JSON.stringify(shaped)}`);
+  return { ok: true, record: { id, ...shaped } };
+}
+
+export type ParseResponseResult = { ok: true; results: unknown[] } | { ok: false; reason: string };
+
+/** Reads the `results` list of a response body; anything else is a malformed response. */
+export function parseRandomUserResponse(body: string): ParseResponseResult {
+  let data: unknown;
+  try {
+    data = JSON.parse(body);
+  } catch (err) {
+    return { ok: false, reason: `not JSON: ${(err as Error).message}` };
+  }
+  const results = (data as { results?: unknown } | null)?.results;
+  if (!Array.isArray(results)) return { ok: false, reason: 'no "results" list in the response' };
+  return { ok: true, results };
+}

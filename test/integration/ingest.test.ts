@@ -1,0 +1,147 @@
+import { randomUUID } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Client } from '@temporalio/client';
+import type { KtoConfig } from '../../src/config';
+import { randomUserPage, startRandomUserSource, type RandomUserSource, type RandomUserSourceStats } from '../../src/devstack/random-user-source';
+import { shapeRandomUser, type ShapedUser } from '../../src/ingest/random-user';
+import { createLogger } from '../../src/logger';
+import { createScheduleManager } from '../../src/schedules';
+import type { IngestOptions, IngestReport } from '../../src/shared/ingest';
+import { KTO_PIPELINE, KTO_RECORDS, KTO_TOPIC } from '../../src/shared/search-attributes';
+import { connectClient } from '../../src/temporal/connection';
+import { runWorker } from '../../src/worker';
+import { readTopic } from '../support/kafka-check';
+import { testConfig, uniqueTopic } from '../support/helpers';
+import { runKto } from '../support/run-cli';
+
+let config: KtoConfig;
+let client: Client;
+let stopWorker: () => void;
+let worker: Promise<void>;
+let source: RandomUserSource;
+const brokers = () => config.kafka.brokers;
+
+beforeAll(async () => {
+  const base = testConfig();
+  config = { ...base, temporal: { ...base.temporal, taskQueue: `ingest-${randomUUID()}` } };
+  client = await connectClient(config.temporal);
+  worker = runWorker({ config, logger: createLogger({ level: 'warn', pretty: false }), stopSignal: new Promise<void>((resolve) => (stopWorker = resolve)) });
+});
+
+beforeEach(async () => (source = await startRandomUserSource({ port: 0, seed: randomUUID() })));
+afterEach(async () => source?.close());
+
+afterAll(async () => {
+  stopWorker?.();
+  await worker;
+  await client?.connection.close();
+});
+
+const control = (what: 'fail' | 'garbage', body: object) => fetch(`${source.baseUrl}/${what}`, { method: 'POST', body: JSON.stringify(body) });
+const stats = async () => (await (await fetch(`${source.baseUrl}/stats`)).json()) as RandomUserSourceStats;
+
+async function runIngest(options: IngestOptions) {
+  const handle = await client.workflow.start('ingest', { workflowId: `kto-ingest-test-${randomUUID()}`, taskQueue: config.temporal.taskQueue, args: [options] });
+  const report = (await handle.result()) as IngestReport;
+  return { report, handle };
+}
+
+/** What the source served in its well-formed pages, shaped: the records the topic must hold. */
+async function expectedRecords(): Promise<Map<string, ShapedUser>> {
+  const expected = new Map<string, ShapedUser>();
+  for (const page of (await stats()).pages) {
+    for (const user of randomUserPage(page.seed, page.page, page.results)) {
+      const shaped = shapeRandomUser(JSON.parse(JSON.stringify(user)));
+      if (!shaped.ok) throw new Error(shaped.reason);
+      expected.set(shaped.record.id, shaped.record);
+    }
+  }
+  return expected;
+}
+
+async function topicRecords(topic: string) {
+  const records = await readTopic(brokers(), topic);
+  for (const r of records) expect(JSON.parse(r.value!).id).toBe(r.key);
+  return new Map(records.map((r) => [r.key!, JSON.parse(r.value!) as ShapedUser]));
+}
+
+describe('ingest workflow on the real stack', () => {
+  test('a 3 s window polled every 500 ms writes the shaped records keyed by id, with search attributes', async () => {
+    const topic = uniqueTopic('ingest');
+    const { report, handle } = await runIngest({ url: `${source.url}?results=3`, topic, intervalMs: 500, windowMs: 3_000, pipeline: 'it-users' });
+    expect(report).toMatchObject({ pipeline: 'it-users', topic, errors: 0, skipped: 0 });
+    expect(report.polls).toBeGreaterThanOrEqual(4);
+    expect(report.polls).toBeLessThanOrEqual(7);
+    expect(report.fetched).toBe(report.polls * 3);
+    expect(report.produced).toBe(report.fetched);
+    const records = await topicRecords(topic);
+    expect(records.size).toBe(report.produced);
+    expect(records).toEqual(await expectedRecords());
+    const attributes = (await handle.describe()).typedSearchAttributes;
+    expect(attributes.get(KTO_PIPELINE)).toBe('it-users');
+    expect(attributes.get(KTO_TOPIC)).toBe(topic);
+    expect(attributes.get(KTO_RECORDS)).toBe(report.produced);
+  });
+
+  test('a source answering 503 twice then OK: the records still arrive and the errors are counted', async () => {
+    await control('fail', { count: 2, status: 503 });
+    const topic = uniqueTopic('ingest-503');
+    const { report } = await runIngest({ url: `${source.url}?results=2`, topic, intervalMs: 300, windowMs: 5_000 });
+    expect(report.errors).toBe(2);
+    expect(report.produced).toBeGreaterThan(0);
+    expect(await stats()).toMatchObject({ failed: 2 });
+    const records = await topicRecords(topic);
+    expect(records.size).toBe(report.produced);
+    expect(records).toEqual(await expectedRecords());
+  });
+
+  test('garbage responses are counted as skipped and produce nothing', async () => {
+    await control('garbage', { count: 2 });
+    const topic = uniqueTopic('ingest-garbage');
+    const { report } = await runIngest({ url: `${source.url}?results=2`, topic, intervalMs: 300, windowMs: 2_000 });
+    expect(report).toMatchObject({ skipped: 2, errors: 0 });
+    expect(report.produced).toBe((report.polls - 2) * 2);
+    const records = await topicRecords(topic);
+    expect(records).toEqual(await expectedRecords());
+  });
+});
+
+describe('ingest from the CLI and the pipelines file', () => {
+  const name = `ingest-${randomUUID().slice(0, 8)}`;
+  afterAll(async () => {
+    await createScheduleManager({ client, taskQueue: config.temporal.taskQueue }).delete(`kto-ingest-${name}`).catch(() => undefined);
+  });
+
+  test('kto schedule apply creates a paused every-minute schedule for a disabled ingest pipeline; kto ingest run prints the report', async () => {
+    const topic = uniqueTopic('ingest-cli');
+    const file = path.join(os.tmpdir(), `kto-pipelines-${name}.yaml`);
+    writeFileSync(file, `ingest:\n  - name: ${name}\n    url: "${source.url}?results=2"\n    topic: ${topic}\n    intervalMs: 200\n    windowMs: 1000\n    schedule: {}\n`);
+    const env = { KTO_PIPELINES_FILE: file, KTO_TEMPORAL_TASK_QUEUE: config.temporal.taskQueue };
+    const applied = await runKto(['schedule', 'apply', '--json'], env);
+    expect(applied).toMatchObject({ code: 0 });
+    const results = (JSON.parse(applied.stdout) as { results: { scheduleId: string; outcome: string }[] }).results;
+    expect(results).toContainEqual({ scheduleId: `kto-ingest-${name}`, pipeline: name, outcome: 'created' });
+
+    const schedules = createScheduleManager({ client, taskQueue: config.temporal.taskQueue });
+    const d = (await schedules.describe(name))!;
+    expect(d.scheduleId).toBe(`kto-ingest-${name}`);
+    expect(d.state.paused).toBe(true);
+    expect(d.action).toMatchObject({ type: 'startWorkflow', workflowType: 'ingest', taskQueue: config.temporal.taskQueue, args: [{ pipeline: name, topic, intervalMs: 200, windowMs: 1000 }] });
+    const row = (await schedules.list()).find((r) => r.scheduleId === `kto-ingest-${name}`);
+    expect(row).toMatchObject({ cron: '* * * * *', paused: true, pipeline: name });
+    expect((await runKto(['schedule', 'apply', '--json'], env)).stdout).toContain(`"scheduleId":"kto-ingest-${name}","pipeline":"${name}","outcome":"unchanged"`);
+
+    const run = await runKto(['ingest', 'run', name, '--json'], env);
+    expect(run).toMatchObject({ code: 0 });
+    const report = JSON.parse(run.stdout) as IngestReport;
+    expect(report).toMatchObject({ pipeline: name, topic, errors: 0, skipped: 0 });
+    expect(report.produced).toBeGreaterThan(0);
+    expect((await topicRecords(topic)).size).toBe(report.produced);
+
+    const unknown = await runKto(['ingest', 'run', 'no-such-pipeline'], env);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/no ingest pipeline named "no-such-pipeline"[\s\S]*fix: use one of: /);
+  });
+});

@@ -1,0 +1,36 @@
+import { proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import { ingestWithDefaults, type IngestOptions, type IngestReport } from '../src/shared/ingest';
+import { KTO_PIPELINE, KTO_RECORDS, KTO_TOPIC } from '../src/shared/search-attributes';
+
+/** Extra time the activity gets beyond its window: the last request and the last produce. */
+const WINDOW_SLACK_MS = 60_000;
+
+/**
+ * One activity for the whole window, heartbeating with its counts: a dead worker is noticed
+ * within the heartbeat timeout, and the retry polls only what is left of the window. Kafka
+ * failures are the retried ones; source failures are handled inside the window.
+ */
+const httpSource = (windowMs: number) =>
+  proxyActivities<Activities>({
+    startToCloseTimeout: windowMs + WINDOW_SLACK_MS,
+    heartbeatTimeout: '30s',
+    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 5, nonRetryableErrorTypes: ['HttpSourceRejected'] },
+  });
+
+/**
+ * Polls an HTTP JSON source in the random-user format for a window of time and streams the
+ * shaped records into a topic (the seed's scheduled Airflow DAG). Returns counts only.
+ */
+export async function ingest(options: IngestOptions): Promise<IngestReport> {
+  const p = ingestWithDefaults(options);
+  upsertSearchAttributes([
+    { key: KTO_PIPELINE, value: p.pipeline },
+    { key: KTO_TOPIC, value: p.topic },
+  ]);
+  // Workflow time is replay-safe: the window's end is fixed once, in history.
+  const until = Date.now() + p.windowMs;
+  const counts = await httpSource(p.windowMs).pollHttpSource({ ...p, until });
+  upsertSearchAttributes([{ key: KTO_RECORDS, value: counts.produced }]);
+  return { pipeline: p.pipeline, url: p.url, topic: p.topic, windowMs: p.windowMs, intervalMs: p.intervalMs, ...counts };
+}
