@@ -110,6 +110,7 @@ const configSchema = z
       ordered: bool,
       maxBytes: z.coerce.number({ error: positiveError }).int(positiveError).min(1, positiveError),
     }),
+    topicPrefix: z.string().regex(/^[a-z0-9]+(?:[.-][a-z0-9]+)*$/, 'must be a reverse-DNS name of lowercase letters, digits, dots and dashes, e.g. com.example'),
     alertOperatorEmail: z.email({ error: 'must be an email address, e.g. ops@example.com (or unset it for no failure alerts)' }).optional(),
   })
   .superRefine((c, ctx) => {
@@ -164,6 +165,7 @@ const SOURCES: Record<string, string> = {
   'dispatcher.ordered': 'KTO_DISPATCHER_ORDERED',
   'dispatcher.maxBytes': 'KTO_DISPATCHER_MAX_BYTES',
   alertOperatorEmail: 'KTO_ALERT_OPERATOR_EMAIL',
+  topicPrefix: 'KTO_TOPIC_PREFIX',
 };
 
 /** The environment variables kto reads, for docs and for the docker-compose check. */
@@ -287,6 +289,8 @@ function withDefaults(env: Env) {
       maxBytes: env.KTO_DISPATCHER_MAX_BYTES ?? String(1024 * 1024),
     },
     alertOperatorEmail: env.KTO_ALERT_OPERATOR_EMAIL || undefined,
+    // Reverse-DNS prefix of the complete-batch topics (README "Complete batches").
+    topicPrefix: env.KTO_TOPIC_PREFIX ?? 'com.example',
   };
 }
 

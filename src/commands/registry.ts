@@ -44,8 +44,8 @@ export interface CommandDefinition<S extends z.ZodType = z.ZodType> {
   taskQueue?: string;
   /** Validates and normalizes the message's params; failures dead-letter the command as `invalid-params`. */
   params: S;
-  /** Turns validated params into the workflow's arguments. @default (params) => [params] */
-  toArgs?: (params: z.output<S>) => unknown[];
+  /** Turns validated params (and, if needed, where the command came from) into the workflow's arguments. @default (params) => [params] */
+  toArgs?: (params: z.output<S>, context: CommandIdContext<z.output<S>>) => unknown[];
   /** @default the idempotency key when present, else `<topic>-<partition>-<offset>` */
   idOf?: (context: CommandIdContext<z.output<S>>) => string;
   startOptions?: CommandStartOptions;
@@ -171,7 +171,7 @@ export function createCommandRegistry(options: CommandRegistryOptions) {
         command,
         workflowType: definition.workflowType,
         taskQueue: definition.taskQueue ?? options.taskQueue,
-        args: definition.toArgs ? definition.toArgs(parsed.data) : [parsed.data],
+        args: definition.toArgs ? definition.toArgs(parsed.data, context) : [parsed.data],
         workflowId: definition.idOf ? definition.idOf(context) : defaultWorkflowId(context),
         startOptions: definition.startOptions ?? {},
       };
