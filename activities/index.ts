@@ -1,5 +1,7 @@
 import { createAggregateActivities } from './aggregate';
+import { createCompleteBatchActivities } from './complete-batch';
 import { createEmailActivities, type EmailActivitiesOptions } from './email';
+import { createHttpSourceActivities } from './http-source';
 import { createKafkaActivities, type KafkaActivityDeps } from './kafka';
 
 export type ActivityDeps = KafkaActivityDeps & Pick<EmailActivitiesOptions, 'smtp' | 'logger'>;
@@ -9,7 +11,9 @@ export function createActivities(deps: ActivityDeps) {
   return {
     ...createKafkaActivities(deps),
     ...createAggregateActivities(deps),
+    ...createCompleteBatchActivities(deps),
     ...createEmailActivities({ smtp: deps.smtp, logger: deps.logger }),
+    ...createHttpSourceActivities({ kafka: deps.kafka, logger: deps.logger }),
   };
 }
 

@@ -1,3 +1,5 @@
 export { batch, batchProgressQuery, type BatchProgress } from './batch';
 export { partition } from './partition';
 export { sendEmailAlert, type SendEmailAlertInput, type SendEmailAlertResult } from './send-email-alert';
+export { ingest } from './ingest';
+export { completeBatch } from './complete-batch';

@@ -1,9 +1,12 @@
 import { Command } from 'commander';
 import { registerBatchCommands } from './batch';
+import { registerBatchEventsCommands } from './batch-events';
 import { registerCommandCommands } from './command';
 import { registerDemoCommand } from './demo';
 import { registerDevCommands } from './dev';
 import { registerDispatcherCommand } from './dispatcher';
+import { registerIngestCommands } from './ingest';
+import { registerRunsCommands } from './runs';
 import { registerScheduleCommands } from './schedule';
 import { registerTopicsCommands } from './topics';
 import { registerWorkerCommand } from './worker';
@@ -16,11 +19,14 @@ const program = new Command('kto')
 registerDevCommands(program);
 registerWorkerCommand(program);
 registerBatchCommands(program);
+registerBatchEventsCommands(program);
 registerScheduleCommands(program);
 registerTopicsCommands(program);
 registerDemoCommand(program);
 registerDispatcherCommand(program);
+registerIngestCommands(program);
 registerCommandCommands(program);
+registerRunsCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`kto: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -2,29 +2,18 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Client } from '@temporalio/client';
-import type { KtoConfig } from '../../src/config';
 import { produceVoltageSample } from '../../src/demo/voltage';
-import { createKafkaIo, type KafkaIo } from '../../src/kafka';
-import { createLogger } from '../../src/logger';
 import { parsePipelines } from '../../src/pipelines';
 import { createScheduleManager } from '../../src/schedules';
 import type { BatchReport } from '../../src/shared/batch';
-import { connectClient } from '../../src/temporal/connection';
-import { runWorker } from '../../src/worker';
-import { testConfig, uniqueTopic, waitFor } from '../support/helpers';
+import { uniqueTopic, waitFor } from '../support/helpers';
+import { useTestEnv } from '../support/test-env';
 import { runKto } from '../support/run-cli';
 
-let config: KtoConfig;
-let kafka: KafkaIo;
-let client: Client;
-let stopWorker: () => void;
-let worker: Promise<void>;
 /** Served by the in-process worker. */
-const taskQueue = `batch-cli-${randomUUID()}`;
 /** Polled by nobody: a run started here stays in flight until the test terminates it. */
 const idleQueue = `batch-cli-idle-${randomUUID()}`;
-const env = (extra: Record<string, string> = {}) => ({ KTO_TEMPORAL_TASK_QUEUE: taskQueue, ...extra });
+const cliEnv = (extra: Record<string, string> = {}) => ({ KTO_TEMPORAL_TASK_QUEUE: env.config.temporal.taskQueue, ...extra });
 
 /** A pipelines file holding one pipeline, for the commands that take a pipeline name. */
 function pipelinesFile(name: string, topic: string, extra: object = {}): string {
@@ -33,28 +22,14 @@ function pipelinesFile(name: string, topic: string, extra: object = {}): string 
   return file;
 }
 
-beforeAll(async () => {
-  const base = testConfig();
-  config = { ...base, temporal: { ...base.temporal, taskQueue } };
-  const logger = createLogger({ level: 'warn', pretty: false });
-  kafka = createKafkaIo(config.kafka, logger);
-  client = await connectClient(config.temporal);
-  worker = runWorker({ config, logger, stopSignal: new Promise<void>((resolve) => (stopWorker = resolve)) });
-});
-
-afterAll(async () => {
-  stopWorker?.();
-  await worker;
-  await kafka?.close();
-  await client?.connection.close();
-});
+const env = useTestEnv('batch-cli');
 
 describe('kto topics', () => {
   test('create --partitions, create --like copies the partition count, list shows both', async () => {
     const topic = uniqueTopic('cli-topic');
     expect(await runKto(['topics', 'create', topic, '--partitions', '3'])).toMatchObject({ code: 0, stdout: `created ${topic} (3 partitions)\n` });
     expect(await runKto(['topics', 'create', `${topic}.out`, '--like', topic])).toMatchObject({ code: 0, stdout: `created ${topic}.out (3 partitions)\n` });
-    expect(await kafka.admin.partitions(`${topic}.out`)).toEqual([0, 1, 2]);
+    expect(await env.kafka.admin.partitions(`${topic}.out`)).toEqual([0, 1, 2]);
     // Idempotent with the same count; a different count is refused.
     expect((await runKto(['topics', 'create', `${topic}.out`, '--like', topic])).code).toBe(0);
     const clash = await runKto(['topics', 'create', `${topic}.out`, '--partitions', '5']);
@@ -77,15 +52,15 @@ describe('kto topics', () => {
 describe('kto batch run', () => {
   test('--json prints only the run report as JSON; batch output shows the daily means', async () => {
     const topic = uniqueTopic('cli-batch');
-    await kafka.admin.ensureTopics([{ topic, partitions: 3 }, { topic: `${topic}.out`, partitions: 3 }]);
-    await produceVoltageSample(kafka, { topic, records: 3_000, partitions: 3, malformed: 6 });
+    await env.kafka.admin.ensureTopics([{ topic, partitions: 3 }, { topic: `${topic}.out`, partitions: 3 }]);
+    await produceVoltageSample(env.kafka, { topic, records: 3_000, partitions: 3, malformed: 6 });
 
-    const result = await runKto(['batch', 'run', '--json', '--topic', topic, '--output-topic', `${topic}.out`, '--group', `${topic}.group`], env());
+    const result = await runKto(['batch', 'run', '--json', '--topic', topic, '--output-topic', `${topic}.out`, '--group', `${topic}.group`], cliEnv());
     expect(result.code).toBe(0);
     const json = JSON.parse(result.stdout) as { workflowId: string; uiUrl: string; status: string; report: BatchReport };
     const workflowId = `kto-batch-${topic}.${topic}.group`;
     expect(json).toMatchObject({ workflowId, status: 'completed' });
-    expect(json.uiUrl).toBe(`http://127.0.0.1:${config.devstack.ports.temporalUi}/namespaces/default/workflows/${encodeURIComponent(workflowId)}`);
+    expect(json.uiUrl).toBe(`http://127.0.0.1:${env.config.devstack.ports.temporalUi}/namespaces/default/workflows/${encodeURIComponent(workflowId)}`);
     expect(json.report).toMatchObject({ partitions: 3, recordsIn: 3_000, malformed: 6 });
     expect(json.report.partitionSummaries.map((s) => [s.partition, s.status, s.from, s.to])).toEqual([
       [0, 'committed', '0', '999'],
@@ -96,12 +71,12 @@ describe('kto batch run', () => {
 
     const name = `out-${randomUUID().slice(0, 8)}`;
     const file = pipelinesFile(name, topic);
-    const output = await runKto(['batch', 'output', name, '--json'], env({ KTO_PIPELINES_FILE: file }));
+    const output = await runKto(['batch', 'output', name, '--json'], cliEnv({ KTO_PIPELINES_FILE: file }));
     const rows = JSON.parse(output.stdout) as { partition: number; value: { bucket: string; mean: number; count: number } }[];
     expect(rows).toHaveLength(json.report.recordsOut);
     expect(rows.reduce((n, r) => n + r.value.count, 0)).toBe(3_000 - 6);
     for (const r of rows) expect(r.value.mean).toBeGreaterThan(230);
-    const table = await runKto(['batch', 'output', name, '--limit', '2'], env({ KTO_PIPELINES_FILE: file }));
+    const table = await runKto(['batch', 'output', name, '--limit', '2'], cliEnv({ KTO_PIPELINES_FILE: file }));
     expect(table.stdout).toContain('2006-12-16');
     expect(table.stdout).toContain(`2 record(s) of ${topic}.out (read_committed)`);
   });
@@ -120,7 +95,7 @@ describe('kto batch run', () => {
       expect(second.stderr).toContain(`pipeline "${name}" already has a run in flight: workflow kto-batch-${name} (http://127.0.0.1:`);
       expect(second.stdout).toBe('');
     } finally {
-      await client.workflow.getHandle(`kto-batch-${name}`).terminate('test cleanup');
+      await env.client.workflow.getHandle(`kto-batch-${name}`).terminate('test cleanup');
     }
   });
 
@@ -128,7 +103,7 @@ describe('kto batch run', () => {
     const name = `sched-held-${randomUUID().slice(0, 8)}`;
     const topic = uniqueTopic('cli-sched');
     const file = pipelinesFile(name, topic, { schedule: { cron: '@daily' } });
-    const schedules = createScheduleManager({ client, taskQueue: idleQueue });
+    const schedules = createScheduleManager({ client: env.client, taskQueue: idleQueue });
     await schedules.apply(parsePipelines(JSON.parse(readFileSync(file, 'utf8'))).batch);
     let scheduledId: string | undefined;
     try {
@@ -140,22 +115,22 @@ describe('kto batch run', () => {
       expect(scheduledId).toMatch(new RegExp(`^kto-batch-${name}-\\d{4}-\\d\\d-\\d\\dT`));
     } finally {
       await schedules.delete(name);
-      if (scheduledId) await client.workflow.getHandle(scheduledId).terminate('test cleanup');
+      if (scheduledId) await env.client.workflow.getHandle(scheduledId).terminate('test cleanup');
     }
   });
 
   test('a failed run exits 1 with the failure message', async () => {
     const topic = uniqueTopic('cli-fail');
     // Output topic smaller than the input: the batch refuses before reading anything.
-    await kafka.admin.ensureTopics([{ topic, partitions: 2 }, { topic: `${topic}.out`, partitions: 1 }]);
-    const result = await runKto(['batch', 'run', '--topic', topic, '--output-topic', `${topic}.out`, '--group', `${topic}.g`], env());
+    await env.kafka.admin.ensureTopics([{ topic, partitions: 2 }, { topic: `${topic}.out`, partitions: 1 }]);
+    const result = await runKto(['batch', 'run', '--topic', topic, '--output-topic', `${topic}.out`, '--group', `${topic}.g`], cliEnv());
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/batch run kto-batch-\S+ failed: output topic "\S+\.out" has 1 partitions but input topic/);
   });
 
   test('an unknown pipeline name is a user error listing the known ones', async () => {
     const file = pipelinesFile('known-one', uniqueTopic('cli-known'));
-    const result = await runKto(['batch', 'run', 'nope'], env({ KTO_PIPELINES_FILE: file }));
+    const result = await runKto(['batch', 'run', 'nope'], cliEnv({ KTO_PIPELINES_FILE: file }));
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('no batch pipeline named "nope"');
     expect(result.stderr).toContain('use one of: known-one');

@@ -1,100 +1,76 @@
 import { randomUUID } from 'node:crypto';
-import { WorkflowFailedError, type Client } from '@temporalio/client';
+import { WorkflowFailedError } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
-import type { KtoConfig } from '../../src/config';
-import { createKafkaIo, type KafkaIo } from '../../src/kafka';
-import { createLogger } from '../../src/logger';
 import type { BatchReport } from '../../src/shared/batch';
-import { connectClient } from '../../src/temporal/connection';
-import { runWorker } from '../../src/worker';
 import { createTestPipeline, expectExactlyOnce, startBatch } from '../support/batch-harness';
 import { readTopic } from '../support/kafka-check';
-import { testConfig, waitFor } from '../support/helpers';
+import { waitFor } from '../support/helpers';
+import { useTestEnv } from '../support/test-env';
 
-let config: KtoConfig;
-let kafka: KafkaIo;
-let client: Client;
-let stopWorker: () => void;
-let worker: Promise<void>;
-
-beforeAll(async () => {
-  const base = testConfig();
-  config = { ...base, temporal: { ...base.temporal, taskQueue: `batch-${randomUUID()}` } };
-  const logger = createLogger({ level: 'warn', pretty: false });
-  kafka = createKafkaIo(config.kafka, logger);
-  client = await connectClient(config.temporal);
-  worker = runWorker({ config, logger, stopSignal: new Promise<void>((resolve) => (stopWorker = resolve)) });
-});
-
-afterAll(async () => {
-  stopWorker?.();
-  await worker;
-  await kafka?.close();
-  await client?.connection.close();
-});
+const env = useTestEnv('batch');
 
 describe('batch pipeline on the real stack', () => {
   test('each input record counts once; output lands in the source partition; later runs take only new records', async () => {
-    const pipeline = await createTestPipeline(kafka, 3, 50);
+    const pipeline = await createTestPipeline(env.kafka, 3, 50);
     await pipeline.produce(3_000);
 
-    const first: BatchReport = await (await startBatch(client, config, pipeline.options, `run1-${randomUUID()}`)).result();
+    const first: BatchReport = await (await startBatch(env.client, env.config, pipeline.options, `run1-${randomUUID()}`)).result();
     expect(first.partitions).toBe(3);
     expect(first.recordsIn).toBe(3_000);
     expect(first.malformed).toBe(60);
     expect(first.recordsOut).toBe(15); // 5 days × 3 partitions
     expect(first.partitionSummaries.map((s) => s.status)).toEqual(['committed', 'committed', 'committed']);
-    await expectExactlyOnce(config, kafka, pipeline.options);
+    await expectExactlyOnce(env.config, env.kafka, pipeline.options);
 
-    const errors = await readTopic(config.kafka.brokers, pipeline.options.errorTopic);
+    const errors = await readTopic(env.config.kafka.brokers, pipeline.options.errorTopic);
     expect(errors).toHaveLength(60);
     expect(errors.every((e) => /^(invalid-json|missing-field): /.test(e.headers['kto-error-reason']))).toBe(true);
     expect(errors.every((e) => e.headers['kto-source-offset'] !== undefined && e.headers['kto-source-topic'] === pipeline.options.topic)).toBe(true);
 
-    const empty: BatchReport = await (await startBatch(client, config, pipeline.options, `run2-${randomUUID()}`)).result();
+    const empty: BatchReport = await (await startBatch(env.client, env.config, pipeline.options, `run2-${randomUUID()}`)).result();
     expect(empty.recordsIn).toBe(0);
     expect(empty.partitionSummaries.every((s) => s.status === 'nothing-new')).toBe(true);
 
     await pipeline.produce(900);
-    const third = await (await startBatch(client, config, pipeline.options, `run3-${randomUUID()}`)).result();
+    const third = await (await startBatch(env.client, env.config, pipeline.options, `run3-${randomUUID()}`)).result();
     expect(third.recordsIn).toBe(900);
-    await expectExactlyOnce(config, kafka, pipeline.options);
+    await expectExactlyOnce(env.config, env.kafka, pipeline.options);
   });
 
   test('a range larger than one fetch is read to its end exactly once', async () => {
-    const pipeline = await createTestPipeline(kafka, 1);
+    const pipeline = await createTestPipeline(env.kafka, 1);
     await pipeline.produce(40_000); // ~3 MB: several 1 MiB fetches
-    const report: BatchReport = await (await startBatch(client, config, pipeline.options, `large-${randomUUID()}`)).result();
+    const report: BatchReport = await (await startBatch(env.client, env.config, pipeline.options, `large-${randomUUID()}`)).result();
     expect(report.recordsIn).toBe(40_000);
-    await expectExactlyOnce(config, kafka, pipeline.options);
+    await expectExactlyOnce(env.config, env.kafka, pipeline.options);
   });
 
   test('runs are findable by search attributes, and their histories replay deterministically against the current workflow code', async () => {
-    const pipeline = await createTestPipeline(kafka, 2);
+    const pipeline = await createTestPipeline(env.kafka, 2);
     await pipeline.produce(200);
-    const handle = await startBatch(client, config, pipeline.options, `replay-${randomUUID()}`);
+    const handle = await startBatch(env.client, env.config, pipeline.options, `replay-${randomUUID()}`);
     const report: BatchReport = await handle.result();
     const children = report.partitionSummaries.map((s) => `kto-batch-${report.pipeline}-p${s.partition}`);
     const found = await waitFor(
       async () => {
         const ids: string[] = [];
-        for await (const w of client.workflow.list({ query: `KtoPipeline = '${report.pipeline}' AND KtoRecords > 0` })) ids.push(w.workflowId);
+        for await (const w of env.client.workflow.list({ query: `KtoPipeline = '${report.pipeline}' AND KtoRecords > 0` })) ids.push(w.workflowId);
         return ids.length === 3 ? ids.sort() : undefined;
       },
       { description: 'the parent and both children in visibility' },
     );
     expect(found).toEqual([handle.workflowId, ...children].sort());
     for (const workflowId of [handle.workflowId, ...children]) {
-      const history = await client.workflow.getHandle(workflowId).fetchHistory();
+      const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
       await expect(Worker.runReplayHistory({ workflowsPath: require.resolve('../../workflows') }, history, workflowId)).resolves.toBeUndefined();
     }
   });
 
   test('an output topic with fewer partitions than the input fails the run with the fix', async () => {
-    const pipeline = await createTestPipeline(kafka, 1);
+    const pipeline = await createTestPipeline(env.kafka, 1);
     const small = { ...pipeline.options, topic: `${pipeline.options.topic}.wide` };
-    await kafka.admin.ensureTopics([{ topic: small.topic, partitions: 4 }]);
-    const handle = await startBatch(client, config, small, `narrow-${randomUUID()}`);
+    await env.kafka.admin.ensureTopics([{ topic: small.topic, partitions: 4 }]);
+    const handle = await startBatch(env.client, env.config, small, `narrow-${randomUUID()}`);
     const failure = await handle.result().catch((err: unknown) => err);
     expect(failure).toBeInstanceOf(WorkflowFailedError);
     expect(rootCause(failure as Error).message).toMatch(/has 1 partitions but input topic .* has 4.*co-partitioned/);

@@ -1,11 +1,8 @@
 import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Client } from '@temporalio/client';
 import type { KtoConfig } from '../../src/config';
-import { createKafkaIo, type KafkaIo } from '../../src/kafka';
 import { createLogger } from '../../src/logger';
-import { connectClient } from '../../src/temporal/connection';
 import {
   committedOffset,
   countWorkflows,
@@ -13,31 +10,15 @@ import {
   sendCommands,
   sinkMessages,
   startDispatcher,
-  startWorker,
   waitForMail,
 } from '../support/dispatcher-harness';
-import { testConfig, uniqueTopic, waitFor } from '../support/helpers';
+import { waitFor } from '../support/helpers';
+import { useTestEnv } from '../support/test-env';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const logger = createLogger({ level: process.env.KTO_TEST_LOG_LEVEL ?? 'warn', pretty: false });
-let base: KtoConfig;
-let kafka: KafkaIo;
-let client: Client;
-let worker: ReturnType<typeof startWorker>;
 
-beforeAll(async () => {
-  const config = testConfig();
-  base = { ...config, temporal: { ...config.temporal, taskQueue: uniqueTopic('dispatcher-crash-q') } };
-  kafka = createKafkaIo(base.kafka, logger);
-  client = await connectClient(base.temporal);
-  worker = startWorker(base, logger);
-});
-
-afterAll(async () => {
-  await worker?.stop();
-  await kafka?.close();
-  await client?.connection.close();
-});
+const env = useTestEnv('dispatcher-crash-q');
 
 /** `kto dispatcher` as its own process (test/support/fault-dispatcher.ts), parking after each start. */
 function spawnDispatcher(config: KtoConfig, dir: string, hold = true) {
@@ -71,35 +52,35 @@ function spawnDispatcher(config: KtoConfig, dir: string, hold = true) {
 }
 
 test('kill -9 of the dispatcher between the workflow start and the offset commit: the replay starts nothing new, one workflow, one email', async () => {
-  const config = dispatcherConfig(base);
+  const config = dispatcherConfig(env.config);
   const { topic, groupId } = config.dispatcher;
-  await kafka.admin.ensureTopics([{ topic, partitions: 1 }]);
+  await env.kafka.admin.ensureTopics([{ topic, partitions: 1 }]);
   const dir = path.join(process.env.KTO_DEVSTACK_DIR!, 'test-artifacts', topic);
   const subject = `crash ${topic}`;
   const workflowId = `${topic}-0-0`;
 
   const crashing = spawnDispatcher(config, dir);
   try {
-    await sendCommands(kafka, topic, [{ command: 'app.send_email_alert', params: { email: 'ops@example.com', subject } }]);
+    await sendCommands(env.kafka, topic, [{ command: 'app.send_email_alert', params: { email: 'ops@example.com', subject } }]);
     await waitFor(() => existsSync(path.join(dir, 'held')), { timeoutMs: 60_000, description: 'the dispatcher to park after the start' });
     expect(readFileSync(path.join(dir, 'held'), 'utf8')).toBe(workflowId);
     // Started, not committed: exactly the window a crash must not turn into a lost or doubled command.
-    await waitFor(async () => (await countWorkflows(client, workflowId)) === 1, { description: 'the workflow in visibility' });
-    expect(await committedOffset(kafka, groupId, topic)).toBeNull();
+    await waitFor(async () => (await countWorkflows(env.client, workflowId)) === 1, { description: 'the workflow in visibility' });
+    expect(await committedOffset(env.kafka, groupId, topic)).toBeNull();
   } finally {
     await crashing.kill();
   }
   await waitForMail(subject);
 
-  const restarted = startDispatcher({ config, logger, kafka, client });
+  const restarted = startDispatcher({ config, logger, kafka: env.kafka, client: env.client });
   try {
-    await waitFor(async () => (await committedOffset(kafka, groupId, topic)) === 1n, { timeoutMs: 90_000, description: 'the replayed command to be committed' });
+    await waitFor(async () => (await committedOffset(env.kafka, groupId, topic)) === 1n, { timeoutMs: 90_000, description: 'the replayed command to be committed' });
     const metrics = await restarted.dispatcher.metrics.registry.getMetricsAsJSON();
     const value = (name: string) => metrics.find((m) => m.name === name)?.values.reduce((n, v) => n + v.value, 0) ?? 0;
     expect(value('kto_commands_consumed_total')).toBe(1);
     expect(value('kto_commands_duplicate_total')).toBe(1);
     expect(value('kto_commands_started_total')).toBe(0);
-    expect(await countWorkflows(client, workflowId)).toBe(1);
+    expect(await countWorkflows(env.client, workflowId)).toBe(1);
     expect((await sinkMessages()).filter((m) => m.subject === subject)).toHaveLength(1);
   } finally {
     await restarted.stop();
@@ -107,16 +88,16 @@ test('kill -9 of the dispatcher between the workflow start and the offset commit
 });
 
 test('SIGTERM: the dispatcher process commits what it started, leaves the group and exits 0', async () => {
-  const config = dispatcherConfig(base);
+  const config = dispatcherConfig(env.config);
   const { topic, groupId } = config.dispatcher;
-  await kafka.admin.ensureTopics([{ topic, partitions: 1 }]);
+  await env.kafka.admin.ensureTopics([{ topic, partitions: 1 }]);
   const dir = path.join(process.env.KTO_DEVSTACK_DIR!, 'test-artifacts', topic);
   const subject = `graceful ${topic}`;
   const proc = spawnDispatcher(config, dir, false);
   try {
-    await sendCommands(kafka, topic, [{ command: 'app.send_email_alert', params: { email: 'ops@example.com', subject } }]);
+    await sendCommands(env.kafka, topic, [{ command: 'app.send_email_alert', params: { email: 'ops@example.com', subject } }]);
     await waitForMail(subject, 60_000);
-    await waitFor(async () => (await committedOffset(kafka, groupId, topic)) === 1n, { description: 'offset 1 committed' });
+    await waitFor(async () => (await committedOffset(env.kafka, groupId, topic)) === 1n, { description: 'offset 1 committed' });
     proc.terminate();
     expect(await proc.exited).toBe(0);
     expect(proc.log()).toContain('dispatcher stopped');

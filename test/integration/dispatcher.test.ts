@@ -1,10 +1,8 @@
 import { WorkflowFailedError, type Client } from '@temporalio/client';
 import type { KtoConfig } from '../../src/config';
 import { DLQ_HEADERS } from '../../src/dispatcher';
-import { createKafkaIo, type KafkaIo } from '../../src/kafka';
 import { createLogger } from '../../src/logger';
 import { createMetricsServer } from '../../src/metrics';
-import { connectClient } from '../../src/temporal/connection';
 import {
   committedOffset,
   countWorkflows,
@@ -15,37 +13,21 @@ import {
   sinkRaw,
   sinkReset,
   startDispatcher,
-  startWorker,
   waitForMail,
 } from '../support/dispatcher-harness';
-import { testConfig, uniqueTopic, waitFor } from '../support/helpers';
+import { waitFor } from '../support/helpers';
+import { useTestEnv } from '../support/test-env';
 
 const logger = createLogger({ level: process.env.KTO_TEST_LOG_LEVEL ?? 'warn', pretty: false });
-let base: KtoConfig;
-let kafka: KafkaIo;
-let client: Client;
-let worker: ReturnType<typeof startWorker>;
 
-beforeAll(async () => {
-  const config = testConfig();
-  base = { ...config, temporal: { ...config.temporal, taskQueue: uniqueTopic('dispatcher-q') } };
-  kafka = createKafkaIo(base.kafka, logger);
-  client = await connectClient(base.temporal);
-  worker = startWorker(base, logger);
-});
-
-afterAll(async () => {
-  await worker?.stop();
-  await kafka?.close();
-  await client?.connection.close();
-});
+const env = useTestEnv('dispatcher-q');
 
 afterEach(() => sinkReset());
 
 /** A per-test config whose commands topic exists with `partitions` before the dispatcher starts. */
 async function setup(overrides: Partial<KtoConfig['dispatcher']> = {}, partitions = 1): Promise<KtoConfig> {
-  const config = dispatcherConfig(base, overrides);
-  await kafka.admin.ensureTopics([{ topic: config.dispatcher.topic, partitions }]);
+  const config = dispatcherConfig(env.config, overrides);
+  await env.kafka.admin.ensureTopics([{ topic: config.dispatcher.topic, partitions }]);
   return config;
 }
 
@@ -58,20 +40,20 @@ const metricValue = async (d: { metrics: { registry: { getSingleMetricAsString(n
 test('a JSON command starts sendEmailAlert and the email arrives with its to, subject and body; offset committed after the start', async () => {
   const config = await setup();
   const { topic, groupId } = config.dispatcher;
-  const d = startDispatcher({ config, logger, kafka, client });
+  const d = startDispatcher({ config, logger, kafka: env.kafka, client: env.client });
   const metricsServer = createMetricsServer({ port: 0, host: '127.0.0.1', registry: d.dispatcher.metrics.registry, logger, healthy: d.dispatcher.healthy });
   const port = await metricsServer.start();
   try {
     const subject = `disk full ${topic}`;
     // The seed's format: params as a JSON string.
-    await sendCommands(kafka, topic, [{ command: 'app.send_email_alert', params: JSON.stringify({ email: 'ops@example.com', subject, body: 'disk /var is 97% full' }) }]);
+    await sendCommands(env.kafka, topic, [{ command: 'app.send_email_alert', params: JSON.stringify({ email: 'ops@example.com', subject, body: 'disk /var is 97% full' }) }]);
 
     const mail = await waitForMail(subject);
     expect(mail.to).toEqual(['ops@example.com']);
     expect(await sinkRaw(mail.id)).toContain('disk /var is 97% full');
-    const result: unknown = await client.workflow.getHandle(`${topic}-0-0`).result();
+    const result: unknown = await env.client.workflow.getHandle(`${topic}-0-0`).result();
     expect(result).toMatchObject({ accepted: ['ops@example.com'] });
-    await waitFor(async () => (await committedOffset(kafka, groupId, topic)) === 1n, { description: 'offset 1 committed' });
+    await waitFor(async () => (await committedOffset(env.kafka, groupId, topic)) === 1n, { description: 'offset 1 committed' });
 
     const scrape = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     expect(scrape).toContain('kto_commands_consumed_total 1');
@@ -87,13 +69,13 @@ test('a JSON command starts sendEmailAlert and the email arrives with its to, su
 test('SMTP 4xx twice: the email arrives after retries and the history shows attempt 3', async () => {
   const config = await setup();
   const { topic } = config.dispatcher;
-  const d = startDispatcher({ config, logger, kafka, client });
+  const d = startDispatcher({ config, logger, kafka: env.kafka, client: env.client });
   try {
     await sinkFail(2, 451);
     const subject = `retried ${topic}`;
-    await sendCommands(kafka, topic, [{ command: 'send-email-alert', params: { email: 'ops@example.com', subject }, idempotencyKey: `retry-${topic}` }]);
+    await sendCommands(env.kafka, topic, [{ command: 'send-email-alert', params: { email: 'ops@example.com', subject }, idempotencyKey: `retry-${topic}` }]);
     await waitForMail(subject);
-    const handle = client.workflow.getHandle(`retry-${topic}`);
+    const handle = env.client.workflow.getHandle(`retry-${topic}`);
     await handle.result();
     const history = await handle.fetchHistory();
     const started = (history.events ?? []).filter((e) => e.activityTaskStartedEventAttributes);
@@ -108,12 +90,12 @@ test('SMTP 5xx: no retry, the workflow fails and the operator gets a failure ale
   const config = await setup();
   const { topic } = config.dispatcher;
   const operator = `oncall-${Date.now()}@example.com`;
-  const d = startDispatcher({ config, logger, kafka, client }, { operatorEmail: operator });
+  const d = startDispatcher({ config, logger, kafka: env.kafka, client: env.client }, { operatorEmail: operator });
   try {
     await sinkFail(1, 550);
     const subject = `refused ${topic}`;
-    await sendCommands(kafka, topic, [{ command: 'app.send_email_alert', params: { email: 'nobody@example.com', subject }, idempotencyKey: `refused-${topic}` }]);
-    const handle = client.workflow.getHandle(`refused-${topic}`);
+    await sendCommands(env.kafka, topic, [{ command: 'app.send_email_alert', params: { email: 'nobody@example.com', subject }, idempotencyKey: `refused-${topic}` }]);
+    const handle = env.client.workflow.getHandle(`refused-${topic}`);
     await waitFor(async () => (await handle.describe()).status.name !== 'RUNNING', { timeoutMs: 30_000, description: 'the workflow to close' });
     const err = await handle.result().then(() => undefined, (e: unknown) => e);
     expect(err).toBeInstanceOf(WorkflowFailedError);
@@ -136,21 +118,21 @@ test('SMTP 5xx: no retry, the workflow fails and the operator gets a failure ale
 test('each bad record lands in the dead-letter topic with its reason, and a valid command after them still starts', async () => {
   const config = await setup({ maxBytes: 4096 });
   const { topic, groupId, deadLetterTopic } = config.dispatcher;
-  const d = startDispatcher({ config, logger, kafka, client });
+  const d = startDispatcher({ config, logger, kafka: env.kafka, client: env.client });
   try {
-    await kafka.produce([
+    await env.kafka.produce([
       { topic, key: 'k1', value: JSON.stringify({ command: 'app.drop_database', params: {} }) },
       { topic, key: 'k2', value: JSON.stringify({ command: 'app.send_email_alert', params: { email: 'not-an-address' } }) },
       { topic, key: 'k3', value: Buffer.from([0xff, 0xfe, 0x7b, 0x00, 0x13]) },
       { topic, key: 'k4', value: JSON.stringify({ command: 'app.send_email_alert', params: { email: 'ops@example.com', body: 'x'.repeat(5000) } }) },
     ]);
     const subject = `after dead letters ${topic}`;
-    await sendCommands(kafka, topic, [{ command: 'app.send_email_alert', params: { email: 'ops@example.com', subject } }]);
+    await sendCommands(env.kafka, topic, [{ command: 'app.send_email_alert', params: { email: 'ops@example.com', subject } }]);
 
     await waitForMail(subject);
-    await waitFor(async () => (await committedOffset(kafka, groupId, topic)) === 5n, { description: 'all five offsets committed' });
+    await waitFor(async () => (await committedOffset(env.kafka, groupId, topic)) === 5n, { description: 'all five offsets committed' });
     // Dead letters are written concurrently, so their order in the dead-letter topic is not the source order.
-    const dead = (await kafka.readTopic({ topic: deadLetterTopic })).sort((a, b) => Number(a.headers[DLQ_HEADERS.offset]) - Number(b.headers[DLQ_HEADERS.offset]));
+    const dead = (await env.kafka.readTopic({ topic: deadLetterTopic })).sort((a, b) => Number(a.headers[DLQ_HEADERS.offset]) - Number(b.headers[DLQ_HEADERS.offset]));
     expect(dead.map((r) => [r.key, r.headers[DLQ_HEADERS.reason], r.headers[DLQ_HEADERS.offset]])).toEqual([
       ['k1', 'unknown-command', '0'],
       ['k2', 'invalid-params', '1'],
@@ -164,7 +146,7 @@ test('each bad record lands in the dead-letter topic with its reason, and a vali
     }
     expect(dead[0].headers[DLQ_HEADERS.error]).toContain('app.drop_database');
     expect(dead[3].value).toContain('x'.repeat(5000));
-    expect(await countWorkflows(client, `${topic}-0-4`)).toBe(1);
+    expect(await countWorkflows(env.client, `${topic}-0-4`)).toBe(1);
     for (const reason of ['unknown-command', 'invalid-params', 'undecodable', 'oversized']) {
       expect(await metricValue(d.dispatcher, 'kto_commands_dead_lettered_total', `{reason="${reason}"}`)).toBe(1);
     }
@@ -176,18 +158,18 @@ test('each bad record lands in the dead-letter topic with its reason, and a vali
 test('a repeated idempotency key starts one workflow and sends one email', async () => {
   const config = await setup();
   const { topic, groupId } = config.dispatcher;
-  const d = startDispatcher({ config, logger, kafka, client });
+  const d = startDispatcher({ config, logger, kafka: env.kafka, client: env.client });
   try {
     const subject = `once ${topic}`;
     const command = { command: 'app.send_email_alert', params: { email: 'ops@example.com', subject }, idempotencyKey: `once-${topic}` };
-    await sendCommands(kafka, topic, [command, command]);
-    await waitFor(async () => (await committedOffset(kafka, groupId, topic)) === 2n, { description: 'both offsets committed' });
-    await client.workflow.getHandle(`once-${topic}`).result();
+    await sendCommands(env.kafka, topic, [command, command]);
+    await waitFor(async () => (await committedOffset(env.kafka, groupId, topic)) === 2n, { description: 'both offsets committed' });
+    await env.client.workflow.getHandle(`once-${topic}`).result();
     // Also after the first run completed: a completed id is not run again.
-    await sendCommands(kafka, topic, [command]);
-    await waitFor(async () => (await committedOffset(kafka, groupId, topic)) === 3n, { description: 'third offset committed' });
+    await sendCommands(env.kafka, topic, [command]);
+    await waitFor(async () => (await committedOffset(env.kafka, groupId, topic)) === 3n, { description: 'third offset committed' });
 
-    expect(await countWorkflows(client, `once-${topic}`)).toBe(1);
+    expect(await countWorkflows(env.client, `once-${topic}`)).toBe(1);
     expect(await metricValue(d.dispatcher, 'kto_commands_duplicate_total')).toBe(2);
     expect((await sinkMessages()).filter((m) => m.subject === subject)).toHaveLength(1);
   } finally {
@@ -198,7 +180,7 @@ test('a repeated idempotency key starts one workflow and sends one email', async
 test('ordered mode runs the commands of one key one after another, different keys in parallel', async () => {
   const config = await setup({ ordered: true, maxInFlight: 64 }, 2);
   const { topic } = config.dispatcher;
-  const d = startDispatcher({ config, logger, kafka, client });
+  const d = startDispatcher({ config, logger, kafka: env.kafka, client: env.client });
   try {
     const keys = ['alpha', 'beta', 'gamma'];
     const messages = [];
@@ -207,14 +189,14 @@ test('ordered mode runs the commands of one key one after another, different key
         messages.push({ key, command: 'app.send_email_alert', params: { email: `${key}@example.com`, subject: `${topic} ${key} ${i}` }, idempotencyKey: `${topic}-${key}-${i}` });
       }
     }
-    await sendCommands(kafka, topic, messages);
+    await sendCommands(env.kafka, topic, messages);
     await waitFor(async () => (await sinkMessages()).filter((m) => m.subject.startsWith(topic)).length === 15, { timeoutMs: 60_000, description: '15 emails' });
 
     const spans = new Map<string, { start: number; close: number }[]>();
     for (const key of keys) {
       const list = [];
       for (let i = 0; i < 5; i++) {
-        const handle = client.workflow.getHandle(`${topic}-${key}-${i}`);
+        const handle = env.client.workflow.getHandle(`${topic}-${key}-${i}`);
         await handle.result();
         const info = await handle.describe();
         list.push({ start: info.startTime.getTime(), close: info.closeTime!.getTime() });
@@ -243,17 +225,17 @@ test('Temporal unavailable: the dispatcher backs off and retries the same start,
       async start(_type: string, options: { workflowId: string }) {
         calls.push(options.workflowId);
         if (!available) throw Object.assign(new Error('14 UNAVAILABLE: connection refused'), { code: 14 });
-        return client.workflow.getHandle(options.workflowId);
+        return env.client.workflow.getHandle(options.workflowId);
       },
     },
   } as unknown as Client;
-  const d = startDispatcher({ config, logger, kafka, client: flaky });
+  const d = startDispatcher({ config, logger, kafka: env.kafka, client: flaky });
   try {
-    await sendCommands(kafka, topic, [{ command: 'app.send_email_alert', params: { email: 'ops@example.com' } }]);
+    await sendCommands(env.kafka, topic, [{ command: 'app.send_email_alert', params: { email: 'ops@example.com' } }]);
     await waitFor(() => calls.length >= 3, { description: 'three failed start attempts' });
-    expect(await committedOffset(kafka, groupId, topic)).toBeNull();
+    expect(await committedOffset(env.kafka, groupId, topic)).toBeNull();
     available = true;
-    await waitFor(async () => (await committedOffset(kafka, groupId, topic)) === 1n, { description: 'the commit after the start succeeded' });
+    await waitFor(async () => (await committedOffset(env.kafka, groupId, topic)) === 1n, { description: 'the commit after the start succeeded' });
     expect(new Set(calls)).toEqual(new Set([`${topic}-0-0`]));
     expect(await metricValue(d.dispatcher, 'kto_commands_started_total', '{command="app.send_email_alert"}')).toBe(1);
   } finally {

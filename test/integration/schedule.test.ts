@@ -2,25 +2,15 @@ import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Client } from '@temporalio/client';
-import type { KtoConfig } from '../../src/config';
 import { produceVoltageSample } from '../../src/demo/voltage';
-import { createKafkaIo, type KafkaIo } from '../../src/kafka';
-import { createLogger } from '../../src/logger';
 import { parsePipelines, type BatchPipelineConfig } from '../../src/pipelines';
 import { createScheduleManager, type ScheduleManager } from '../../src/schedules';
 import type { BatchReport } from '../../src/shared/batch';
-import { connectClient } from '../../src/temporal/connection';
-import { runWorker } from '../../src/worker';
-import { testConfig, uniqueTopic, waitFor } from '../support/helpers';
+import { uniqueTopic, waitFor } from '../support/helpers';
+import { useTestEnv } from '../support/test-env';
 import { runKto } from '../support/run-cli';
 
-let config: KtoConfig;
-let kafka: KafkaIo;
-let client: Client;
 let schedules: ScheduleManager;
-let stopWorker: () => void;
-let worker: Promise<void>;
 let topic: string;
 const name = `sched-${randomUUID().slice(0, 8)}`;
 const id = `kto-batch-${name}`;
@@ -30,28 +20,20 @@ function pipeline(schedule: object): BatchPipelineConfig {
 }
 const outcomeOf = async (p: BatchPipelineConfig) => (await schedules.apply([p])).find((r) => r.pipeline === name)?.outcome;
 
+const env = useTestEnv('schedule');
+
 beforeAll(async () => {
-  const base = testConfig();
-  config = { ...base, temporal: { ...base.temporal, taskQueue: `schedule-${randomUUID()}` } };
-  const logger = createLogger({ level: 'warn', pretty: false });
-  kafka = createKafkaIo(config.kafka, logger);
-  client = await connectClient(config.temporal);
-  schedules = createScheduleManager({ client, taskQueue: config.temporal.taskQueue });
-  worker = runWorker({ config, logger, stopSignal: new Promise<void>((resolve) => (stopWorker = resolve)) });
+  schedules = createScheduleManager({ client: env.client, taskQueue: env.config.temporal.taskQueue });
   topic = uniqueTopic('sched-in');
-  await kafka.admin.ensureTopics([
+  await env.kafka.admin.ensureTopics([
     { topic, partitions: 2 },
     { topic: `${topic}.out`, partitions: 2 },
   ]);
-  await produceVoltageSample(kafka, { topic, records: 600, partitions: 2, malformed: 2 });
+  await produceVoltageSample(env.kafka, { topic, records: 600, partitions: 2, malformed: 2 });
 });
 
 afterAll(async () => {
   await schedules?.delete(name).catch(() => undefined);
-  stopWorker?.();
-  await worker;
-  await kafka?.close();
-  await client?.connection.close();
 });
 
 describe('kto schedules on the real Temporal server', () => {
@@ -66,7 +48,7 @@ describe('kto schedules on the real Temporal server', () => {
       type: 'startWorkflow',
       workflowType: 'batch',
       workflowId: id,
-      taskQueue: config.temporal.taskQueue,
+      taskQueue: env.config.temporal.taskQueue,
       workflowRunTimeout: 60 * 60 * 1000,
       args: [{ pipeline: name, topic, outputTopic: `${topic}.out`, groupId: `${topic}.group` }],
     });
@@ -105,7 +87,7 @@ describe('kto schedules on the real Temporal server', () => {
       description: 'the schedule to start a workflow',
     });
     expect(started.workflowId.startsWith(`${id}-`)).toBe(true);
-    const report: BatchReport = await client.workflow.getHandle(started.workflowId).result();
+    const report: BatchReport = await env.client.workflow.getHandle(started.workflowId).result();
     expect(report).toMatchObject({ pipeline: name, partitions: 2, recordsIn: 600, malformed: 2 });
     const row = await waitFor(async () => (await schedules.list()).find((r) => r.scheduleId === id && r.lastRun?.status === 'COMPLETED'));
     expect(row.lastRun!.workflowId).toBe(started.workflowId);
@@ -114,12 +96,12 @@ describe('kto schedules on the real Temporal server', () => {
   test('the CLI applies idempotently and lists the schedule', async () => {
     const file = path.join(os.tmpdir(), `kto-pipelines-${name}.yaml`);
     writeFileSync(file, JSON.stringify({ batch: [{ name, topic, outputTopic: `${topic}.out`, groupId: `${topic}.group`, schedule: { cron: '0 3 * * *' } }] }));
-    const env = { KTO_PIPELINES_FILE: file, KTO_TEMPORAL_TASK_QUEUE: config.temporal.taskQueue };
-    const first = await runKto(['schedule', 'apply'], env);
+    const cliEnv = { KTO_PIPELINES_FILE: file, KTO_TEMPORAL_TASK_QUEUE: env.config.temporal.taskQueue };
+    const first = await runKto(['schedule', 'apply'], cliEnv);
     expect(first).toMatchObject({ code: 0 });
     expect(first.stdout).toMatch(new RegExp(`^updated +${id}$`, 'm'));
-    expect((await runKto(['schedule', 'apply'], env)).stdout).toMatch(new RegExp(`^unchanged +${id}$`, 'm'));
-    const listed = await runKto(['schedule', 'list', '--json'], env);
+    expect((await runKto(['schedule', 'apply'], cliEnv)).stdout).toMatch(new RegExp(`^unchanged +${id}$`, 'm'));
+    const listed = await runKto(['schedule', 'list', '--json'], cliEnv);
     const rows = (JSON.parse(listed.stdout) as { scheduleId: string; cron: string }[]).filter((r) => r.scheduleId === id);
     expect(rows).toEqual([expect.objectContaining({ cron: '0 3 * * *' })]);
   });

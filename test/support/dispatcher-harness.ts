@@ -6,7 +6,6 @@ import { createCommandDecoder } from '../../src/dispatcher/decode';
 import type { StoredMessage } from '../../src/devstack/mailbox';
 import type { KafkaIo } from '../../src/kafka';
 import type { Logger } from '../../src/logger';
-import { runWorker } from '../../src/worker';
 import { jsonCommandRecord, type CommandMessage } from '../../src/cli/command';
 import { uniqueTopic, waitFor } from './helpers';
 
@@ -50,18 +49,7 @@ export function dispatcherConfig(config: KtoConfig, overrides: Partial<KtoConfig
   };
 }
 
-/** The worker in this process on `taskQueue`; `stop()` drains it. */
-export function startWorker(config: KtoConfig, logger: Logger) {
-  let stop: () => void = () => undefined;
-  const running = runWorker({ config, logger, stopSignal: new Promise<void>((resolve) => (stop = resolve)) });
-  return {
-    running,
-    async stop() {
-      stop();
-      await running;
-    },
-  };
-}
+export { startTestWorker as startWorker } from './test-env';
 
 export interface HarnessDeps {
   config: KtoConfig;

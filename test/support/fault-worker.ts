@@ -1,4 +1,4 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import type { ActivityExecuteInput, ActivityInboundCallsInterceptor, Next } from '@temporalio/worker';
@@ -44,9 +44,12 @@ class HoldInterceptor implements ActivityInboundCallsInterceptor {
 }
 
 const config = loadConfig();
+// The global setup bundles the workflow code once for every worker process of the run.
+const bundleFile = process.env.KTO_TEST_WORKFLOW_BUNDLE;
 void runWorker({
   config,
   logger: createLogger({ level: config.logLevel, pretty: false }),
   stopSignal: onShutdownSignal(),
   activityInterceptors: [() => ({ inbound: new HoldInterceptor() })],
+  workflowBundle: bundleFile && existsSync(bundleFile) ? { code: readFileSync(bundleFile, 'utf8') } : undefined,
 });

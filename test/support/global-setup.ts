@@ -1,5 +1,7 @@
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { findFreePorts, PORT_ENV_VARS, type DevStackPorts, type PortName } from '../../src/devstack';
+import { bundleWorkflows } from '../../src/worker';
 import { claimStackDir, reapAbandonedStacks, testStack } from './test-stack';
 
 /**
@@ -16,7 +18,9 @@ export default async function globalSetup(): Promise<void> {
   const dir = claimStackDir();
   const stack = testStack(dir, ports);
   try {
-    const endpoints = await stack.up();
+    const [endpoints, bundle] = await Promise.all([stack.up(), bundleWorkflows()]);
+    const bundleFile = path.join(dir, 'workflow-bundle.js');
+    writeFileSync(bundleFile, bundle.code);
     for (const [name, port] of Object.entries(ports) as [PortName, number][]) process.env[PORT_ENV_VARS[name]] = String(port);
     Object.assign(process.env, {
       KTO_DEVSTACK_DIR: dir,
@@ -27,6 +31,7 @@ export default async function globalSetup(): Promise<void> {
       KTO_SMTP_PORT: String(endpoints.smtpPort),
       KTO_SCHEMA_REGISTRY_URL: endpoints.schemaRegistryUrl,
       KTO_STAGING_DIR: path.join(dir, 'staging'),
+      KTO_TEST_WORKFLOW_BUNDLE: bundleFile,
       KTO_TEST_SMTP_CONTROL_URL: endpoints.smtpControlUrl,
       KTO_TEST_TEMPORAL_UI_URL: endpoints.temporalUiUrl,
     });
