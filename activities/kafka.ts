@@ -13,6 +13,7 @@ import {
   type ProduceResult,
 } from '../src/shared/batch';
 import { createStagingWriter, readStaging, removeStaging, stagingPath } from '../src/staging';
+import { NO_PIPELINE_METRICS, type PipelineMetrics } from '../src/worker-telemetry';
 import { withHeartbeat } from './heartbeat';
 
 export interface KafkaActivityDeps {
@@ -23,6 +24,8 @@ export interface KafkaActivityDeps {
   workerQueue: string;
   /** Compacted topic holding each partition's pinned and committed ranges. */
   stateTopic: string;
+  /** Records consumed, produced and malformed, and consumer lag. @default no metrics */
+  metrics?: PipelineMetrics;
 }
 
 /** Configuration mistakes fail the run at once instead of being retried for an hour. */
@@ -32,7 +35,7 @@ function nonRetryableFor(err: unknown): never {
   throw err;
 }
 
-export function createKafkaActivities({ kafka, stagingDir, workerQueue, stateTopic }: KafkaActivityDeps) {
+export function createKafkaActivities({ kafka, stagingDir, workerQueue, stateTopic, metrics = NO_PIPELINE_METRICS }: KafkaActivityDeps) {
   const { admin } = kafka;
 
   return {
@@ -84,6 +87,7 @@ export function createKafkaActivities({ kafka, stagingDir, workerQueue, stateTop
         const range = input.pinned ?? (await pinRange(kafka, input));
         const from = BigInt(range.from);
         const to = BigInt(range.to);
+        metrics.lag(input.pipeline, input.topic, input.partition, to + 1n - from);
         if (from > to) {
           // A first run that starts at the end still records where it started, or every
           // later run would start at the end again.
@@ -107,6 +111,7 @@ export function createKafkaActivities({ kafka, stagingDir, workerQueue, stateTop
         } finally {
           await writer.close();
         }
+        metrics.consumed(input.pipeline, input.topic, writer.count);
         return { ...range, records: writer.count, file, workerQueue, durationMs: Date.now() - started };
       } catch (err) {
         return nonRetryableFor(err);
@@ -193,6 +198,7 @@ export function createKafkaActivities({ kafka, stagingDir, workerQueue, stateTop
         );
         await removeStaging(input.outputFile, input.errorsFile, stagingPath(stagingDir, input.pipeline, input.partition, range.from, 'records'));
         if (result.status === 'already-committed') return { status: result.status, outputRecords: 0, errorRecords: 0, durationMs: Date.now() - started };
+        metrics.produced(input.pipeline, input.outputTopic, outputRecords, errorRecords);
         return { status: result.status, outputRecords, errorRecords, durationMs: Date.now() - started };
       } catch (err) {
         return nonRetryableFor(err);

@@ -12,9 +12,11 @@ import {
   type WorkflowBundleWithSourceMap,
 } from '@temporalio/worker';
 import { createActivities } from '../activities';
-import type { KtoConfig } from './config';
+import { redactConfig, type KtoConfig } from './config';
 import { createKafkaIo } from './kafka';
 import type { Logger } from './logger';
+import { createMetricsServer } from './metrics';
+import { createWorkerMetrics, telemetryInterceptor } from './worker-telemetry';
 import { connectWorker } from './temporal/connection';
 
 /** Compacted topic holding each batch partition's pinned and committed ranges. */
@@ -27,6 +29,8 @@ export interface WorkerOptions {
   stopSignal?: Promise<unknown>;
   /** Wraps every activity execution (metrics, tracing, fault injection in tests). */
   activityInterceptors?: ActivityInterceptorsFactory[];
+  /** Prebuilt workflow code (see `bundleWorkflows`), so many short-lived workers skip the bundling. @default bundled at start */
+  workflowBundle?: { code: string };
 }
 
 const TEMPORAL_LEVELS: Record<string, LogLevel> = { trace: 'TRACE', debug: 'DEBUG', info: 'INFO', warn: 'WARN', error: 'ERROR', fatal: 'ERROR' };
@@ -48,7 +52,7 @@ function installRuntime(logger: Logger, level: string): void {
 
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 /** Workflow code is bundled once per process and shared by every worker in it. */
-function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
   bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: new DefaultLogger('WARN') });
   return bundle;
 }
@@ -58,20 +62,36 @@ function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
  * activities on a queue only this process polls, where the steps that need its local
  * staging files run (Temporal's worker-specific task queue pattern).
  */
-export async function runWorker({ config, logger, stopSignal, activityInterceptors = [] }: WorkerOptions): Promise<void> {
+export async function runWorker({ config, logger, stopSignal, activityInterceptors = [], workflowBundle }: WorkerOptions): Promise<void> {
   installRuntime(logger, config.logLevel);
   const workerId = `${os.hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
   const workerQueue = `${config.temporal.taskQueue}@${workerId}`;
   const stagingDir = path.join(config.stagingDir, workerId);
   const log = logger.child({ namespace: 'worker', taskQueue: config.temporal.taskQueue, workerQueue });
 
+  // The effective config (secrets masked) is the first thing to check when a worker misbehaves.
+  log.info({ config: redactConfig(config) }, 'worker starting');
+  const metrics = createWorkerMetrics();
+  let workers: Worker[] = [];
+  const metricsServer =
+    config.metricsPort > 0
+      ? createMetricsServer({
+          port: config.metricsPort,
+          registry: metrics.registry,
+          logger,
+          // Healthy while both pollers (shared and worker-specific queue) run; 503 before start and while draining.
+          healthy: () => workers.length > 0 && workers.every((w) => w.getState() === 'RUNNING'),
+        })
+      : undefined;
   const connection = await connectWorker(config.temporal);
   const kafka = createKafkaIo(config.kafka, logger);
   try {
-    const activities = createActivities({ kafka, stagingDir, workerQueue, stateTopic: BATCH_STATE_TOPIC, smtp: config.smtp, logger });
-    const common = { connection, namespace: config.temporal.namespace, activities, interceptors: { activity: activityInterceptors } };
-    const workers = await Promise.all([
-      Worker.create({ ...common, taskQueue: config.temporal.taskQueue, workflowBundle: await workflowBundle() }),
+    await metricsServer?.start();
+    const activities = createActivities({ kafka, stagingDir, workerQueue, stateTopic: BATCH_STATE_TOPIC, smtp: config.smtp, logger, metrics: metrics.pipeline });
+    const interceptors = { activity: [telemetryInterceptor(metrics, logger), ...activityInterceptors] };
+    const common = { connection, namespace: config.temporal.namespace, activities, interceptors };
+    workers = await Promise.all([
+      Worker.create({ ...common, taskQueue: config.temporal.taskQueue, workflowBundle: workflowBundle ?? (await bundleWorkflows()) }),
       Worker.create({ ...common, taskQueue: workerQueue }),
     ]);
     log.info('worker started');
@@ -85,6 +105,7 @@ export async function runWorker({ config, logger, stopSignal, activityIntercepto
   } finally {
     await kafka.close();
     await connection.close();
+    await metricsServer?.close();
     await rm(stagingDir, { recursive: true, force: true });
   }
 }

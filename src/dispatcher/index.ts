@@ -1,5 +1,6 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { isRejection, type CommandRegistry, type ResolvedCommand } from '../commands/registry';
+import { KTO_COMMAND } from '../shared/search-attributes';
 import type { KtoConfig } from '../config';
 import type { ConsumedRecord, KafkaIo } from '../kafka';
 import type { Logger } from '../logger';
@@ -24,6 +25,8 @@ export interface StartedCommand {
   command: string;
   partition: number;
   offset: bigint;
+  /** The record's timestamp (produce time), ms since the epoch: start latency = acknowledgement time − this. */
+  timestampMs: number;
   outcome: 'started' | 'duplicate';
 }
 
@@ -41,7 +44,7 @@ export interface DispatcherOptions {
   drainTimeoutMs?: number;
   /** Backoff while Temporal, the schema registry or the dead-letter topic is unavailable. @default 200 ms doubling to 30 s, with jitter */
   backoff?: BackoffOptions;
-  /** Runs after a start is acknowledged and before its offset may be committed; fault tests park here. */
+  /** Runs after a start is acknowledged and before its offset may be committed; fault tests park here, the bench times starts here. */
   afterStartHook?: (command: StartedCommand) => Promise<void>;
 }
 
@@ -167,7 +170,7 @@ export function createDispatcher(options: DispatcherOptions) {
         metrics.duplicate.inc();
         log.info(ids, 'duplicate command: its workflow already ran or is running; nothing started');
       }
-      await o.afterStartHook?.({ ...ids, offset: record.offset, outcome: outcome.value });
+      await o.afterStartHook?.({ ...ids, offset: record.offset, timestampMs: record.timestampMs, outcome: outcome.value });
       if (ordered && record.key) {
         const completed = await retry('waiting for the workflow to complete (ordered mode)', ids, () => completion(resolved.workflowId));
         if (!completed) return false;
@@ -187,6 +190,8 @@ export function createDispatcher(options: DispatcherOptions) {
         taskQueue: command.taskQueue,
         workflowId: command.workflowId,
         args: command.args,
+        // Lets `kto runs list --type` and the Temporal UI find runs by the command that started them.
+        typedSearchAttributes: [{ key: KTO_COMMAND, value: command.command }],
         // Both policies mean "start only if this id never ran": FAIL (rather than USE_EXISTING)
         // makes a running duplicate visible as an error, so it is counted like a completed one.
         workflowIdConflictPolicy: 'FAIL',
