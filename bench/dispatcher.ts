@@ -1,0 +1,280 @@
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import type { Client } from '@temporalio/client';
+import { z } from 'zod';
+import { jsonCommandRecord } from '../src/cli/command';
+import { createCommandRegistry, defineCommand, type CommandDefinition } from '../src/commands/registry';
+import { createDispatcher, type StartedCommand } from '../src/dispatcher';
+import { createCommandDecoder } from '../src/dispatcher/decode';
+import { createLogger } from '../src/logger';
+import { KTO_COMMAND } from '../src/shared/search-attributes';
+import type { BenchContext, BenchPart, BenchRow } from './part';
+import { formatInt, formatSeconds, round } from './report';
+
+/**
+ * The command dispatcher against a plain Temporal client, in one run on one stack: 10,000
+ * commands → workflow starts per second, start latency, and whether every command became
+ * exactly one workflow. Only starts are measured: the workflows go to task queues nobody polls,
+ * so they stay pending and no worker competes for the CPU (the stack is thrown away after).
+ */
+
+/**
+ * The issue's 10,000 by default; KTO_BENCH_DISPATCHER_COMMANDS lowers it where the dev server is
+ * slow (a loaded machine's SQLite may take only ~10 starts/s, and the run starts 3 × this many).
+ */
+const COMMANDS = Number(process.env.KTO_BENCH_DISPATCHER_COMMANDS ?? 10_000);
+const PARTITIONS = 8;
+/** The dispatcher's default KTO_DISPATCHER_MAX_IN_FLIGHT; the baseline keeps as many starts in flight. */
+const IN_FLIGHT = 64;
+/** Starts before each measurement: connections, group join, JIT. */
+const WARMUP = 64;
+/** A second, paced load: latency without a backlog, at a quarter of the baseline's starts/s. */
+const PACED = { commands: Math.min(1_000, Math.max(20, Math.round(COMMANDS / 20))), shareOfBaseline: 0.25 };
+const WORKFLOW_TYPE = 'benchNoop';
+const TIMEOUT_MS = 10 * 60_000;
+
+const TARGETS = {
+  /** Dispatcher starts/s over the plain client's at the same concurrency. */
+  minStartRatio: 0.8,
+};
+
+const runId = randomBytes(3).toString('hex');
+const queueOf = (phase: string) => `bench.unpolled.${runId}.${phase}`;
+const idsOf = (phase: string, n: number) => Array.from({ length: n }, (_, i) => `bench-${runId}-${phase}-${i}`);
+const commandOf = (phase: string) => `bench.noop.${phase}`;
+const DISPATCHED_PHASES = ['warmup', 'burst', 'paced'] as const;
+
+/** One bench-only command per phase, each on its own unpolled queue, so visibility can count a phase. */
+function benchCommands(): Record<string, CommandDefinition> {
+  const params = z.object({ n: z.number().int() }).strict();
+  return Object.fromEntries(DISPATCHED_PHASES.map((p) => [commandOf(p), defineCommand({ workflowType: WORKFLOW_TYPE, taskQueue: queueOf(p), params })]));
+}
+
+const loadAverage = () => os.loadavg().map((l) => round(l, 2));
+
+/** Nearest-rank percentile. */
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+function latencySummary(ms: number[]) {
+  return { p50: round(percentile(ms, 50)), p99: round(percentile(ms, 99)), max: round(Math.max(...ms)) };
+}
+
+/** Starts/s from the first acknowledged start to the last (what the issue asks for), over `n` starts. */
+function rateOf(ackAt: number[]) {
+  const first = Math.min(...ackAt);
+  const last = Math.max(...ackAt);
+  return { spanMs: round(last - first), startsPerSecond: round(ackAt.length / ((last - first) / 1000), 1) };
+}
+
+/** The dispatcher's acknowledgements, from its afterStartHook: when, how late, and how often per workflow id. */
+function createAckLog() {
+  const acks = new Map<string, { at: number; latencyMs: number }>();
+  let doubled = 0;
+  let duplicates = 0;
+  return {
+    hook: (c: StartedCommand): Promise<void> => {
+      const at = performance.now();
+      const latencyMs = Date.now() - c.timestampMs;
+      if (c.outcome === 'duplicate') duplicates++;
+      else if (acks.has(c.workflowId)) doubled++;
+      else acks.set(c.workflowId, { at, latencyMs });
+      return Promise.resolve();
+    },
+    has: (id: string) => acks.has(id),
+    of: (ids: string[]) => ids.flatMap((id) => acks.get(id) ?? []),
+    counters: () => ({ doubled, duplicates }),
+  };
+}
+
+type AckLog = ReturnType<typeof createAckLog>;
+
+async function produceCommands(ctx: BenchContext, topic: string, phase: string, from: number, count: number): Promise<void> {
+  const ids = idsOf(phase, from + count).slice(from);
+  await ctx.kafka.produce(
+    ids.map((id, i) => {
+      const record = jsonCommandRecord({ command: commandOf(phase), params: { n: from + i }, idempotencyKey: id });
+      return { topic, key: id, value: record.value, headers: record.headers };
+    }),
+  );
+}
+
+async function waitForAcks(ctx: BenchContext, acks: AckLog, ids: string[], what: string): Promise<void> {
+  const deadline = performance.now() + TIMEOUT_MS;
+  let lastReport = performance.now();
+  for (;;) {
+    const missing = ids.filter((id) => !acks.has(id)).length;
+    if (missing === 0) return;
+    if (performance.now() > deadline) throw new Error(`${what}: ${missing} of ${ids.length} commands not started after ${TIMEOUT_MS / 1000} s`);
+    if (performance.now() - lastReport > 5_000) {
+      ctx.progress(`${what}: ${formatInt(ids.length - missing)}/${formatInt(ids.length)} started`);
+      lastReport = performance.now();
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** The baseline: `IN_FLIGHT` loops each starting the next workflow as soon as the previous start is acknowledged. */
+async function startDirectly(client: Client, phase: string, count: number) {
+  const ids = idsOf(phase, count);
+  const ackAt: number[] = [];
+  const latencyMs: number[] = [];
+  let next = 0;
+  const loop = async () => {
+    while (next < ids.length) {
+      const i = next++;
+      const sent = performance.now();
+      await client.workflow.start(WORKFLOW_TYPE, {
+        taskQueue: queueOf(phase),
+        workflowId: ids[i],
+        args: [{ n: i }],
+        // What the dispatcher sends with each start (src/dispatcher/index.ts), so both write the same.
+        typedSearchAttributes: [{ key: KTO_COMMAND, value: commandOf(phase) }],
+        workflowIdConflictPolicy: 'FAIL',
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      });
+      const now = performance.now();
+      ackAt.push(now);
+      latencyMs.push(now - sent);
+    }
+  };
+  await Promise.all(Array.from({ length: IN_FLIGHT }, loop));
+  return { ...rateOf(ackAt), latencyMs: latencySummary(latencyMs), loadAverageAfter: loadAverage() };
+}
+
+/** Workflows visibility holds on a phase's queue; polled until it reaches `expected` (visibility lags the starts). */
+async function visibleCount(client: Client, phase: string, expected: number): Promise<number> {
+  const deadline = performance.now() + 60_000;
+  let count = -1;
+  while (performance.now() < deadline) {
+    count = (await client.workflow.count(`TaskQueue = '${queueOf(phase)}'`)).count;
+    if (count >= expected) break;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  return count;
+}
+
+async function runDispatcher(ctx: BenchContext, pacedPerSecond: number) {
+  const topic = `bench.commands.${runId}`;
+  const config = { dispatcher: { ...ctx.config.dispatcher, topic, groupId: `${topic}.kto`, deadLetterTopic: `${topic}.dlq`, maxInFlight: IN_FLIGHT, ordered: false } };
+  await ctx.kafka.admin.ensureTopics([{ topic, partitions: PARTITIONS }]);
+  const acks = createAckLog();
+  const registry = createCommandRegistry({ taskQueue: ctx.config.temporal.taskQueue, commands: benchCommands() });
+  const dispatcher = createDispatcher({
+    config,
+    logger: createLogger({ level: 'warn', pretty: false }),
+    kafka: ctx.kafka,
+    client: ctx.temporal,
+    registry,
+    decoder: createCommandDecoder({}),
+    afterStartHook: acks.hook,
+  });
+  const running = dispatcher.run();
+  try {
+    await produceCommands(ctx, topic, 'warmup', 0, WARMUP);
+    await waitForAcks(ctx, acks, idsOf('warmup', WARMUP), 'dispatcher warm-up (group join)');
+    ctx.progress(`dispatcher: warmed up with ${WARMUP} commands; producing ${formatInt(COMMANDS)} at once…`);
+
+    const loadBefore = loadAverage();
+    const produceStarted = performance.now();
+    await produceCommands(ctx, topic, 'burst', 0, COMMANDS);
+    const produceMs = performance.now() - produceStarted;
+    const burstIds = idsOf('burst', COMMANDS);
+    await waitForAcks(ctx, acks, burstIds, 'dispatcher burst');
+    const burstAcks = acks.of(burstIds);
+    const burst = { ...rateOf(burstAcks.map((a) => a.at)), latencyMs: latencySummary(burstAcks.map((a) => a.latencyMs)), produceMs: round(produceMs), loadBefore, loadAfter: loadAverage() };
+    ctx.progress(`dispatcher: ${formatInt(COMMANDS)} starts in ${formatSeconds(burst.spanMs)} (${formatInt(burst.startsPerSecond)} starts/s)`);
+
+    ctx.progress(`dispatcher: ${formatInt(PACED.commands)} commands paced at ${pacedPerSecond.toFixed(1)}/s…`);
+    const pacedStarted = performance.now();
+    for (let sent = 0; sent < PACED.commands; sent++) {
+      const due = pacedStarted + (sent / pacedPerSecond) * 1000;
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, due - performance.now())));
+      await produceCommands(ctx, topic, 'paced', sent, 1);
+    }
+    await waitForAcks(ctx, acks, idsOf('paced', PACED.commands), 'dispatcher paced');
+    const paced = { perSecond: round(pacedPerSecond, 1), latencyMs: latencySummary(acks.of(idsOf('paced', PACED.commands)).map((a) => a.latencyMs)) };
+    return { topic, groupId: config.dispatcher.groupId, acks, burst, paced, dispatcher };
+  } finally {
+    await dispatcher.stop();
+    await running;
+  }
+}
+
+/** Lost or doubled: distinct acknowledged ids, visibility's count, duplicates, dead letters and committed offsets. */
+async function checkExactlyOnce(ctx: BenchContext, d: Awaited<ReturnType<typeof runDispatcher>>) {
+  const burstIds = idsOf('burst', COMMANDS);
+  const acknowledged = burstIds.filter((id) => d.acks.has(id)).length;
+  const visible = await visibleCount(ctx.temporal, 'burst', COMMANDS);
+  const deadLettered = (await d.dispatcher.metrics.deadLettered.get()).values.reduce((sum, v) => sum + v.value, 0);
+  const committed = [...(await ctx.kafka.admin.committedOffsets(d.groupId, d.topic)).values()].reduce((sum, o) => sum + Number(o), 0);
+  const produced = WARMUP + COMMANDS + PACED.commands;
+  const { doubled, duplicates } = d.acks.counters();
+  const lost = COMMANDS - Math.min(acknowledged, visible);
+  const exact = acknowledged === COMMANDS && visible === COMMANDS && doubled === 0 && duplicates === 0 && deadLettered === 0 && committed === produced;
+  return { acknowledged, visible, doubled, duplicates, deadLettered, committed, produced, lost, exact };
+}
+
+async function run(ctx: BenchContext) {
+  ctx.progress(`baseline: Temporal client, ${IN_FLIGHT} starts in flight, ${WARMUP} warm-up + ${formatInt(COMMANDS)} starts…`);
+  await startDirectly(ctx.temporal, 'baseline-warmup', WARMUP);
+  const baselineBefore = await startDirectly(ctx.temporal, 'baseline-1', COMMANDS);
+  ctx.progress(`baseline 1: ${formatInt(COMMANDS)} starts in ${formatSeconds(baselineBefore.spanMs)} (${formatInt(baselineBefore.startsPerSecond)} starts/s)`);
+  const dispatched = await runDispatcher(ctx, baselineBefore.startsPerSecond * PACED.shareOfBaseline);
+  // A second baseline after the dispatcher: the server's database has grown meanwhile, so the mean is fair to both.
+  const baselineAfter = await startDirectly(ctx.temporal, 'baseline-2', COMMANDS);
+  ctx.progress(`baseline 2: ${formatInt(COMMANDS)} starts in ${formatSeconds(baselineAfter.spanMs)} (${formatInt(baselineAfter.startsPerSecond)} starts/s)`);
+  const exactly = await checkExactlyOnce(ctx, dispatched);
+  return { baselineBefore, baselineAfter, burst: dispatched.burst, paced: dispatched.paced, exactly };
+}
+
+function summarize(m: Awaited<ReturnType<typeof run>>) {
+  const baselineRate = (m.baselineBefore.startsPerSecond + m.baselineAfter.startsPerSecond) / 2;
+  const ratio = m.burst.startsPerSecond / baselineRate;
+  const e = m.exactly;
+  const lat = (l: { p50: number; p99: number; max: number }) => `p50 ${formatInt(l.p50)} ms, p99 ${formatInt(l.p99)} ms (max ${formatInt(l.max)} ms)`;
+  const rows: BenchRow[] = [
+    {
+      metric: `Input: ${formatInt(COMMANDS)} JSON commands, ${PARTITIONS} partitions, produced at once`,
+      measured: `in ${formatSeconds(m.burst.produceMs)}; load average ${m.burst.loadBefore.join(' / ')} before, ${m.burst.loadAfter.join(' / ')} after`,
+    },
+    {
+      metric: `Baseline: Temporal client, ${IN_FLIGHT} starts in flight (before / after the dispatcher)`,
+      measured: `${formatInt(baselineRate)} starts/s (${formatInt(m.baselineBefore.startsPerSecond)} / ${formatInt(m.baselineAfter.startsPerSecond)})`,
+    },
+    { metric: 'Baseline start round trip', measured: lat(m.baselineBefore.latencyMs) },
+    {
+      metric: `kto dispatcher (in-process createDispatcher, ${IN_FLIGHT} in flight), first to last start`,
+      measured: `${formatInt(m.burst.startsPerSecond)} starts/s (${formatSeconds(m.burst.spanMs)})`,
+    },
+    { metric: 'Dispatcher / baseline starts/s', measured: `${ratio.toFixed(2)} ×`, target: `≥ ${TARGETS.minStartRatio} ×`, pass: ratio >= TARGETS.minStartRatio },
+    { metric: `Start latency, ${formatInt(COMMANDS)} at once (record timestamp → start acknowledged; includes the backlog)`, measured: lat(m.burst.latencyMs) },
+    { metric: `Start latency, ${formatInt(PACED.commands)} paced at ${m.paced.perSecond}/s = ¼ baseline (no backlog)`, measured: lat(m.paced.latencyMs) },
+    {
+      metric: 'Lost or doubled (distinct ids acknowledged; in visibility; duplicates; dead-lettered; offsets committed)',
+      measured:
+        `${formatInt(e.lost)} lost, ${formatInt(e.doubled)} doubled (${formatInt(e.acknowledged)}; ${formatInt(e.visible)}; ${e.duplicates}; ${e.deadLettered}; ` +
+        `${formatInt(e.committed)}/${formatInt(e.produced)})`,
+      target: `0 lost, 0 doubled`,
+      pass: e.exact,
+    },
+  ];
+  const measurements = {
+    targets: TARGETS,
+    setup: { commands: COMMANDS, partitions: PARTITIONS, inFlight: IN_FLIGHT, warmup: WARMUP, paced: PACED, dispatcher: 'in-process createDispatcher, shared Temporal client' },
+    baseline: { before: m.baselineBefore, after: m.baselineAfter, meanStartsPerSecond: round(baselineRate, 1) },
+    dispatcher: { burst: m.burst, paced: m.paced, startRatio: round(ratio, 3) },
+    exactlyOnce: m.exactly,
+  };
+  return { rows, measurements };
+}
+
+export const dispatcherPart: BenchPart = {
+  name: 'dispatcher',
+  description:
+    `The command dispatcher turning ${formatInt(COMMANDS)} commands (${PARTITIONS} partitions) into workflow starts, against a plain ` +
+    `Temporal client starting the same workflows with the same ${IN_FLIGHT} in flight; workflows go to unpolled task queues, so only starts are measured.`,
+  run: async (ctx) => summarize(await run(ctx)),
+};
