@@ -83,6 +83,7 @@ const configSchema = z
     }),
     devstack: z.object({
       dir: z.string().min(1),
+      cacheDir: z.string().min(1),
       ports: z.object({
         temporal: port,
         temporalUi: port,
@@ -179,6 +180,7 @@ export const ENV_KEYS = [
   'KTO_SMTP_USER',
   'KTO_SMTP_PASSWORD',
   'KTO_DEVSTACK_DIR',
+  'KTO_DEVSTACK_CACHE_DIR',
   'KTO_PIPELINES_FILE',
 ].sort();
 
@@ -274,7 +276,12 @@ function withDefaults(env: Env) {
       password: env.KTO_SMTP_PASSWORD,
       from: env.KTO_SMTP_FROM ?? 'kto <kto@localhost>',
     },
-    devstack: { dir: path.resolve(env.KTO_DEVSTACK_DIR ?? '.devstack'), ports: devPorts },
+    devstack: {
+      dir: path.resolve(env.KTO_DEVSTACK_DIR ?? '.devstack'),
+      // Downloads can be shared by several checkouts or stacks (and cached by CI).
+      cacheDir: path.resolve(env.KTO_DEVSTACK_CACHE_DIR ?? path.join(env.KTO_DEVSTACK_DIR ?? '.devstack', 'cache')),
+      ports: devPorts,
+    },
     // The local stack's Apicurio Registry serves the Confluent API under /apis/ccompat/v7.
     schemaRegistry: { url: env.KTO_SCHEMA_REGISTRY_URL ?? `http://127.0.0.1:${devPorts.schemaRegistry}/apis/ccompat/v7` },
     stagingDir: path.resolve(env.KTO_STAGING_DIR ?? path.join(os.tmpdir(), 'kto-staging')),

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { builtInCommands, createCommandRegistry, isRejection } from '../commands/registry';
 import type { KtoConfig } from '../config';
+import { COMMANDS_TOPIC_PARTITIONS } from '../dispatcher';
 import { encodeAvroCommand, IDEMPOTENCY_KEY_HEADER } from '../dispatcher/decode';
 import { createKafkaIo } from '../kafka';
 import { action, cliContext, UserError } from './context';
@@ -65,6 +66,7 @@ async function send(name: string, flags: SendFlags): Promise<void> {
   const record = flags.avro ? await avroCommandRecord(config, topic, message) : jsonCommandRecord(message);
   const kafka = createKafkaIo(config.kafka, logger);
   try {
+    await kafka.admin.ensureTopics([{ topic, partitions: COMMANDS_TOPIC_PARTITIONS }]);
     await kafka.produce([{ topic, key: flags.key ?? null, value: record.value, headers: record.headers }]);
   } finally {
     await kafka.close();

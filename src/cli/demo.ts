@@ -1,6 +1,7 @@
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Command } from 'commander';
 import { produceVoltageSample, VOLTAGE_DAILY_PIPELINE, VOLTAGE_DEMO_PARTITIONS } from '../demo/voltage';
-import { createDevStack } from '../devstack';
+import { createMailbox } from '../devstack/mailbox';
 import { createKafkaIo, type TopicRecord } from '../kafka';
 import { createLogger } from '../logger';
 import { batchOptionsOf } from '../pipelines';
@@ -8,7 +9,12 @@ import { connectClient } from '../temporal/connection';
 import { runWorker } from '../worker';
 import { resolveBatchPipeline } from './batch';
 import { newTable, runBatchCommand } from './batch-run';
+import { jsonCommandRecord } from './command';
 import { action, cliContext, UserError } from './context';
+import { COMMANDS_TOPIC_PARTITIONS } from '../dispatcher';
+import { configuredStack } from './dev';
+import { mailDir } from './dev-mail';
+import { runDispatcher } from './dispatcher';
 import { createTopic } from './topics';
 
 /**
@@ -34,6 +40,20 @@ export function formatDailyMeans(records: TopicRecord[]): string {
   return table.toString();
 }
 
+/** Waits for the dispatcher to start the alert workflow, then for the workflow to finish. */
+async function alertDone(client: Client, workflowId: string): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    try {
+      await client.workflow.getHandle(workflowId).result();
+      return;
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError) || Date.now() > deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}
+
 interface DemoFlags {
   records: string;
   seed: string;
@@ -56,8 +76,8 @@ async function demo(flags: DemoFlags): Promise<void> {
   const logger = createLogger({ level: logLevel });
   const say = (line: string) => process.stdout.write(`${line}\n`);
 
-  say('1/5 starting the local stack (first run installs Temporal and Kafka)');
-  const endpoints = await createDevStack({ dir: config.devstack.dir, ports: config.devstack.ports, logger: logger.child({ namespace: 'devstack' }) }).up();
+  say('1/6 starting the local stack (first run installs Temporal and Kafka)');
+  const endpoints = await configuredStack(config, logger).up();
   say(`    Temporal ${endpoints.temporalAddress} (UI ${endpoints.temporalUiUrl}), Kafka ${endpoints.kafkaBrokers.join(',')}`);
 
   const pipeline = resolveBatchPipeline(VOLTAGE_DAILY_PIPELINE.name)!;
@@ -67,7 +87,7 @@ async function demo(flags: DemoFlags): Promise<void> {
   let worker: Promise<void> | undefined;
   const client = await connectClient(config.temporal);
   try {
-    say(`2/5 topics: ${pipeline.topic} (${VOLTAGE_DEMO_PARTITIONS} partitions) → ${pipeline.outputTopic} (co-partitioned)`);
+    say(`2/6 topics: ${pipeline.topic} (${VOLTAGE_DEMO_PARTITIONS} partitions) → ${pipeline.outputTopic} (co-partitioned)`);
     await createTopic(kafka, pipeline.topic, { partitions: VOLTAGE_DEMO_PARTITIONS });
     await createTopic(kafka, pipeline.outputTopic, { like: pipeline.topic });
 
@@ -75,12 +95,12 @@ async function demo(flags: DemoFlags): Promise<void> {
     if (existing === 0n) {
       const started = Date.now();
       const produced = await produceVoltageSample(kafka, { topic: pipeline.topic, records, partitions: VOLTAGE_DEMO_PARTITIONS, seed });
-      say(`3/5 wrote ${produced.records.toLocaleString('en-US')} voltage readings (${produced.malformed} malformed on purpose) in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+      say(`3/6 wrote ${produced.records.toLocaleString('en-US')} voltage readings (${produced.malformed} malformed on purpose) in ${((Date.now() - started) / 1000).toFixed(1)}s`);
     } else {
-      say(`3/5 ${pipeline.topic} already holds ${existing.toLocaleString('en-US')} records: not writing the sample again, so this run only picks up what is new`);
+      say(`3/6 ${pipeline.topic} already holds ${existing.toLocaleString('en-US')} records: not writing the sample again, so this run only picks up what is new`);
     }
 
-    say(`4/5 running a worker in this process (task queue ${config.temporal.taskQueue}) and the ${pipeline.name} batch`);
+    say(`4/6 running a worker in this process (task queue ${config.temporal.taskQueue}) and the ${pipeline.name} batch`);
     worker = runWorker({ config: { ...config, logLevel: logLevel as typeof config.logLevel }, logger, stopSignal });
     // A worker that fails to start must end the demo instead of leaving the run waiting forever.
     let batchDone = false;
@@ -92,10 +112,31 @@ async function demo(flags: DemoFlags): Promise<void> {
     batchDone = true;
 
     const output = await kafka.readTopic({ topic: pipeline.outputTopic });
-    say(`5/5 output: daily mean voltage (V) per input partition, ${output.length} records of ${pipeline.outputTopic} (read_committed)`);
+    say(`5/6 output: daily mean voltage (V) per input partition, ${output.length} records of ${pipeline.outputTopic} (read_committed)`);
     say(formatDailyMeans(output));
     say(`every field (count, sum, min, max, offsets): kto batch output ${pipeline.name}`);
     say(`malformed records went to ${pipeline.errorTopic ?? `${pipeline.topic}.errors`} with the reason in a header.`);
+
+    const alertId = `kto-demo-alert-${Date.now()}`;
+    say(`6/6 an alert through the command dispatcher: app.send_email_alert on ${config.dispatcher.topic} → workflow ${alertId} → SMTP sink`);
+    const alert = jsonCommandRecord({
+      command: 'app.send_email_alert',
+      params: JSON.stringify({ email: 'ops@example.com', subject: `${pipeline.name}: ${output.length} daily means ready`, body: `kto batch output ${pipeline.name}` }),
+      idempotencyKey: alertId,
+    });
+    await kafka.admin.ensureTopics([{ topic: config.dispatcher.topic, partitions: COMMANDS_TOPIC_PARTITIONS }]);
+    await kafka.produce([{ topic: config.dispatcher.topic, key: null, ...alert }]);
+    let stopDispatcher!: () => void;
+    const dispatcher = runDispatcher({ config, logger, stopSignal: new Promise<void>((resolve) => (stopDispatcher = resolve)) });
+    try {
+      await Promise.race([alertDone(client, alertId), dispatcher]);
+    } finally {
+      stopDispatcher();
+      await dispatcher;
+    }
+    const mail = (await createMailbox(mailDir(config.devstack.dir)).list()).filter((m) => m.subject.startsWith(`${pipeline.name}:`)).sort((a, b) => a.date.localeCompare(b.date)).pop();
+    say(mail ? `    mail arrived: "${mail.subject}" to ${mail.to.join(', ')} (kto dev mail --show ${mail.id})` : '    the alert workflow completed; list the mail with `kto dev mail`');
+    say(`    Temporal UI: ${endpoints.temporalUiUrl}/namespaces/${config.temporal.namespace}/workflows`);
     say(`Again later: kto batch run ${pipeline.name} · output: kto batch output ${pipeline.name} · schedule it: kto schedule apply`);
     say('The local stack keeps running; `kto dev down` stops it.');
   } finally {

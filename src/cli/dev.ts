@@ -1,12 +1,20 @@
 import Table from 'cli-table3';
 import type { Command } from 'commander';
 import { createDevStack, followLogs, readLogTail, SERVICE_NAMES, type DevStack, type ServiceName } from '../devstack';
+import type { KtoConfig } from '../config';
+import type { Logger } from '../logger';
 import { action, cliContext, UserError } from './context';
 import { registerMailCommand } from './dev-mail';
 
+/** The local stack the configuration names (KTO_DEVSTACK_DIR, KTO_DEVSTACK_CACHE_DIR, KTO_DEV_*_PORT). */
+export function configuredStack(config: KtoConfig, logger: Logger): DevStack {
+  const { dir, cacheDir, ports } = config.devstack;
+  return createDevStack({ dir, cacheDir, ports, logger: logger.child({ namespace: 'devstack' }) });
+}
+
 function stack(): DevStack {
   const { config, logger } = cliContext();
-  return createDevStack({ dir: config.devstack.dir, ports: config.devstack.ports, logger: logger.child({ namespace: 'devstack' }) });
+  return configuredStack(config, logger);
 }
 
 function parseService(name: string | undefined): ServiceName[] {

@@ -11,10 +11,26 @@ import { registerScheduleCommands } from './schedule';
 import { registerTopicsCommands } from './topics';
 import { registerWorkerCommand } from './worker';
 
+/** `kto --help` ends with one example per command group. */
+const EXAMPLES = `
+Examples:
+  kto demo                                      stack up, sample data in, batch run, output shown
+  kto dev up                                    start the local stack (Temporal + UI, Kafka, SMTP sink, schema registry)
+  kto worker                                    run a worker for every kto workflow
+  kto batch run voltage-daily                   run a batch now with live progress
+  kto schedule apply                            create or update the schedules of kto.pipelines.yaml
+  kto topics create out --like in               an output topic co-partitioned with its input
+  kto dispatcher                                start workflows from the commands topic
+  kto command send send-email-alert --params '{"email":"ops@example.com"}'
+  kto ingest run random-users                   poll the HTTP source for one window
+  kto batch-events publish b.jsonl --name sensors.voltage.v1 --event-id 20201201-eod
+  kto runs list --pipeline voltage-daily        runs by search attribute; kto runs show <id> for the steps
+`;
+
 const program = new Command('kto')
   .description('Kafka-driven data pipelines as durable Temporal workflows')
   .showHelpAfterError()
-  .addHelpText('after', '\nExamples:\n  kto dev up            start the local stack (Temporal, Kafka, SMTP sink)\n  kto worker            run a worker for every kto workflow\n');
+  .addHelpText('after', EXAMPLES);
 
 registerDevCommands(program);
 registerWorkerCommand(program);

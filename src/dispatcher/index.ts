@@ -15,6 +15,9 @@ export { DLQ_HEADERS, type DeadLetterReason } from './dead-letter';
 export { createDispatcherMetrics, type DispatcherMetrics } from './metrics';
 
 /** What the dispatcher needs of src/dispatcher/decode.ts: bytes + headers → command envelope. */
+/** Partitions of a commands topic kto creates itself (an existing topic is used as it is). */
+export const COMMANDS_TOPIC_PARTITIONS = 3;
+
 export interface CommandDecoder {
   decode(value: Buffer | null, headers: Record<string, string>): Promise<DecodedCommand>;
 }
@@ -272,7 +275,7 @@ export function createDispatcher(options: DispatcherOptions) {
     /** Consumes until `stop()`; resolves after the drain and the final commit. */
     async run(): Promise<void> {
       await kafka.admin.ensureTopics([
-        { topic, partitions: 3 },
+        { topic, partitions: COMMANDS_TOPIC_PARTITIONS },
         { topic: deadLetterTopic, partitions: 1 },
       ]);
       await consumer.start();
