@@ -56,19 +56,24 @@ export function isPortOpen(port: number, host = HOST, timeoutMs = 500): Promise<
 /**
  * Ports the OS reports free right now, all distinct. Each is held open until all are chosen so
  * the OS cannot hand out the same one twice; another process may still grab one before use.
+ * `avoid` skips ports chosen earlier but not yet bound (a stack's other listeners).
  */
-export async function findFreePorts(count: number, host = HOST): Promise<number[]> {
+export async function findFreePorts(count: number, host = HOST, avoid: Iterable<number> = []): Promise<number[]> {
   const servers: net.Server[] = [];
+  const avoided = new Set(avoid);
   try {
-    for (let i = 0; i < count; i++) {
+    const ports: number[] = [];
+    while (ports.length < count) {
       const server = net.createServer();
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen({ port: 0, host, exclusive: true }, resolve);
       });
       servers.push(server);
+      const { port } = server.address() as net.AddressInfo;
+      if (!avoided.has(port)) ports.push(port);
     }
-    return servers.map((s) => (s.address() as net.AddressInfo).port);
+    return ports;
   } finally {
     await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
   }

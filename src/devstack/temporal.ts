@@ -51,7 +51,8 @@ export function createTemporalService(ctx: ServiceContext): ServiceSpec {
       mkdirSync(ctx.paths.data, { recursive: true });
       // HTTP API and metrics are not part of kto's config; free ports picked now keep them off
       // each other's toes when a test stack runs beside `kto dev up`.
-      const [httpPort, metricsPort] = await findFreePorts(2);
+      // The stack's own ports may be free still (their services start alongside): never take one.
+      const [httpPort, metricsPort] = await findFreePorts(2, undefined, Object.values(ctx.ports));
       return { command: cachePaths(ctx.cacheDir).temporal, args: temporalArgs({ ports: ctx.ports, dbFile, httpPort, metricsPort }) };
     },
     probe: async () => {
