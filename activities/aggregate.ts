@@ -1,11 +1,21 @@
 import { ApplicationFailure } from '@temporalio/common';
-import { AggregationSpecError, createAggregator, type Aggregator } from '../src/aggregate';
+import { AggregationSpecError, createAggregator, type AggregationSpecInput, type Aggregator } from '../src/aggregate';
 import type { AggregateInput, AggregateResult } from '../src/shared/batch';
-import { createStagingWriter, readStaging, stagingPath, type StagedRecord } from '../src/staging';
+import { createStagingWriter, rangeStagingPath, readStaging, type StagedRecord } from '../src/staging';
 import { withHeartbeat } from './heartbeat';
 
 export interface AggregateActivityDeps {
   stagingDir: string;
+}
+
+/** An aggregator for a run's spec; an invalid spec fails the run at once instead of being retried. */
+export function aggregatorFor(spec: AggregationSpecInput | undefined): Aggregator {
+  try {
+    return createAggregator(spec);
+  } catch (err) {
+    if (err instanceof AggregationSpecError) throw ApplicationFailure.nonRetryable(err.message, 'InvalidAggregationSpec');
+    throw err;
+  }
 }
 
 export function createAggregateActivities({ stagingDir }: AggregateActivityDeps) {
@@ -18,16 +28,10 @@ export function createAggregateActivities({ stagingDir }: AggregateActivityDeps)
      */
     async aggregate(input: AggregateInput): Promise<AggregateResult> {
       const started = Date.now();
-      let aggregator: Aggregator;
-      try {
-        aggregator = createAggregator(input.aggregation);
-      } catch (err) {
-        if (err instanceof AggregationSpecError) throw ApplicationFailure.nonRetryable(err.message, 'InvalidAggregationSpec');
-        throw err;
-      }
-      const base = [stagingDir, input.pipeline, input.partition, input.range.from] as const;
-      const outputFile = stagingPath(...base, 'output');
-      const errorsFile = stagingPath(...base, 'errors');
+      const aggregator = aggregatorFor(input.aggregation);
+      const at = { ...input, from: input.range.from };
+      const outputFile = rangeStagingPath(stagingDir, at, 'output');
+      const errorsFile = rangeStagingPath(stagingDir, at, 'errors');
       const errors = await createStagingWriter(errorsFile);
       try {
         await withHeartbeat(async (progress) => {

@@ -1,5 +1,4 @@
 import { ApplicationFailure } from '@temporalio/common';
-import { AggregationSpecError, createAggregator } from '../src/aggregate';
 import type { AggregationSpecInput } from '../src/aggregate/spec';
 import { TopicNotFoundError, type KafkaIo, type OutboundRecord } from '../src/kafka';
 import {
@@ -14,6 +13,7 @@ import {
   type ProcessBatchResult,
 } from '../src/shared/complete-batch';
 import { createStagingWriter, readStaging, removeStaging, stagingPath } from '../src/staging';
+import { aggregatorFor } from './aggregate';
 import { withHeartbeat } from './heartbeat';
 
 /** What a handler emits: output records (to the output topic) or rejected records (to the error topic). */
@@ -31,13 +31,7 @@ export type BatchHandler = (batch: CompleteBatch) => AsyncIterable<BatchOutput>;
 
 /** The batch pipeline's aggregation (src/aggregate) over the payloads; malformed payloads go to the error topic. */
 export const aggregateHandler: BatchHandler = async function* ({ aggregation, records }) {
-  let aggregator;
-  try {
-    aggregator = createAggregator(aggregation);
-  } catch (err) {
-    if (err instanceof AggregationSpecError) throw ApplicationFailure.nonRetryable(err.message, 'InvalidAggregationSpec');
-    throw err;
-  }
+  const aggregator = aggregatorFor(aggregation);
   for await (const r of records()) {
     const value = typeof r.payload === 'string' ? r.payload : JSON.stringify(r.payload);
     const result = aggregator.add(value, String(r.offset));

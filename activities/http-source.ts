@@ -5,6 +5,7 @@ import { backoffDelay } from '../src/dispatcher/backoff';
 import { parseRandomUserResponse, shapeRandomUser } from '../src/ingest/random-user';
 import type { KafkaIo } from '../src/kafka';
 import type { Logger } from '../src/logger';
+import { OUTPUT_HEADERS } from '../src/shared/batch';
 import type { PollCounts, PollInput } from '../src/shared/ingest';
 import { withHeartbeat } from './heartbeat';
 
@@ -13,8 +14,6 @@ export interface HttpSourceActivityDeps {
   logger: Logger;
 }
 
-/** Header naming the pipeline that wrote a record. */
-export const INGEST_PIPELINE_HEADER = 'kto-pipeline';
 /** Backoff after failed requests never waits longer than this. */
 const MAX_BACKOFF_MS = 10_000;
 /** Partitions of a topic the ingest creates itself (an existing topic is used as it is). */
@@ -81,7 +80,7 @@ export function createHttpSourceActivities({ kafka, logger }: HttpSourceActivity
         for (const [index, raw] of parsed.results.entries()) {
           const shaped = shapeRandomUser(raw);
           if (shaped.ok) {
-            records.push({ topic: input.topic, key: shaped.record.id, value: JSON.stringify(shaped.record), headers: { [INGEST_PIPELINE_HEADER]: input.pipeline } });
+            records.push({ topic: input.topic, key: shaped.record.id, value: JSON.stringify(shaped.record), headers: { [OUTPUT_HEADERS.pipeline]: input.pipeline } });
           } else {
             counts.skipped++;
             log.warn({ reason: shaped.reason, index }, 'malformed record skipped');

@@ -12,7 +12,7 @@ import {
   type ProduceInput,
   type ProduceResult,
 } from '../src/shared/batch';
-import { createStagingWriter, readStaging, removeStaging, stagingPath } from '../src/staging';
+import { createStagingWriter, rangeStagingPath, readStaging, removeStaging } from '../src/staging';
 import { NO_PIPELINE_METRICS, type PipelineMetrics } from '../src/worker-telemetry';
 import { withHeartbeat } from './heartbeat';
 
@@ -95,7 +95,7 @@ export function createKafkaActivities({ kafka, stagingDir, workerQueue, stateTop
           return { ...range, records: 0, file: null, workerQueue, durationMs: Date.now() - started };
         }
 
-        const file = stagingPath(stagingDir, input.pipeline, input.partition, range.from, 'records');
+        const file = rangeStagingPath(stagingDir, { ...input, from: range.from }, 'records');
         const writer = await createStagingWriter(file);
         try {
           await withHeartbeat((progress) =>
@@ -196,7 +196,7 @@ export function createKafkaActivities({ kafka, stagingDir, workerQueue, stateTop
             onProgress: (produced) => progress({ produced }),
           }),
         );
-        await removeStaging(input.outputFile, input.errorsFile, stagingPath(stagingDir, input.pipeline, input.partition, range.from, 'records'));
+        await removeStaging(input.outputFile, input.errorsFile, rangeStagingPath(stagingDir, { ...input, from: range.from }, 'records'));
         if (result.status === 'already-committed') return { status: result.status, outputRecords: 0, errorRecords: 0, durationMs: Date.now() - started };
         metrics.produced(input.pipeline, input.outputTopic, outputRecords, errorRecords);
         return { status: result.status, outputRecords, errorRecords, durationMs: Date.now() - started };

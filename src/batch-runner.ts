@@ -5,6 +5,7 @@ import { batchProgressQuery, type batch, type BatchProgress } from '../workflows
 import { UserError } from './cli/context';
 import type { KtoConfig } from './config';
 import { batchPipelineWithDefaults, batchWorkflowId, type BatchPipelineOptions, type BatchReport } from './shared/batch';
+import { innermostMessage } from './shared/errors';
 
 /**
  * Starting a batch run now (`kto batch run`, `kto demo`) and following it to its report.
@@ -111,12 +112,6 @@ export interface WaitForBatchOptions {
   pollIntervalMs?: number;
 }
 
-function failureReason(err: WorkflowFailedError): string {
-  // The useful message is the innermost one: workflow → activity or child → application failure.
-  let reason: Error = err;
-  while ((reason as { cause?: unknown }).cause instanceof Error) reason = (reason as { cause: Error }).cause;
-  return reason.message || err.message;
-}
 
 /**
  * Follows a run to its end, polling its progress query meanwhile.
@@ -136,7 +131,7 @@ export async function waitForBatchRun(run: BatchRun, options: WaitForBatchOption
   try {
     return await run.handle.result();
   } catch (err) {
-    if (err instanceof WorkflowFailedError) throw new BatchRunFailedError(run.workflowId, run.uiUrl, failureReason(err));
+    if (err instanceof WorkflowFailedError) throw new BatchRunFailedError(run.workflowId, run.uiUrl, innermostMessage(err) || err.message);
     throw err;
   } finally {
     finished = true;

@@ -20,6 +20,11 @@ export function stagingPath(dir: string, ...parts: (string | number)[]): string 
   return path.join(dir, parts.map((p) => String(p).replace(/[^\w.-]/g, '_')).join('.'));
 }
 
+/** The staging files of one pinned range of a batch partition: its records, then the aggregate's output and errors. */
+export function rangeStagingPath(dir: string, range: { pipeline: string; partition: number; from: string }, kind: 'records' | 'output' | 'errors'): string {
+  return stagingPath(dir, range.pipeline, range.partition, range.from, kind);
+}
+
 export async function createStagingWriter(file: string) {
   await mkdir(path.dirname(file), { recursive: true });
   const out = createWriteStream(file);

@@ -1,6 +1,7 @@
 import type { Duration } from '@temporalio/common';
 import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import { innermostMessage } from '../src/shared/errors';
 
 /** Retry of the alert email itself; the seed's Airflow DAG retried once after five minutes. */
 export interface EmailAlertRetry {
@@ -67,7 +68,8 @@ export async function sendEmailAlert(input: SendEmailAlertInput): Promise<SendEm
   try {
     return await mail.sendEmail({ to: alert.to, subject: alert.subject, text: alert.body });
   } catch (err) {
-    const reason = describe(err);
+    // An ActivityFailure wraps the ApplicationFailure that says what SMTP answered.
+    const reason = innermostMessage(err);
     const { workflowId, runId } = workflowInfo();
     if (alert.failureAlertTo) {
       await operatorMail.sendEmail({
@@ -88,11 +90,4 @@ export async function sendEmailAlert(input: SendEmailAlertInput): Promise<SendEm
       cause: err instanceof Error ? err : undefined,
     });
   }
-}
-
-/** The innermost message: an ActivityFailure wraps the ApplicationFailure that says what SMTP answered. */
-function describe(err: unknown): string {
-  let e: unknown = err;
-  while (e instanceof Error && e.cause instanceof Error) e = e.cause;
-  return e instanceof Error ? e.message : String(e);
 }

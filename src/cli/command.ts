@@ -12,14 +12,14 @@ export interface CommandMessage {
   idempotencyKey?: string;
 }
 
-/** The header the decoder reads the idempotency key from (it also accepts an `idempotencyKey` field). */
-const IDEMPOTENCY_HEADER = IDEMPOTENCY_KEY_HEADER;
+/** The idempotency key travels in the header the decoder reads (it also accepts an `idempotencyKey` field). */
+const headersOf = (message: CommandMessage): Record<string, string> => (message.idempotencyKey ? { [IDEMPOTENCY_KEY_HEADER]: message.idempotencyKey } : {});
 
 /** A command record in kto's JSON envelope: `{"command": ..., "params": {...}}`, idempotency key as a header. */
 export function jsonCommandRecord(message: CommandMessage): { value: Buffer; headers: Record<string, string> } {
   return {
     value: Buffer.from(JSON.stringify({ command: message.command, params: message.params })),
-    headers: message.idempotencyKey ? { [IDEMPOTENCY_HEADER]: message.idempotencyKey } : {},
+    headers: headersOf(message),
   };
 }
 
@@ -34,7 +34,7 @@ async function avroCommandRecord(config: KtoConfig, topic: string, message: Comm
       'start the registry (kto dev up) or set KTO_SCHEMA_REGISTRY_URL, or omit --avro to send JSON',
     );
   }
-  return { value, headers: message.idempotencyKey ? { [IDEMPOTENCY_HEADER]: message.idempotencyKey } : {} };
+  return { value, headers: headersOf(message) };
 }
 
 function parseParams(text: string): unknown {

@@ -1,6 +1,7 @@
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Command } from 'commander';
 import { produceVoltageSample, VOLTAGE_DAILY_PIPELINE, VOLTAGE_DEMO_PARTITIONS } from '../demo/voltage';
+import { mailDirOf } from '../devstack';
 import { createMailbox } from '../devstack/mailbox';
 import { createKafkaIo, type TopicRecord } from '../kafka';
 import { createLogger } from '../logger';
@@ -13,7 +14,6 @@ import { jsonCommandRecord } from './command';
 import { action, cliContext, UserError } from './context';
 import { COMMANDS_TOPIC_PARTITIONS } from '../dispatcher';
 import { configuredStack } from './dev';
-import { mailDir } from './dev-mail';
 import { runDispatcher } from './dispatcher';
 import { createTopic } from './topics';
 
@@ -134,7 +134,7 @@ async function demo(flags: DemoFlags): Promise<void> {
       stopDispatcher();
       await dispatcher;
     }
-    const mail = (await createMailbox(mailDir(config.devstack.dir)).list()).filter((m) => m.subject.startsWith(`${pipeline.name}:`)).sort((a, b) => a.date.localeCompare(b.date)).pop();
+    const mail = (await createMailbox(mailDirOf(config.devstack.dir)).list()).filter((m) => m.subject.startsWith(`${pipeline.name}:`)).sort((a, b) => a.date.localeCompare(b.date)).pop();
     say(mail ? `    mail arrived: "${mail.subject}" to ${mail.to.join(', ')} (kto dev mail --show ${mail.id})` : '    the alert workflow completed; list the mail with `kto dev mail`');
     say(`    Temporal UI: ${endpoints.temporalUiUrl}/namespaces/${config.temporal.namespace}/workflows`);
     say(`Again later: kto batch run ${pipeline.name} · output: kto batch output ${pipeline.name} · schedule it: kto schedule apply`);

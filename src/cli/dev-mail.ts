@@ -1,6 +1,6 @@
-import path from 'node:path';
 import Table from 'cli-table3';
 import type { Command } from 'commander';
+import { mailDirOf } from '../devstack';
 import { createMailbox, type StoredMessage } from '../devstack/mailbox';
 import { action, cliContext, UserError } from './context';
 
@@ -8,11 +8,6 @@ interface MailOptions {
   json?: boolean;
   show?: string;
   clear?: boolean;
-}
-
-/** Where `kto dev up` tells the SMTP sink to keep messages. */
-export function mailDir(devstackDir: string): string {
-  return path.join(devstackDir, 'data', 'mail');
 }
 
 /** Resolves an exact id or a unique prefix, so a user can paste the start of an id. */
@@ -38,7 +33,7 @@ export function registerMailCommand(dev: Command): Command {
     .action(
       action(async (opts: MailOptions) => {
         const { config } = cliContext();
-        const mailbox = createMailbox(mailDir(config.devstack.dir));
+        const mailbox = createMailbox(mailDirOf(config.devstack.dir));
         if (opts.clear) {
           const deleted = await mailbox.clear();
           process.stdout.write(`deleted ${deleted} message${deleted === 1 ? '' : 's'} from ${mailbox.dir}\n`);

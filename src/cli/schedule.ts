@@ -65,7 +65,7 @@ async function list(flags: { json?: boolean }): Promise<void> {
 
 async function trigger(arg: string): Promise<void> {
   const { config } = cliContext();
-  const name = pipelineName(arg);
+  const name = pipelineOfScheduleId(arg);
   const scheduleId = await withSchedules(async (s, client) => {
     // The schedule's SKIP policy would drop the trigger silently; say so instead.
     const [running] = await findRunningBatches(client, name);
@@ -75,8 +75,6 @@ async function trigger(arg: string): Promise<void> {
   process.stdout.write(`triggered ${scheduleId}: a run starts now; follow it with \`kto schedule list\` or in the Temporal UI\n`);
 }
 
-/** Accepts the pipeline name or the schedule id (the manager takes either). */
-const pipelineName = (arg: string) => pipelineOfScheduleId(arg);
 
 const simple = (verb: string, fn: (s: ScheduleManager, name: string) => Promise<string>) =>
   action(async (arg: string) => {

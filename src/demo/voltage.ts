@@ -1,5 +1,6 @@
 import type { KafkaIo } from '../kafka';
 import type { BatchPipelineConfig } from '../pipelines';
+import { mulberry32 } from './prng';
 
 /**
  * Deterministic sample of the Airflow DAG's input: household power readings such as
@@ -52,18 +53,6 @@ function withDefaults(o: VoltageSampleOptions) {
   };
 }
 
-/** mulberry32: tiny, fast and good enough to make sample data reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const pad = (n: number) => String(n).padStart(2, '0');
 
 /** `dd/MM/yyyy HH:mm:ss` in UTC, the seed's format. */
@@ -76,7 +65,7 @@ const MALFORMED_KINDS = ['invalid-json', 'missing-field', 'bad-timestamp'] as co
 /** Generates the sample lazily, in offset order per partition. */
 export function* voltageSample(options: VoltageSampleOptions = {}): Generator<VoltageRecord> {
   const o = withDefaults(options);
-  const random = prng(o.seed);
+  const random = mulberry32(o.seed);
   // Spread the malformed records evenly so every kind lands in the data, not only at its start.
   const every = o.malformed > 0 ? Math.max(1, Math.floor(o.records / o.malformed)) : Infinity;
   let bad = 0;

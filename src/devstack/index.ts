@@ -2,7 +2,6 @@ export { createDevStack, type DevStack, type DevStackEndpoints, type DevStackOpt
 export { cachePaths, KAFKA_VERSION, TEMPORAL_CLI_VERSION } from './install';
 export { followLogs, readLogTail } from './logs';
 export { findFreePorts, PORT_ENV_VARS, type DevStackPorts, type PortName } from './ports';
-export { SEARCH_ATTRIBUTES, type SearchAttributeName } from './search-attributes';
 export { SERVICE_NAMES, type ServiceName } from './service';
 export { CCOMPAT_PATH, localSchemaRegistryUrl } from './schema-registry';
 export { mailDirOf } from './smtp';

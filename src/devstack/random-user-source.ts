@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { mulberry32 } from '../demo/prng';
 import type { SourceUser } from '../ingest/random-user';
 
 /**
@@ -55,16 +56,8 @@ const PLACES = [
   ['Aarhus', 'Midtjylland', 'Denmark'],
 ] as const;
 
-/** mulberry32 seeded from a string: small, fast, and the same sequence on every machine. */
-function prng(seed: string): () => number {
-  let a = createHash('sha256').update(seed).digest().readUInt32LE(0);
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32 seeded from a string: the same sequence on every machine. */
+const prng = (seed: string) => mulberry32(createHash('sha256').update(seed).digest().readUInt32LE(0));
 
 /** The users of one page of a seed: what the server answers, so tests can recompute it. */
 export function randomUserPage(seed: string, page: number, results: number): SourceUser[] {

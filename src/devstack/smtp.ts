@@ -1,18 +1,18 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../cli/context';
-import type { ServiceContext, ServiceSpec } from './service';
+import { stackPaths, type ServiceContext, type ServiceSpec } from './service';
 
 /** The sink's entry point; run through tsx like the CLI, so it needs no build either. */
 export const SMTP_SINK_SCRIPT = path.join(__dirname, 'smtp-sink.ts');
 
-/** Where the sink keeps received messages (`kto dev mail` reads them from here). */
-export function mailDirOf(dataDir: string): string {
-  return path.join(dataDir, 'mail');
+/** Where the sink of the stack in `stackDir` keeps received messages (`kto dev mail` reads them from here). */
+export function mailDirOf(stackDir: string): string {
+  return path.join(stackPaths(stackDir).data, 'mail');
 }
 
 export function createSmtpService(ctx: ServiceContext): ServiceSpec {
-  const mailDir = mailDirOf(ctx.paths.data);
+  const mailDir = mailDirOf(ctx.paths.dir);
   const healthUrl = `http://127.0.0.1:${ctx.ports.smtpControl}/healthz`;
   return {
     name: 'smtp',

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { connectClient } from '../temporal/connection';
 import { cachePaths, installTemporal } from './install';
 import { findFreePorts, isPortOpen } from './ports';
-import { SEARCH_ATTRIBUTES } from './search-attributes';
+import { SEARCH_ATTRIBUTES } from '../shared/search-attributes';
 import type { ServiceContext, ServiceSpec } from './service';
 
 export const TEMPORAL_NAMESPACE = 'default';

@@ -1,1 +1,0 @@
-export { SEARCH_ATTRIBUTES, type SearchAttributeName } from '../shared/search-attributes';
