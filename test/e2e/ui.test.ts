@@ -11,9 +11,10 @@ import type { RunDetails, RunRow } from '../../src/runs';
 import { batchPipelineWithDefaults, batchWorkflowId, partitionWorkflowId, type BatchReport } from '../../src/shared/batch';
 import { connectClient } from '../../src/temporal/connection';
 import { createTestPipeline, startBatch } from '../support/batch-harness';
-import { dispatcherConfig, sendCommands, startDispatcher, startWorker, waitForMail } from '../support/dispatcher-harness';
+import { dispatcherConfig, sendCommands, startDispatcher, waitForMail } from '../support/dispatcher-harness';
 import { testConfig, uniqueTopic, waitFor } from '../support/helpers';
 import { runKto } from '../support/run-cli';
+import { startTestWorker } from '../support/test-env';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { ensureChromium } = require('../../scripts/ensure-chromium.js') as { ensureChromium: () => string };
@@ -30,7 +31,7 @@ const RECORDS = 40;
 let config: KtoConfig;
 let kafka: KafkaIo;
 let client: Client;
-let worker: ReturnType<typeof startWorker>;
+let worker: ReturnType<typeof startTestWorker>;
 let metricsPort: number;
 let pipelineName: string;
 let topic: string;
@@ -44,7 +45,7 @@ beforeAll(async () => {
   const logger = createLogger({ level: 'warn', pretty: false });
   kafka = createKafkaIo(config.kafka, logger);
   client = await connectClient(config.temporal);
-  worker = startWorker(config, logger);
+  worker = startTestWorker(config, logger);
 
   const pipeline = await createTestPipeline(kafka, 2, 10);
   await pipeline.produce(RECORDS);

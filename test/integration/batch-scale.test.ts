@@ -3,7 +3,9 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Activities } from '../../activities';
 import type { BatchReport, ConsumeInput } from '../../src/shared/batch';
 import { connectClient } from '../../src/temporal/connection';
+import { bundleWorkflows } from '../../src/worker';
 import { testConfig } from '../support/helpers';
+import { testWorkflowBundle } from '../support/test-env';
 
 /**
  * The orchestration at scale, on the real Temporal server with fake activities (no Kafka).
@@ -38,7 +40,7 @@ test('the fan-out refills bounded lanes and its history per partition keeps 1,02
   const worker = await Worker.create({
     connection,
     taskQueue,
-    workflowsPath: require.resolve('../../workflows'),
+    workflowBundle: testWorkflowBundle() ?? (await bundleWorkflows()),
     activities: fakes,
     maxConcurrentActivityTaskExecutions: 200,
     maxConcurrentWorkflowTaskExecutions: 200,

@@ -2,10 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { WorkflowFailedError } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import type { BatchReport } from '../../src/shared/batch';
+import { bundleWorkflows } from '../../src/worker';
 import { createTestPipeline, expectExactlyOnce, startBatch } from '../support/batch-harness';
 import { readTopic } from '../support/kafka-check';
 import { waitFor } from '../support/helpers';
-import { useTestEnv } from '../support/test-env';
+import { testWorkflowBundle, useTestEnv } from '../support/test-env';
 
 const env = useTestEnv('batch');
 
@@ -60,9 +61,10 @@ describe('batch pipeline on the real stack', () => {
       { description: 'the parent and both children in visibility' },
     );
     expect(found).toEqual([handle.workflowId, ...children].sort());
+    const workflowBundle = testWorkflowBundle() ?? (await bundleWorkflows());
     for (const workflowId of [handle.workflowId, ...children]) {
       const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
-      await expect(Worker.runReplayHistory({ workflowsPath: require.resolve('../../workflows') }, history, workflowId)).resolves.toBeUndefined();
+      await expect(Worker.runReplayHistory({ workflowBundle }, history, workflowId)).resolves.toBeUndefined();
     }
   });
 

@@ -1,36 +1,14 @@
 import path from 'node:path';
-import type { Client } from '@temporalio/client';
 import { Kafka, logLevel } from 'kafkajs';
 import { batchTopics, createBatchEventsConsumer, publishBatch, type BatchEventsConsumerOptions } from '../../src/batch-events';
-import type { KtoConfig } from '../../src/config';
-import { createKafkaIo, type KafkaIo } from '../../src/kafka';
-import { createLogger } from '../../src/logger';
 import { COMPLETE_BATCH_HEADERS, type CompleteBatchSummary } from '../../src/shared/complete-batch';
-import { connectClient } from '../../src/temporal/connection';
-import { countWorkflows, startWorker } from '../support/dispatcher-harness';
-import { testConfig, uniqueTopic, waitFor } from '../support/helpers';
+import { countWorkflows } from '../support/dispatcher-harness';
+import { uniqueTopic, waitFor } from '../support/helpers';
 import { readTopic, type TopicRecord } from '../support/kafka-check';
+import { startTestWorker, useTestEnv } from '../support/test-env';
 import { startWorkerProcess } from '../support/worker-process';
 
-const logger = createLogger({ level: process.env.KTO_TEST_LOG_LEVEL ?? 'warn', pretty: false });
-let base: KtoConfig;
-let kafka: KafkaIo;
-let client: Client;
-let worker: ReturnType<typeof startWorker>;
-
-beforeAll(async () => {
-  const config = testConfig();
-  base = { ...config, temporal: { ...config.temporal, taskQueue: uniqueTopic('complete-batch-q') } };
-  kafka = createKafkaIo(base.kafka, logger);
-  client = await connectClient(base.temporal);
-  worker = startWorker(base, logger);
-});
-
-afterAll(async () => {
-  await worker?.stop();
-  await kafka?.close();
-  await client?.connection.close();
-});
+const env = useTestEnv('complete-batch-q');
 
 const voltage = (i: number, v = 200 + i) => ({ datetime: `0${1 + (i % 2)}/12/2020 10:00:00`, voltage: v });
 const dataRecord = (eventId: string, id: number | string, offset: number, payload: unknown) => ({
@@ -44,16 +22,14 @@ const eventValue = (eventId: string, capacity: number, topic: string, offset: nu
 /** Fresh topics for one test, created up front so nothing races topic creation. */
 async function streamTopics() {
   const topics = batchTopics('test.kto', uniqueTopic('cb'));
-  await kafka.admin.ensureTopics([topics.data, topics.event, topics.output, topics.error].map((topic) => ({ topic, partitions: 1 })));
+  await env.kafka.admin.ensureTopics([topics.data, topics.event, topics.output, topics.error].map((topic) => ({ topic, partitions: 1 })));
   return topics;
 }
 
-function startConsumer(topics: ReturnType<typeof batchTopics>, config = base, options: Partial<BatchEventsConsumerOptions> = {}) {
+function startConsumer(topics: ReturnType<typeof batchTopics>, config = env.config, options: Partial<BatchEventsConsumerOptions> = {}) {
   const consumer = createBatchEventsConsumer({
+    ...env,
     config,
-    logger,
-    kafka,
-    client,
     eventTopic: topics.event,
     outputTopic: topics.output,
     errorTopic: topics.error,
@@ -66,7 +42,7 @@ function startConsumer(topics: ReturnType<typeof batchTopics>, config = base, op
   return { consumer, stop: async () => { await consumer.stop(); await running; } };
 }
 
-const brokers = () => base.kafka.brokers;
+const brokers = () => env.config.kafka.brokers;
 const runOf = (r: TopicRecord) => r.headers[COMPLETE_BATCH_HEADERS.run];
 
 /** Output rows per run, read independently; count and sum are summed over the run's rows. */
@@ -82,7 +58,7 @@ async function outputTotals(topic: string): Promise<Map<string, { rows: number; 
 
 /** Waits for the consumer to start the run, then for its result. */
 async function result(workflowId: string): Promise<CompleteBatchSummary> {
-  const handle = client.workflow.getHandle(workflowId);
+  const handle = env.client.workflow.getHandle(workflowId);
   await waitFor(() => handle.describe(), { timeoutMs: 60_000, description: `run ${workflowId} to start` });
   return (await handle.result()) as CompleteBatchSummary;
 }
@@ -94,8 +70,8 @@ test('interleaved batches on one partition are each processed once, complete and
   const b = [0, 1, 2].map((i) => voltage(i, 500 + i));
   // Kafka offsets: A0 B0 A1 B1 A2 B2 A3 — A starts at 0, B at 1.
   const interleaved = [0, 1, 2, 3].flatMap((i) => [dataRecord('A', i, i, a[i]), ...(b[i] ? [dataRecord('B', i, i, b[i])] : [])]);
-  await kafka.produce(interleaved.map((r) => ({ ...r, topic: topics.data, partition: 0 })));
-  await kafka.produce([
+  await env.kafka.produce(interleaved.map((r) => ({ ...r, topic: topics.data, partition: 0 })));
+  await env.kafka.produce([
     { topic: topics.event, partition: 0, key: 'A', value: eventValue('A', 4, topics.data, 0) },
     { topic: topics.event, partition: 0, key: 'B', value: eventValue('B', 3, topics.data, 1) },
   ]);
@@ -115,8 +91,8 @@ test('interleaved batches on one partition are each processed once, complete and
 test('duplicate records count once (the first copy wins)', async () => {
   const topics = await streamTopics();
   const records = [dataRecord('D', 1, 0, voltage(0, 10)), dataRecord('D', 1, 0, voltage(0, 9999)), dataRecord('D', 2, 1, voltage(1, 20)), dataRecord('D', 2, 1, voltage(1, 9999)), dataRecord('D', 3, 2, voltage(0, 30))];
-  await kafka.produce(records.map((r) => ({ ...r, topic: topics.data, partition: 0 })));
-  await kafka.produce([{ topic: topics.event, partition: 0, key: 'D', value: eventValue('D', 3, topics.data, 0) }]);
+  await env.kafka.produce(records.map((r) => ({ ...r, topic: topics.data, partition: 0 })));
+  await env.kafka.produce([{ topic: topics.event, partition: 0, key: 'D', value: eventValue('D', 3, topics.data, 0) }]);
   const c = startConsumer(topics);
   try {
     const r = await result(`${topics.event}-0-0`);
@@ -136,9 +112,9 @@ test('records of an aborted transaction do not count', async () => {
   await txn.send({ topic: topics.data, messages: [1, 2, 3].map((id, i) => ({ partition: 0, ...dataRecord('X', id, i, voltage(i, 7777)) })) });
   await txn.abort();
   await producer.disconnect();
-  await kafka.produce([1, 2, 3].map((id, i) => ({ ...dataRecord('X', id, i, voltage(i, id)), topic: topics.data, partition: 0 })));
+  await env.kafka.produce([1, 2, 3].map((id, i) => ({ ...dataRecord('X', id, i, voltage(i, id)), topic: topics.data, partition: 0 })));
   // The event points at the aborted records' first offset: the reader must skip them.
-  await kafka.produce([{ topic: topics.event, partition: 0, key: 'X', value: eventValue('X', 3, topics.data, 0) }]);
+  await env.kafka.produce([{ topic: topics.event, partition: 0, key: 'X', value: eventValue('X', 3, topics.data, 0) }]);
   const c = startConsumer(topics);
   try {
     expect(await result(`${topics.event}-0-0`)).toMatchObject({ status: 'processed', kept: 3, duplicates: 0 });
@@ -150,12 +126,12 @@ test('records of an aborted transaction do not count', async () => {
 
 test('an incomplete batch hits its deadline and goes to the error topic once; a bad event is dead-lettered there too', async () => {
   const topics = await streamTopics();
-  await kafka.produce([0, 1, 2].map((i) => ({ ...dataRecord('I', i, i, voltage(i)), topic: topics.data, partition: 0 })));
-  await kafka.produce([
+  await env.kafka.produce([0, 1, 2].map((i) => ({ ...dataRecord('I', i, i, voltage(i)), topic: topics.data, partition: 0 })));
+  await env.kafka.produce([
     { topic: topics.event, partition: 0, key: 'I', value: eventValue('I', 5, topics.data, 0) },
     { topic: topics.event, partition: 0, key: 'junk', value: 'not json at all' },
   ]);
-  const c = startConsumer(topics, base, { deadlineMs: 3_000 });
+  const c = startConsumer(topics, env.config, { deadlineMs: 3_000 });
   try {
     const r = await result(`${topics.event}-0-0`);
     expect(r).toMatchObject({ status: 'rejected', reason: 'incomplete-batch', kept: 3 });
@@ -176,9 +152,9 @@ test('publish is one transaction and not repeated; a re-published event reproces
   const topics = await streamTopics();
   const payloads = [0, 1, 2, 3, 4].map((i) => voltage(i));
   const records = payloads.map((payload, i) => ({ id: i + 1, payload }));
-  const first = await publishBatch(kafka, { dataTopic: topics.data, eventTopic: topics.event, eventId: 'P', records });
+  const first = await publishBatch(env.kafka, { dataTopic: topics.data, eventTopic: topics.event, eventId: 'P', records });
   expect(first).toMatchObject({ status: 'published', event: { capacity: 5, sourceDescriptor: { topic: topics.data, partition: 0, offset: '0' } } });
-  const again = await publishBatch(kafka, { dataTopic: topics.data, eventTopic: topics.event, eventId: 'P', records });
+  const again = await publishBatch(env.kafka, { dataTopic: topics.data, eventTopic: topics.event, eventId: 'P', records });
   expect(again.status).toBe('already-published');
   expect(await readTopic(brokers(), topics.data)).toHaveLength(5);
 
@@ -188,24 +164,24 @@ test('publish is one transaction and not repeated; a re-published event reproces
     expect((await result(`${topics.event}-0-0`)).status).toBe('processed');
     // Reprocess: copy the event record, as the seed describes.
     const [event] = await readTopic(brokers(), topics.event);
-    await kafka.produce([{ topic: topics.event, partition: 0, key: event.key, value: event.value }]);
+    await env.kafka.produce([{ topic: topics.event, partition: 0, key: event.key, value: event.value }]);
     // The publish transaction's commit marker took the offset after the event.
     const copy = (await readTopic(brokers(), topics.event))[1];
     const reprocess = `${topics.event}-0-${copy.offset}`;
     expect((await result(reprocess)).status).toBe('processed');
 
     // Redelivery: a second group reads the same event records again.
-    const replay = startConsumer(topics, base, { groupId: `${topics.event}-replay` });
+    const replay = startConsumer(topics, env.config, { groupId: `${topics.event}-replay` });
     try {
-      await waitFor(async () => (await kafka.admin.committedOffsets(`${topics.event}-replay`, topics.event)).get(0) === copy.offset + 1n, {
+      await waitFor(async () => (await env.kafka.admin.committedOffsets(`${topics.event}-replay`, topics.event)).get(0) === copy.offset + 1n, {
         timeoutMs: 60_000,
         description: 'the replaying group to commit both event records',
       });
     } finally {
       await replay.stop();
     }
-    expect(await countWorkflows(client, `${topics.event}-0-0`)).toBe(1);
-    expect(await countWorkflows(client, reprocess)).toBe(1);
+    expect(await countWorkflows(env.client, `${topics.event}-0-0`)).toBe(1);
+    expect(await countWorkflows(env.client, reprocess)).toBe(1);
     const totals = await outputTotals(topics.output);
     expect(totals.get(`${topics.event}-0-0`)).toMatchObject(expected);
     expect(totals.get(reprocess)).toMatchObject(expected);
@@ -217,19 +193,19 @@ test('publish is one transaction and not repeated; a re-published event reproces
 
 test('kill -9 of the worker after the output landed: the retry on another worker writes nothing twice', async () => {
   const topics = await streamTopics();
-  const config = { ...base, temporal: { ...base.temporal, taskQueue: uniqueTopic('complete-batch-kill') } };
+  const config = { ...env.config, temporal: { ...env.config.temporal, taskQueue: uniqueTopic('complete-batch-kill') } };
   const dir = path.join(process.env.KTO_STAGING_DIR ?? '/tmp', uniqueTopic('cb-kill'));
   const doomed = startWorkerProcess({ taskQueue: config.temporal.taskQueue, dir, hold: 'after:processCompleteBatch' });
-  let survivor: ReturnType<typeof startWorker> | undefined;
+  let survivor: ReturnType<typeof startTestWorker> | undefined;
   const c = startConsumer(topics, config);
   try {
     const payloads = [0, 1, 2, 3].map((i) => voltage(i));
-    await publishBatch(kafka, { dataTopic: topics.data, eventTopic: topics.event, eventId: 'K', records: payloads.map((payload, i) => ({ id: i, payload })) });
+    await publishBatch(env.kafka, { dataTopic: topics.data, eventTopic: topics.event, eventId: 'K', records: payloads.map((payload, i) => ({ id: i, payload })) });
     await doomed.held();
     await doomed.kill('SIGKILL');
     // Landed before the kill: visible to an independent read_committed reader already.
     expect((await outputTotals(topics.output)).get(`${topics.event}-0-0`)?.count).toBe(4);
-    survivor = startWorker(config, logger);
+    survivor = startTestWorker(config, env.logger);
     const r = await result(`${topics.event}-0-0`);
     expect(r.status).toBe('already-processed');
     const totals = await outputTotals(topics.output);

@@ -2,48 +2,28 @@ import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Client } from '@temporalio/client';
-import type { KtoConfig } from '../../src/config';
 import { randomUserPage, startRandomUserSource, type RandomUserSource, type RandomUserSourceStats } from '../../src/devstack/random-user-source';
 import { shapeRandomUser, type ShapedUser } from '../../src/ingest/random-user';
-import { createLogger } from '../../src/logger';
 import { createScheduleManager } from '../../src/schedules';
 import type { IngestOptions, IngestReport } from '../../src/shared/ingest';
 import { KTO_PIPELINE, KTO_RECORDS, KTO_TOPIC } from '../../src/shared/search-attributes';
-import { connectClient } from '../../src/temporal/connection';
-import { runWorker } from '../../src/worker';
 import { readTopic } from '../support/kafka-check';
-import { testConfig, uniqueTopic } from '../support/helpers';
+import { uniqueTopic } from '../support/helpers';
 import { runKto } from '../support/run-cli';
+import { useTestEnv } from '../support/test-env';
 
-let config: KtoConfig;
-let client: Client;
-let stopWorker: () => void;
-let worker: Promise<void>;
+const env = useTestEnv('ingest');
 let source: RandomUserSource;
-const brokers = () => config.kafka.brokers;
-
-beforeAll(async () => {
-  const base = testConfig();
-  config = { ...base, temporal: { ...base.temporal, taskQueue: `ingest-${randomUUID()}` } };
-  client = await connectClient(config.temporal);
-  worker = runWorker({ config, logger: createLogger({ level: 'warn', pretty: false }), stopSignal: new Promise<void>((resolve) => (stopWorker = resolve)) });
-});
+const brokers = () => env.config.kafka.brokers;
 
 beforeEach(async () => (source = await startRandomUserSource({ port: 0, seed: randomUUID() })));
 afterEach(async () => source?.close());
-
-afterAll(async () => {
-  stopWorker?.();
-  await worker;
-  await client?.connection.close();
-});
 
 const control = (what: 'fail' | 'garbage', body: object) => fetch(`${source.baseUrl}/${what}`, { method: 'POST', body: JSON.stringify(body) });
 const stats = async () => (await (await fetch(`${source.baseUrl}/stats`)).json()) as RandomUserSourceStats;
 
 async function runIngest(options: IngestOptions) {
-  const handle = await client.workflow.start('ingest', { workflowId: `kto-ingest-test-${randomUUID()}`, taskQueue: config.temporal.taskQueue, args: [options] });
+  const handle = await env.client.workflow.start('ingest', { workflowId: `kto-ingest-test-${randomUUID()}`, taskQueue: env.config.temporal.taskQueue, args: [options] });
   const report = (await handle.result()) as IngestReport;
   return { report, handle };
 }
@@ -111,36 +91,36 @@ describe('ingest workflow on the real stack', () => {
 describe('ingest from the CLI and the pipelines file', () => {
   const name = `ingest-${randomUUID().slice(0, 8)}`;
   afterAll(async () => {
-    await createScheduleManager({ client, taskQueue: config.temporal.taskQueue }).delete(`kto-ingest-${name}`).catch(() => undefined);
+    await createScheduleManager({ client: env.client, taskQueue: env.config.temporal.taskQueue }).delete(`kto-ingest-${name}`).catch(() => undefined);
   });
 
   test('kto schedule apply creates a paused every-minute schedule for a disabled ingest pipeline; kto ingest run prints the report', async () => {
     const topic = uniqueTopic('ingest-cli');
     const file = path.join(os.tmpdir(), `kto-pipelines-${name}.yaml`);
     writeFileSync(file, `ingest:\n  - name: ${name}\n    url: "${source.url}?results=2"\n    topic: ${topic}\n    intervalMs: 200\n    windowMs: 1000\n    schedule: {}\n`);
-    const env = { KTO_PIPELINES_FILE: file, KTO_TEMPORAL_TASK_QUEUE: config.temporal.taskQueue };
-    const applied = await runKto(['schedule', 'apply', '--json'], env);
+    const cliEnv = { KTO_PIPELINES_FILE: file, KTO_TEMPORAL_TASK_QUEUE: env.config.temporal.taskQueue };
+    const applied = await runKto(['schedule', 'apply', '--json'], cliEnv);
     expect(applied).toMatchObject({ code: 0 });
     const results = (JSON.parse(applied.stdout) as { results: { scheduleId: string; outcome: string }[] }).results;
     expect(results).toContainEqual({ scheduleId: `kto-ingest-${name}`, pipeline: name, outcome: 'created' });
 
-    const schedules = createScheduleManager({ client, taskQueue: config.temporal.taskQueue });
+    const schedules = createScheduleManager({ client: env.client, taskQueue: env.config.temporal.taskQueue });
     const d = (await schedules.describe(name))!;
     expect(d.scheduleId).toBe(`kto-ingest-${name}`);
     expect(d.state.paused).toBe(true);
-    expect(d.action).toMatchObject({ type: 'startWorkflow', workflowType: 'ingest', taskQueue: config.temporal.taskQueue, args: [{ pipeline: name, topic, intervalMs: 200, windowMs: 1000 }] });
+    expect(d.action).toMatchObject({ type: 'startWorkflow', workflowType: 'ingest', taskQueue: env.config.temporal.taskQueue, args: [{ pipeline: name, topic, intervalMs: 200, windowMs: 1000 }] });
     const row = (await schedules.list()).find((r) => r.scheduleId === `kto-ingest-${name}`);
     expect(row).toMatchObject({ cron: '* * * * *', paused: true, pipeline: name });
-    expect((await runKto(['schedule', 'apply', '--json'], env)).stdout).toContain(`"scheduleId":"kto-ingest-${name}","pipeline":"${name}","outcome":"unchanged"`);
+    expect((await runKto(['schedule', 'apply', '--json'], cliEnv)).stdout).toContain(`"scheduleId":"kto-ingest-${name}","pipeline":"${name}","outcome":"unchanged"`);
 
-    const run = await runKto(['ingest', 'run', name, '--json'], env);
+    const run = await runKto(['ingest', 'run', name, '--json'], cliEnv);
     expect(run).toMatchObject({ code: 0 });
     const report = JSON.parse(run.stdout) as IngestReport;
     expect(report).toMatchObject({ pipeline: name, topic, errors: 0, skipped: 0 });
     expect(report.produced).toBeGreaterThan(0);
     expect((await topicRecords(topic)).size).toBe(report.produced);
 
-    const unknown = await runKto(['ingest', 'run', 'no-such-pipeline'], env);
+    const unknown = await runKto(['ingest', 'run', 'no-such-pipeline'], cliEnv);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/no ingest pipeline named "no-such-pipeline"[\s\S]*fix: use one of: /);
   });

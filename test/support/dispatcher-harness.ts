@@ -49,8 +49,6 @@ export function dispatcherConfig(config: KtoConfig, overrides: Partial<KtoConfig
   };
 }
 
-export { startTestWorker as startWorker } from './test-env';
-
 export interface HarnessDeps {
   config: KtoConfig;
   logger: Logger;

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import type { ActivityExecuteInput, ActivityInboundCallsInterceptor, Next } from '@temporalio/worker';
@@ -6,6 +6,7 @@ import { onShutdownSignal } from '../../src/cli/worker';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
 import { runWorker } from '../../src/worker';
+import { testWorkflowBundle } from './test-env';
 
 /**
  * A real kto worker with one hook for fault tests: KTO_TEST_HOLD=`before:<activity>` or
@@ -44,12 +45,11 @@ class HoldInterceptor implements ActivityInboundCallsInterceptor {
 }
 
 const config = loadConfig();
-// The global setup bundles the workflow code once for every worker process of the run.
-const bundleFile = process.env.KTO_TEST_WORKFLOW_BUNDLE;
 void runWorker({
   config,
   logger: createLogger({ level: config.logLevel, pretty: false }),
   stopSignal: onShutdownSignal(),
   activityInterceptors: [() => ({ inbound: new HoldInterceptor() })],
-  workflowBundle: bundleFile && existsSync(bundleFile) ? { code: readFileSync(bundleFile, 'utf8') } : undefined,
+  // The global setup bundles the workflow code once for every worker process of the run.
+  workflowBundle: testWorkflowBundle(),
 });

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseProperties } from '../../src/config';
-import { SEARCH_ATTRIBUTES } from '../../src/devstack';
+import { SEARCH_ATTRIBUTES } from '../../src/shared/search-attributes';
 import { withInstallLock } from '../../src/devstack/install-lock';
 import { newClusterId, renderServerProperties } from '../../src/devstack/kafka';
 import { findFreePorts, isPortFree, portInUseError } from '../../src/devstack/ports';

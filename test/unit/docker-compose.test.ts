@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { ENV_KEYS, loadConfig } from '../../src/config';
-import { SEARCH_ATTRIBUTES } from '../../src/devstack/search-attributes';
+import { SEARCH_ATTRIBUTES } from '../../src/shared/search-attributes';
 
 // docker-compose.yml cannot be run here (no Docker engine), so these tests hold it to what
 // kto itself expects: the env names it reads, the ports its defaults use, the files it builds from.
