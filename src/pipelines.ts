@@ -61,7 +61,6 @@ const scheduleSchemaWith = (defaults: ScheduleDefaults) =>
     overlap: z.enum(OVERLAP_POLICIES, { error: `overlap must be one of ${OVERLAP_POLICIES.join(', ')}` }).default('skip'),
   });
 const scheduleSchema = scheduleSchemaWith({ cron: '@daily', enabled: true, timeout: '60m' });
-export type PipelineSchedule = z.output<typeof scheduleSchema>;
 
 const pipelineName = z.string({ error: 'name is required' }).regex(NAME, 'name must start with a letter or digit and use only letters, digits, ".", "_", "-" (at most 100)');
 
@@ -196,20 +195,20 @@ export function loadPipelines(env: Record<string, string | undefined> = process.
   return { file, ...parsePipelinesText(readFileSync(file, 'utf8'), file) };
 }
 
+/** `o` without its undefined fields: workflow inputs and schedule hashes stay free of `"x": undefined`. */
+export function withoutUndefined<T extends object>(o: T): T {
+  for (const key of Object.keys(o) as (keyof T)[]) if (o[key] === undefined) delete o[key];
+  return o;
+}
+
 /** The workflow input of a configured batch pipeline. */
-export function batchOptionsOf(p: BatchPipelineConfig): BatchPipelineOptions {
-  const { name, schedule: _schedule, ...rest } = p;
-  const options: BatchPipelineOptions = { pipeline: name, ...rest };
-  for (const key of Object.keys(options) as (keyof BatchPipelineOptions)[]) if (options[key] === undefined) delete options[key];
-  return options;
+export function batchOptionsOf({ name, schedule: _schedule, ...rest }: BatchPipelineConfig): BatchPipelineOptions {
+  return withoutUndefined<BatchPipelineOptions>({ pipeline: name, ...rest });
 }
 
 /** The workflow input of a configured ingest pipeline. */
-export function ingestOptionsOf(p: IngestPipelineConfig): IngestOptions {
-  const { name, schedule: _schedule, ...rest } = p;
-  const options: IngestOptions = { pipeline: name, ...rest };
-  for (const key of Object.keys(options) as (keyof IngestOptions)[]) if (options[key] === undefined) delete options[key];
-  return options;
+export function ingestOptionsOf({ name, schedule: _schedule, ...rest }: IngestPipelineConfig): IngestOptions {
+  return withoutUndefined<IngestOptions>({ pipeline: name, ...rest });
 }
 
 /** Finds a batch pipeline by name. */

@@ -2,9 +2,7 @@ import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import { batchTopics, createBatchEventsConsumer, EmptyBatchError, publishBatch, type BatchTopics } from '../batch-events';
-import { createKafkaIo } from '../kafka';
-import { connectClient } from '../temporal/connection';
-import { action, cliContext, UserError } from './context';
+import { action, cliContext, UserError, withClient, withKafka } from './context';
 import { onShutdownSignal } from './worker';
 
 interface TopicFlags {
@@ -60,31 +58,28 @@ export function registerBatchEventsCommands(program: Command): void {
     .option('--description <text>', 'for traceability, e.g. "EOD import of 20201201.csv"')
     .action(
       action(async (file: string, flags: TopicFlags & { eventId: string; description?: string }) => {
-        const { config, logger } = cliContext();
+        const { config } = cliContext();
         const topics = topicsOf(config.topicPrefix, flags);
-        const kafka = createKafkaIo(config.kafka, logger);
-        try {
-          const result = await publishBatch(kafka, {
+        const result = await withKafka((kafka) =>
+          publishBatch(kafka, {
             dataTopic: topics.data,
             eventTopic: topics.event,
             eventId: flags.eventId,
             description: flags.description ?? `kto batch-events publish ${file}`,
             records: jsonLines(file),
-          });
-          const { eventId, capacity, sourceDescriptor: s } = result.event;
+          }),
+        ).catch((err: unknown) => {
+          if (err instanceof EmptyBatchError) throw new UserError(err.message, `put at least one JSON line in ${file}`);
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new UserError(`cannot read ${file}: no such file`, 'pass the path of a JSON-lines file');
+          throw err;
+        });
+        const { eventId, capacity, sourceDescriptor: s } = result.event;
           const where = `${s.topic}[${s.partition}]@${s.offset}`;
           process.stdout.write(
             result.status === 'published'
               ? `published batch ${eventId}: ${capacity} records at ${where}, event on ${topics.event}\n`
               : `batch ${eventId} was already published (${capacity} records at ${where}); nothing written. To reprocess it, copy its event record on ${topics.event}\n`,
           );
-        } catch (err) {
-          if (err instanceof EmptyBatchError) throw new UserError(err.message, `put at least one JSON line in ${file}`);
-          if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new UserError(`cannot read ${file}: no such file`, 'pass the path of a JSON-lines file');
-          throw err;
-        } finally {
-          await kafka.close();
-        }
       }),
     );
 
@@ -104,28 +99,25 @@ export function registerBatchEventsCommands(program: Command): void {
         };
         const deadlineMs = seconds(flags.deadline, '--deadline');
         const pollIntervalMs = seconds(flags.poll, '--poll');
-        const kafka = createKafkaIo(config.kafka, logger);
-        const client = await connectClient(config.temporal);
-        try {
-          await kafka.admin.ensureTopics([{ topic: topics.output, partitions: 1 }]);
-          const consumer = createBatchEventsConsumer({
-            config,
-            logger,
-            kafka,
-            client,
-            eventTopic: topics.event,
-            groupId: flags.group,
-            outputTopic: topics.output,
-            errorTopic: topics.error,
-            deadlineMs,
-            pollIntervalMs,
-          });
-          void onShutdownSignal().then(() => consumer.stop());
-          await consumer.run();
-        } finally {
-          await kafka.close();
-          await client.connection.close();
-        }
+        await withKafka((kafka) =>
+          withClient(async (client) => {
+            await kafka.admin.ensureTopics([{ topic: topics.output, partitions: 1 }]);
+            const consumer = createBatchEventsConsumer({
+              config,
+              logger,
+              kafka,
+              client,
+              eventTopic: topics.event,
+              groupId: flags.group,
+              outputTopic: topics.output,
+              errorTopic: topics.error,
+              deadlineMs,
+              pollIntervalMs,
+            });
+            void onShutdownSignal().then(() => consumer.stop());
+            await consumer.run();
+          }),
+        );
       }),
     );
 }

@@ -1,11 +1,11 @@
 import type { Client } from '@temporalio/client';
 import type { Duration } from '@temporalio/common';
-import Table from 'cli-table3';
 import type { BatchProgress } from '../../workflows';
 import { BatchRunFailedError, startBatchRun, waitForBatchRun, type BatchRun } from '../batch-runner';
 import type { KtoConfig } from '../config';
 import type { TopicRecord } from '../kafka';
 import type { BatchPipelineOptions, BatchReport } from '../shared/batch';
+import { newTable, secs } from './format';
 
 /**
  * The one "start a batch run, show progress, print the report" path, shared by
@@ -27,14 +27,7 @@ export interface RunBatchCommandOptions {
   progressStream?: NodeJS.WriteStream;
 }
 
-/** A table without colours when the output is not a terminal (files, pipes, tests). */
-export function newTable(head: string[], options: ConstructorParameters<typeof Table>[0] = {}): InstanceType<typeof Table> {
-  const plain = !process.stdout.isTTY;
-  return new Table({ head, ...options, ...(plain ? { style: { head: [], border: [] } } : {}) });
-}
-
 const n = (x: number) => x.toLocaleString('en-US');
-const secs = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
 
 function progressLine(p: BatchProgress, elapsedMs: number): string {
   const failed = p.failed ? `, ${p.failed} failed` : '';

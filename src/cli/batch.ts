@@ -1,12 +1,11 @@
 import type { Duration } from '@temporalio/common';
 import type { Command } from 'commander';
 import { VOLTAGE_DAILY_PIPELINE } from '../demo/voltage';
-import { createKafkaIo, TopicNotFoundError } from '../kafka';
-import { batchOptionsOf, findBatchPipeline, loadPipelines, type BatchPipelineConfig } from '../pipelines';
+import { TopicNotFoundError } from '../kafka';
+import { batchOptionsOf, findBatchPipeline, loadPipelines, withoutUndefined, type BatchPipelineConfig } from '../pipelines';
 import type { BatchPipelineOptions } from '../shared/batch';
-import { connectClient } from '../temporal/connection';
 import { formatOutputRecords, runBatchCommand } from './batch-run';
-import { action, cliContext, UserError } from './context';
+import { action, cliContext, positiveInt, UserError, withClient, withKafka } from './context';
 
 interface RunFlags {
   topic?: string;
@@ -37,12 +36,6 @@ function unknownPipeline(name: string): UserError {
     `no batch pipeline named "${name}" in ${pipelines.file ?? 'the pipelines file (none found: no kto.pipelines.yaml here and KTO_PIPELINES_FILE unset)'}.`,
     known.length ? `use one of: ${known.join(', ')}` : 'add it to kto.pipelines.yaml, or pass --topic, --output-topic and --group',
   );
-}
-
-function positiveInt(value: string, flag: string): number {
-  const v = Number(value);
-  if (!Number.isInteger(v) || v < 1) throw new UserError(`${flag} must be a whole number of at least 1, got "${value}".`, `e.g. ${flag} 8`);
-  return v;
 }
 
 /** The workflow input from a configured pipeline and/or flags; flags win. */
@@ -78,29 +71,21 @@ function pipelineFrom(name: string | undefined, flags: RunFlags): { options: Bat
       'e.g. kto batch run voltage-daily, or kto batch run --topic in --output-topic out --group my-group',
     );
   }
-  for (const key of Object.keys(options) as (keyof typeof options)[]) if (options[key] === undefined) delete options[key];
-  return { options: options as BatchPipelineOptions, timeout: (flags.timeout as Duration | undefined) ?? configured?.schedule?.timeout };
+  return { options: withoutUndefined(options) as BatchPipelineOptions, timeout: (flags.timeout as Duration | undefined) ?? configured?.schedule?.timeout };
 }
 
 async function run(name: string | undefined, flags: RunFlags): Promise<void> {
   const { config } = cliContext();
   if (flags.timeout && !/^\d+(ms|s|m|h|d)$/.test(flags.timeout)) throw new UserError(`--timeout must be a duration, got "${flags.timeout}".`, 'e.g. --timeout 60m');
   const { options, timeout } = pipelineFrom(name, flags);
-  const client = await connectClient(config.temporal);
-  try {
-    await runBatchCommand({ client, config, pipeline: options, runTimeout: timeout, json: flags.json, wait: flags.wait });
-  } finally {
-    await client.connection.close();
-  }
+  await withClient((client) => runBatchCommand({ client, config, pipeline: options, runTimeout: timeout, json: flags.json, wait: flags.wait }));
 }
 
 async function output(name: string, flags: { limit: string; json?: boolean }): Promise<void> {
-  const { config, logger } = cliContext();
   const pipeline = resolveBatchPipeline(name);
   if (!pipeline) throw unknownPipeline(name);
   const limit = positiveInt(flags.limit, '--limit');
-  const kafka = createKafkaIo(config.kafka, logger);
-  try {
+  await withKafka(async (kafka) => {
     const records = await kafka.readTopic({ topic: pipeline.outputTopic, limit }).catch((err: unknown) => {
       if (err instanceof TopicNotFoundError) throw new UserError(`output topic "${pipeline.outputTopic}" does not exist yet.`, `run the pipeline first: kto batch run ${name}`);
       throw err;
@@ -114,9 +99,7 @@ async function output(name: string, flags: { limit: string; json?: boolean }): P
       return;
     }
     process.stdout.write(`${formatOutputRecords(records)}\n${records.length} record(s) of ${pipeline.outputTopic} (read_committed)\n`);
-  } finally {
-    await kafka.close();
-  }
+  });
 }
 
 function parseJson(value: string | null): unknown {

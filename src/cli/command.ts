@@ -3,8 +3,8 @@ import { builtInCommands, createCommandRegistry, isRejection } from '../commands
 import type { KtoConfig } from '../config';
 import { COMMANDS_TOPIC_PARTITIONS } from '../dispatcher';
 import { encodeAvroCommand, IDEMPOTENCY_KEY_HEADER } from '../dispatcher/decode';
-import { createKafkaIo } from '../kafka';
-import { action, cliContext, UserError } from './context';
+import type { KafkaIo } from '../kafka';
+import { action, cliContext, UserError, withKafka } from './context';
 
 export interface CommandMessage {
   command: string;
@@ -21,6 +21,12 @@ export function jsonCommandRecord(message: CommandMessage): { value: Buffer; hea
     value: Buffer.from(JSON.stringify({ command: message.command, params: message.params })),
     headers: headersOf(message),
   };
+}
+
+/** Puts a command record on `topic`, creating the commands topic first when it does not exist. */
+export async function sendCommandRecord(kafka: KafkaIo, topic: string, record: { value: Buffer; headers: Record<string, string> }, key?: string): Promise<void> {
+  await kafka.admin.ensureTopics([{ topic, partitions: COMMANDS_TOPIC_PARTITIONS }]);
+  await kafka.produce([{ topic, key: key ?? null, value: record.value, headers: record.headers }]);
 }
 
 /** Confluent-framed Avro (the seed's format), registered under the topic's `<topic>-value` subject. */
@@ -54,7 +60,7 @@ interface SendFlags {
 }
 
 async function send(name: string, flags: SendFlags): Promise<void> {
-  const { config, logger } = cliContext();
+  const { config } = cliContext();
   const topic = flags.topic ?? config.dispatcher.topic;
   const message: CommandMessage = { command: name, params: parseParams(flags.params), idempotencyKey: flags.idempotencyKey };
   // Checked here too, so a typo fails at the prompt instead of in the dead-letter topic.
@@ -64,13 +70,7 @@ async function send(name: string, flags: SendFlags): Promise<void> {
     throw new UserError(`the dispatcher would reject this command (${resolved.reason}): ${resolved.detail}.`, 'fix the command name or --params');
   }
   const record = flags.avro ? await avroCommandRecord(config, topic, message) : jsonCommandRecord(message);
-  const kafka = createKafkaIo(config.kafka, logger);
-  try {
-    await kafka.admin.ensureTopics([{ topic, partitions: COMMANDS_TOPIC_PARTITIONS }]);
-    await kafka.produce([{ topic, key: flags.key ?? null, value: record.value, headers: record.headers }]);
-  } finally {
-    await kafka.close();
-  }
+  await withKafka((kafka) => sendCommandRecord(kafka, topic, record, flags.key));
   process.stdout.write(`sent ${resolved.command} to ${topic}${flags.idempotencyKey ? ` (workflow id ${flags.idempotencyKey})` : ''}\n`);
 }
 

@@ -1,5 +1,8 @@
+import type { Client } from '@temporalio/client';
 import { ConfigError, loadConfig, type KtoConfig } from '../config';
+import { createKafkaIo, type KafkaIo } from '../kafka';
 import { createLogger, type Logger } from '../logger';
+import { connectClient } from '../temporal/connection';
 
 export interface CliContext {
   config: KtoConfig;
@@ -15,6 +18,35 @@ export function cliContext(): CliContext {
     context = { config, logger: createLogger({ level: config.logLevel }) };
   }
   return context;
+}
+
+/** Runs `fn` with Kafka clients from the CLI's config, closed afterwards. */
+export async function withKafka<T>(fn: (kafka: KafkaIo) => Promise<T>): Promise<T> {
+  const { config, logger } = cliContext();
+  const kafka = createKafkaIo(config.kafka, logger);
+  try {
+    return await fn(kafka);
+  } finally {
+    await kafka.close();
+  }
+}
+
+/** Runs `fn` with a Temporal client from the CLI's config, its connection closed afterwards. */
+export async function withClient<T>(fn: (client: Client) => Promise<T>): Promise<T> {
+  const { config } = cliContext();
+  const client = await connectClient(config.temporal);
+  try {
+    return await fn(client);
+  } finally {
+    await client.connection.close();
+  }
+}
+
+/** A flag that must be a whole number ≥ 1, or a UserError naming the flag and an example. */
+export function positiveInt(value: string, flag: string, example = '8'): number {
+  const v = Number(value);
+  if (!Number.isInteger(v) || v < 1) throw new UserError(`${flag} must be a whole number of at least 1, got "${value}".`, `e.g. ${flag} ${example}`);
+  return v;
 }
 
 /** An error a user can act on: what happened, why, and the fix. */

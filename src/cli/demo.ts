@@ -9,10 +9,10 @@ import { batchOptionsOf } from '../pipelines';
 import { connectClient } from '../temporal/connection';
 import { runWorker } from '../worker';
 import { resolveBatchPipeline } from './batch';
-import { newTable, runBatchCommand } from './batch-run';
-import { jsonCommandRecord } from './command';
-import { action, cliContext, UserError } from './context';
-import { COMMANDS_TOPIC_PARTITIONS } from '../dispatcher';
+import { runBatchCommand } from './batch-run';
+import { newTable } from './format';
+import { jsonCommandRecord, sendCommandRecord } from './command';
+import { action, cliContext, positiveInt, UserError } from './context';
 import { configuredStack } from './dev';
 import { runDispatcher } from './dispatcher';
 import { createTopic } from './topics';
@@ -67,9 +67,8 @@ interface DemoFlags {
  */
 async function demo(flags: DemoFlags): Promise<void> {
   const { config } = cliContext();
-  const records = Number(flags.records);
+  const records = positiveInt(flags.records, '--records', '100000');
   const seed = Number(flags.seed);
-  if (!Number.isInteger(records) || records < 1) throw new UserError(`--records must be a whole number of at least 1, got "${flags.records}".`, 'e.g. --records 100000');
   if (!Number.isInteger(seed)) throw new UserError(`--seed must be a whole number, got "${flags.seed}".`, 'e.g. --seed 2006');
   // Worker and client logs would drown the demo's own output; KTO_LOG_LEVEL still wins.
   const logLevel = process.env.KTO_LOG_LEVEL ? config.logLevel : 'error';
@@ -124,8 +123,7 @@ async function demo(flags: DemoFlags): Promise<void> {
       params: JSON.stringify({ email: 'ops@example.com', subject: `${pipeline.name}: ${output.length} daily means ready`, body: `kto batch output ${pipeline.name}` }),
       idempotencyKey: alertId,
     });
-    await kafka.admin.ensureTopics([{ topic: config.dispatcher.topic, partitions: COMMANDS_TOPIC_PARTITIONS }]);
-    await kafka.produce([{ topic: config.dispatcher.topic, key: null, ...alert }]);
+    await sendCommandRecord(kafka, config.dispatcher.topic, alert);
     let stopDispatcher!: () => void;
     const dispatcher = runDispatcher({ config, logger, stopSignal: new Promise<void>((resolve) => (stopDispatcher = resolve)) });
     try {

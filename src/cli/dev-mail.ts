@@ -1,8 +1,8 @@
-import Table from 'cli-table3';
 import type { Command } from 'commander';
 import { mailDirOf } from '../devstack';
 import { createMailbox, type StoredMessage } from '../devstack/mailbox';
 import { action, cliContext, UserError } from './context';
+import { newTable, shortTime } from './format';
 
 interface MailOptions {
   json?: boolean;
@@ -55,11 +55,9 @@ export function registerMailCommand(dev: Command): Command {
           process.stdout.write(`No mail yet in ${mailbox.dir}.\nStart the stack with \`kto dev up\` and point KTO_SMTP_PORT at its sink (port ${config.devstack.ports.smtp}).\n`);
           return;
         }
-        // No colour codes when piped: they would end up in files and greps.
-        const style = process.stdout.isTTY ? {} : { head: [], border: [] };
-        const table = new Table({ head: ['time', 'id', 'from', 'to', 'subject'], wordWrap: true, style });
+        const table = newTable(['time', 'id', 'from', 'to', 'subject'], { wordWrap: true });
         for (const m of messages) {
-          table.push([m.date.replace('T', ' ').replace(/\.\d+Z$/, 'Z'), m.id, m.from, m.to.join(', '), m.subject]);
+          table.push([shortTime(m.date), m.id, m.from, m.to.join(', '), m.subject]);
         }
         process.stdout.write(`${table.toString()}\n${messages.length} message${messages.length === 1 ? '' : 's'} in ${mailbox.dir}\n`);
       }),

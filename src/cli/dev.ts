@@ -1,9 +1,9 @@
-import Table from 'cli-table3';
 import type { Command } from 'commander';
 import { createDevStack, followLogs, readLogTail, SERVICE_NAMES, type DevStack, type ServiceName } from '../devstack';
 import type { KtoConfig } from '../config';
 import type { Logger } from '../logger';
 import { action, cliContext, UserError } from './context';
+import { newTable } from './format';
 import { registerMailCommand } from './dev-mail';
 
 /** The local stack the configuration names (KTO_DEVSTACK_DIR, KTO_DEVSTACK_CACHE_DIR, KTO_DEV_*_PORT). */
@@ -41,9 +41,7 @@ async function up(): Promise<void> {
 
 async function status(): Promise<void> {
   const rows = await stack().status();
-  // Colour codes only for a terminal: piped output (scripts, CI logs) stays plain.
-  const style = process.stdout.isTTY ? {} : { head: [], border: [] };
-  const table = new Table({ head: ['service', 'pid', 'ports', 'state'], style });
+  const table = newTable(['service', 'pid', 'ports', 'state']);
   for (const r of rows) table.push([r.service, r.pid ?? '-', r.ports.map((p) => `${p.port} (${p.name})`).join('\n'), r.state]);
   process.stdout.write(`${table.toString()}\nstate: ${cliContext().config.devstack.dir}\n`);
   if (rows.some((r) => r.state === 'port in use')) {

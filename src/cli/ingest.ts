@@ -3,10 +3,9 @@ import type { Command } from 'commander';
 import { temporalUiUrl } from '../batch-runner';
 import { findIngestPipeline, ingestOptionsOf, loadPipelines } from '../pipelines';
 import { ingestWithDefaults, ingestWorkflowId, type IngestOptions, type IngestReport } from '../shared/ingest';
-import { connectClient } from '../temporal/connection';
 import type { ingest } from '../../workflows';
-import { newTable } from './batch-run';
-import { action, cliContext, UserError } from './context';
+import { newTable } from './format';
+import { action, cliContext, UserError, withClient } from './context';
 
 interface RunFlags {
   url?: string;
@@ -60,8 +59,7 @@ async function run(name: string | undefined, flags: RunFlags): Promise<void> {
   const { config } = cliContext();
   const options = ingestWithDefaults(optionsFrom(name, flags));
   const workflowId = ingestWorkflowId(options.pipeline);
-  const client = await connectClient(config.temporal);
-  try {
+  await withClient(async (client) => {
     const handle = await client.workflow
       .start<typeof ingest>('ingest', { workflowId, taskQueue: config.temporal.taskQueue, args: [options], workflowIdConflictPolicy: 'FAIL' })
       .catch((err: unknown) => {
@@ -77,9 +75,7 @@ async function run(name: string | undefined, flags: RunFlags): Promise<void> {
     const report = await handle.result();
     if (flags.json) process.stdout.write(`${JSON.stringify(report)}\n`);
     else printReport(report);
-  } finally {
-    await client.connection.close();
-  }
+  });
 }
 
 /** Adds `kto ingest run`. */

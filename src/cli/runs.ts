@@ -2,22 +2,11 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import { Option, type Command } from 'commander';
 import { temporalUiUrl } from '../batch-runner';
 import { listRuns, RUN_STATUSES, showRun, type RunDetails, type RunFilter, type RunRow } from '../runs';
-import { connectClient } from '../temporal/connection';
-import { newTable } from './batch-run';
-import { action, cliContext, UserError } from './context';
+import { newTable, secs, shortTime } from './format';
+import { action, cliContext, positiveInt, UserError, withClient } from './context';
 
-const secs = (ms: number | null) => (ms === null ? '-' : `${(ms / 1000).toFixed(1)}s`);
 const dash = (x: unknown) => (x === null || x === undefined || x === '' ? '-' : String(x));
 
-async function withClient<T>(fn: (client: Awaited<ReturnType<typeof connectClient>>) => Promise<T>): Promise<T> {
-  const { config } = cliContext();
-  const client = await connectClient(config.temporal);
-  try {
-    return await fn(client);
-  } finally {
-    await client.connection.close();
-  }
-}
 
 /** Visibility rejects queries on search attributes the namespace does not know. */
 function explainVisibility(err: unknown): never {
@@ -33,7 +22,7 @@ function explainVisibility(err: unknown): never {
 
 export function formatRuns(rows: RunRow[]): string {
   const table = newTable(['workflow id', 'type', 'status', 'start', 'duration', 'records'], { colAligns: ['left', 'left', 'left', 'left', 'right', 'right'] });
-  for (const r of rows) table.push([r.workflowId, r.type, r.status, r.startTime.replace('T', ' ').replace(/\.\d+Z$/, 'Z'), r.durationMs === null ? 'running' : secs(r.durationMs), dash(r.records)]);
+  for (const r of rows) table.push([r.workflowId, r.type, r.status, shortTime(r.startTime), r.durationMs === null ? 'running' : secs(r.durationMs), dash(r.records)]);
   return table.toString();
 }
 
@@ -58,8 +47,7 @@ export function formatRunDetails(run: RunDetails, uiUrl: string): string {
 }
 
 async function list(flags: RunFilter & { limit: string; json?: boolean }): Promise<void> {
-  const limit = Number(flags.limit);
-  if (!Number.isInteger(limit) || limit < 1) throw new UserError(`--limit ${flags.limit} is not a positive whole number.`, 'pass e.g. --limit 20');
+  const limit = positiveInt(flags.limit, '--limit', '20');
   const filter: RunFilter = { pipeline: flags.pipeline, topic: flags.topic, status: flags.status, type: flags.type, command: flags.command };
   const rows = await withClient((client) => listRuns(client, filter, limit).catch(explainVisibility));
   if (flags.json) process.stdout.write(`${JSON.stringify(rows)}\n`);

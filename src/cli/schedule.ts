@@ -1,25 +1,21 @@
-import { ScheduleNotFoundError } from '@temporalio/client';
+import { ScheduleNotFoundError, type Client } from '@temporalio/client';
 import type { Command } from 'commander';
 import { BatchAlreadyRunningError, findRunningBatches, temporalUiUrl } from '../batch-runner';
 import { loadPipelines } from '../pipelines';
 import { createScheduleManager, pipelineOfScheduleId, type ScheduleManager } from '../schedules';
-import { connectClient } from '../temporal/connection';
-import { newTable } from './batch-run';
-import { action, cliContext, UserError } from './context';
+import { newTable } from './format';
+import { action, cliContext, UserError, withClient } from './context';
 
 /** Runs `fn` with a schedule manager on a fresh Temporal connection, closed afterwards. */
-async function withSchedules<T>(fn: (schedules: ScheduleManager, client: Awaited<ReturnType<typeof connectClient>>) => Promise<T>): Promise<T> {
+async function withSchedules<T>(fn: (schedules: ScheduleManager, client: Client) => Promise<T>): Promise<T> {
   const { config } = cliContext();
-  const client = await connectClient(config.temporal);
   try {
-    return await fn(createScheduleManager({ client, taskQueue: config.temporal.taskQueue }), client);
+    return await withClient((client) => fn(createScheduleManager({ client, taskQueue: config.temporal.taskQueue }), client));
   } catch (err) {
     if (err instanceof ScheduleNotFoundError) {
       throw new UserError(`schedule ${err.scheduleId} does not exist.`, 'create it with `kto schedule apply`, or see the existing ones with `kto schedule list`');
     }
     throw err;
-  } finally {
-    await client.connection.close();
   }
 }
 

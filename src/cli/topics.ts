@@ -1,17 +1,7 @@
 import type { Command } from 'commander';
-import { createKafkaIo, type KafkaIo } from '../kafka';
-import { newTable } from './batch-run';
-import { action, cliContext, UserError } from './context';
-
-async function withKafka<T>(fn: (kafka: KafkaIo) => Promise<T>): Promise<T> {
-  const { config, logger } = cliContext();
-  const kafka = createKafkaIo(config.kafka, logger);
-  try {
-    return await fn(kafka);
-  } finally {
-    await kafka.close();
-  }
-}
+import type { KafkaIo } from '../kafka';
+import { newTable } from './format';
+import { action, positiveInt, UserError, withKafka } from './context';
 
 /** Looks the topic up in the full topic list: asking for a missing topic by name makes kafkajs log an error. */
 async function partitionCount(kafka: KafkaIo, topic: string): Promise<number | null> {
@@ -52,11 +42,7 @@ export async function createTopic(kafka: KafkaIo, topic: string, spec: { partiti
 
 async function create(topic: string, flags: { partitions?: string; like?: string }): Promise<void> {
   if (flags.partitions !== undefined && flags.like !== undefined) throw new UserError('--partitions and --like are alternatives.', 'pass one of them');
-  let partitions: number | undefined;
-  if (flags.partitions !== undefined) {
-    partitions = Number(flags.partitions);
-    if (!Number.isInteger(partitions) || partitions < 1) throw new UserError(`--partitions must be a whole number of at least 1, got "${flags.partitions}".`, 'e.g. --partitions 8');
-  }
+  const partitions = flags.partitions === undefined ? undefined : positiveInt(flags.partitions, '--partitions');
   const result = await withKafka((kafka) => createTopic(kafka, topic, { partitions, like: flags.like }));
   process.stdout.write(`${result.created ? 'created' : 'exists '} ${result.topic} (${result.partitions} partitions)\n`);
 }
