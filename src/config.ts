@@ -13,8 +13,6 @@ export type KafkaConfig = KtoConfig['kafka'];
 export type TemporalConfig = KtoConfig['temporal'];
 export type SmtpConfig = KtoConfig['smtp'];
 export type DevStackConfig = KtoConfig['devstack'];
-export type SchemaRegistryConfig = KtoConfig['schemaRegistry'];
-export type DispatcherConfig = KtoConfig['dispatcher'];
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -40,7 +38,6 @@ const KAFKA_PROPERTY_ALIASES: Record<string, KafkaProperty> = {
   'metadata.broker.list': 'bootstrap.servers',
 };
 
-const SECRET_KEYS = new Set(['password', 'apiKey', 'sasl.password']);
 export const REDACTED = '[redacted]';
 
 const portError = 'must be a port number from 1 to 65535, e.g. 1025';
@@ -317,6 +314,6 @@ export function loadConfig(env: Env = process.env): KtoConfig {
 /** A deep copy with every secret replaced, safe to print or log. */
 export function redactConfig<T>(value: T): T {
   return JSON.parse(
-    JSON.stringify(value, (key, v) => (SECRET_KEYS.has(key) || /password|secret|apikey/i.test(key)) && v ? REDACTED : v),
+    JSON.stringify(value, (key, v) => /password|secret|apikey/i.test(key) && v ? REDACTED : v),
   ) as T;
 }

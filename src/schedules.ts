@@ -27,7 +27,7 @@ const kindOf = (p: SchedulablePipeline): PipelineKind => ('url' in p ? 'ingest' 
 
 const WORKFLOW_ID_OF: Record<PipelineKind, (pipeline: string) => string> = { batch: batchWorkflowId, ingest: ingestWorkflowId };
 /** Prefixes of the schedules kto manages; `apply --prune` only ever deletes these. */
-export const SCHEDULE_ID_PREFIXES: Record<PipelineKind, string> = { batch: 'kto-batch-', ingest: 'kto-ingest-' };
+const SCHEDULE_ID_PREFIXES: Record<PipelineKind, string> = { batch: batchWorkflowId(''), ingest: ingestWorkflowId('') };
 const scheduleIdOf = (pipeline: string, kind: PipelineKind = 'batch'): string => WORKFLOW_ID_OF[kind](pipeline);
 const prefixOf = (scheduleId: string) => Object.values(SCHEDULE_ID_PREFIXES).find((prefix) => scheduleId.startsWith(prefix));
 /** The pipeline a kto schedule id names. */

@@ -20,9 +20,6 @@ export interface TimestampParser {
 
 export type Bucket = 'day' | 'hour';
 
-/** Formats that are not patterns. */
-export const NAMED_TIMESTAMP_FORMATS = ['iso', 'epoch-ms', 'epoch-s'] as const;
-
 export class TimestampFormatError extends Error {
   constructor(message: string) {
     super(message);

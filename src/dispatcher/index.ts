@@ -7,12 +7,11 @@ import type { Logger } from '../logger';
 import { retryForever, type BackoffOptions } from './backoff';
 import { writeDeadLetter, type DeadLetterReason } from './dead-letter';
 import { CommandDecodeError, type DecodedCommand } from './decode';
-import { createDispatcherMetrics, type DispatcherMetrics } from './metrics';
+import { createDispatcherMetrics } from './metrics';
 import { createOffsetTracker } from './offset-tracker';
 import { createSlots } from './slots';
 
 export { DLQ_HEADERS, type DeadLetterReason } from './dead-letter';
-export { createDispatcherMetrics, type DispatcherMetrics } from './metrics';
 
 /** What the dispatcher needs of src/dispatcher/decode.ts: bytes + headers → command envelope. */
 /** Partitions of a commands topic kto creates itself (an existing topic is used as it is). */
@@ -41,8 +40,6 @@ export interface DispatcherOptions {
   client: Client;
   registry: CommandRegistry;
   decoder: CommandDecoder;
-  /** @default a fresh registry per dispatcher */
-  metrics?: DispatcherMetrics;
   /** How long `stop()` waits for in-flight commands before abandoning them (uncommitted, so replayed later). @default 30_000 */
   drainTimeoutMs?: number;
   /** Backoff while Temporal, the schema registry or the dead-letter topic is unavailable. @default 200 ms doubling to 30 s, with jitter */
@@ -52,7 +49,7 @@ export interface DispatcherOptions {
 }
 
 function withDefaults(options: DispatcherOptions) {
-  return { metrics: createDispatcherMetrics(), drainTimeoutMs: 30_000, backoff: {}, ...options };
+  return { drainTimeoutMs: 30_000, backoff: {}, ...options };
 }
 
 /** Outcome of one record: `true` = done (its offset may be committed), `false` = abandoned at stop (replayed later). */
@@ -77,7 +74,8 @@ type Finished = boolean;
 export function createDispatcher(options: DispatcherOptions) {
   const o = withDefaults(options);
   const { topic, groupId, deadLetterTopic, maxInFlight, ordered, maxBytes } = o.config.dispatcher;
-  const { metrics, kafka, client, registry, decoder } = o;
+  const { kafka, client, registry, decoder } = o;
+  const metrics = createDispatcherMetrics();
   const log = o.logger.child({ namespace: 'dispatcher', topic, groupId });
   const abort = new AbortController();
   const slots = createSlots(maxInFlight);

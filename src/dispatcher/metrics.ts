@@ -1,7 +1,8 @@
 import { Counter, Histogram, Registry } from 'prom-client';
 
 /** The dispatcher's Prometheus metrics, on a registry of its own (served by src/metrics.ts). */
-export function createDispatcherMetrics(registry: Registry = new Registry()) {
+export function createDispatcherMetrics() {
+  const registry = new Registry();
   const registers = [registry];
   return {
     registry,

@@ -53,4 +53,3 @@ export function createOffsetTracker() {
   };
 }
 
-export type OffsetTracker = ReturnType<typeof createOffsetTracker>;

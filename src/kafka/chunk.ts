@@ -13,7 +13,7 @@ const sizeOf = (v: string | Buffer | null): number => (v === null ? 0 : typeof v
  * `send`, so records must be cut by bytes, not only by count. `add` hands back a full chunk
  * when the next record would not fit; `flush` hands back the rest.
  */
-export function createChunker<T extends Sized>() {
+function createChunker<T extends Sized>() {
   let chunk: T[] = [];
   let bytes = 0;
   return {

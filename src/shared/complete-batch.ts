@@ -57,7 +57,7 @@ export function parseDataRecord(text: string): ParsedDataRecord {
   return { ok: true, record: { eventId, id: String(id), offset, payload } };
 }
 
-export type OfferOutcome = 'kept' | 'duplicate' | 'foreign' | 'bad' | 'ignored';
+type OfferOutcome = 'kept' | 'duplicate' | 'foreign' | 'bad' | 'ignored';
 
 /**
  * Collects one batch from the data topic, read in Kafka offset order from the batch's
