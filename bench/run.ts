@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { loadConfig } from '../src/config';
+import { endpointEnv } from '../src/devstack';
 import { createKafkaIo } from '../src/kafka';
 import { createLogger } from '../src/logger';
 import { connectClient } from '../src/temporal/connection';
@@ -32,13 +33,7 @@ function childEnv(stack: BenchStack): Record<string, string> {
   const inherited = Object.entries(process.env).filter(([k, v]) => v !== undefined && !k.startsWith('KTO_')) as [string, string][];
   return {
     ...Object.fromEntries(inherited),
-    KTO_TEMPORAL_ADDRESS: stack.endpoints.temporalAddress,
-    KTO_TEMPORAL_NAMESPACE: 'default',
-    KTO_KAFKA_BROKERS: stack.endpoints.kafkaBrokers.join(','),
-    KTO_SMTP_HOST: stack.endpoints.smtpHost,
-    KTO_SMTP_PORT: String(stack.endpoints.smtpPort),
-    KTO_STAGING_DIR: path.join(stack.dir, 'staging'),
-    KTO_DEVSTACK_DIR: stack.dir,
+    ...endpointEnv(stack.dir, stack.endpoints),
   };
 }
 

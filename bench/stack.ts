@@ -4,7 +4,7 @@ import {
   abandonedRunDirs,
   claimRunDir,
   createDevStack,
-  findFreePorts,
+  findFreeStackPorts,
   PORT_ENV_VARS,
   releaseRunDir,
   type DevStack,
@@ -25,11 +25,6 @@ const PORT_NAMES = Object.keys(PORT_ENV_VARS) as PortName[];
 /** Placeholder ports for stopping a stack: `down` finds processes by pid file and command line. */
 const UNUSED_PORTS = Object.fromEntries(PORT_NAMES.map((name) => [name, 1])) as unknown as DevStackPorts;
 
-async function freePorts(): Promise<DevStackPorts> {
-  const ports = await findFreePorts(PORT_NAMES.length);
-  return Object.fromEntries(PORT_NAMES.map((name, i) => [name, ports[i]])) as unknown as DevStackPorts;
-}
-
 export interface BenchStack {
   dir: string;
   endpoints: DevStackEndpoints;
@@ -41,7 +36,7 @@ export async function startBenchStack(progress: (line: string) => void): Promise
   // Stacks of bench runs that died without stopping them (kill -9, crash).
   for (const dir of abandonedRunDirs(BENCH_STACKS_DIR)) await stop(benchStack(dir, UNUSED_PORTS, progress), 'failure');
   const dir = claimRunDir(BENCH_STACKS_DIR);
-  const stack = benchStack(dir, await freePorts(), progress);
+  const stack = benchStack(dir, await findFreeStackPorts(), progress);
   let endpoints: DevStackEndpoints;
   try {
     endpoints = await stack.up();

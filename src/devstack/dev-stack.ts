@@ -37,6 +37,19 @@ export interface DevStackEndpoints {
   schemaRegistryUrl: string;
 }
 
+/** The variables that point a kto process (CLI, worker, dispatcher) at a running stack in `dir`. */
+export function endpointEnv(dir: string, endpoints: DevStackEndpoints): Record<string, string> {
+  return {
+    KTO_DEVSTACK_DIR: dir,
+    KTO_TEMPORAL_ADDRESS: endpoints.temporalAddress,
+    KTO_TEMPORAL_NAMESPACE: 'default',
+    KTO_KAFKA_BROKERS: endpoints.kafkaBrokers.join(','),
+    KTO_SMTP_HOST: endpoints.smtpHost,
+    KTO_SMTP_PORT: String(endpoints.smtpPort),
+    KTO_STAGING_DIR: path.join(dir, 'staging'),
+  };
+}
+
 export type ServiceState = 'running' | 'not responding' | 'stopped' | 'port in use';
 
 export interface ServiceStatus {

@@ -1,7 +1,7 @@
-export { createDevStack, type DevStack, type DevStackEndpoints, type DevStackOptions, type ServiceState, type ServiceStatus } from './dev-stack';
+export { createDevStack, endpointEnv, type DevStack, type DevStackEndpoints, type DevStackOptions, type ServiceState, type ServiceStatus } from './dev-stack';
 export { cachePaths, KAFKA_VERSION, TEMPORAL_CLI_VERSION } from './install';
 export { followLogs, readLogTail } from './logs';
-export { findFreePorts, PORT_ENV_VARS, type DevStackPorts, type PortName } from './ports';
+export { findFreePorts, findFreeStackPorts, PORT_ENV_VARS, type DevStackPorts, type PortName } from './ports';
 export { SERVICE_NAMES, type ServiceName } from './service';
 export { CCOMPAT_PATH, localSchemaRegistryUrl } from './schema-registry';
 export { mailDirOf } from './smtp';

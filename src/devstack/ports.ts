@@ -87,3 +87,10 @@ export function portInUseError(service: string, name: PortName, port: number): U
       '`kto dev status` shows whether it is a kto stack started from another directory',
   );
 }
+
+/** One free port per listener of a stack, e.g. for a private stack of tests or benchmarks. */
+export async function findFreeStackPorts(): Promise<DevStackPorts> {
+  const names = Object.keys(PORT_ENV_VARS) as PortName[];
+  const ports = await findFreePorts(names.length);
+  return Object.fromEntries(names.map((name, i) => [name, ports[i]])) as unknown as DevStackPorts;
+}

@@ -2,7 +2,6 @@ import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { KtoConfig } from '../../src/config';
-import { createLogger } from '../../src/logger';
 import {
   committedOffset,
   countWorkflows,
@@ -16,7 +15,6 @@ import { waitFor } from '../support/helpers';
 import { useTestEnv } from '../support/test-env';
 
 const ROOT = path.resolve(__dirname, '..', '..');
-const logger = createLogger({ level: process.env.KTO_TEST_LOG_LEVEL ?? 'warn', pretty: false });
 
 const env = useTestEnv('dispatcher-crash-q');
 
@@ -72,7 +70,7 @@ test('kill -9 of the dispatcher between the workflow start and the offset commit
   }
   await waitForMail(subject);
 
-  const restarted = startDispatcher({ config, logger, kafka: env.kafka, client: env.client });
+  const restarted = startDispatcher({ ...env, config });
   try {
     await waitFor(async () => (await committedOffset(env.kafka, groupId, topic)) === 1n, { timeoutMs: 90_000, description: 'the replayed command to be committed' });
     const metrics = await restarted.dispatcher.metrics.registry.getMetricsAsJSON();

@@ -1,7 +1,6 @@
 import { WorkflowFailedError, type Client } from '@temporalio/client';
 import type { KtoConfig } from '../../src/config';
 import { DLQ_HEADERS } from '../../src/dispatcher';
-import { createLogger } from '../../src/logger';
 import { createMetricsServer } from '../../src/metrics';
 import {
   committedOffset,
@@ -18,7 +17,6 @@ import {
 import { waitFor } from '../support/helpers';
 import { useTestEnv } from '../support/test-env';
 
-const logger = createLogger({ level: process.env.KTO_TEST_LOG_LEVEL ?? 'warn', pretty: false });
 
 const env = useTestEnv('dispatcher-q');
 
@@ -40,8 +38,8 @@ const metricValue = async (d: { metrics: { registry: { getSingleMetricAsString(n
 test('a JSON command starts sendEmailAlert and the email arrives with its to, subject and body; offset committed after the start', async () => {
   const config = await setup();
   const { topic, groupId } = config.dispatcher;
-  const d = startDispatcher({ config, logger, kafka: env.kafka, client: env.client });
-  const metricsServer = createMetricsServer({ port: 0, host: '127.0.0.1', registry: d.dispatcher.metrics.registry, logger, healthy: d.dispatcher.healthy });
+  const d = startDispatcher({ ...env, config });
+  const metricsServer = createMetricsServer({ port: 0, host: '127.0.0.1', registry: d.dispatcher.metrics.registry, logger: env.logger, healthy: d.dispatcher.healthy });
   const port = await metricsServer.start();
   try {
     const subject = `disk full ${topic}`;
@@ -69,7 +67,7 @@ test('a JSON command starts sendEmailAlert and the email arrives with its to, su
 test('SMTP 4xx twice: the email arrives after retries and the history shows attempt 3', async () => {
   const config = await setup();
   const { topic } = config.dispatcher;
-  const d = startDispatcher({ config, logger, kafka: env.kafka, client: env.client });
+  const d = startDispatcher({ ...env, config });
   try {
     await sinkFail(2, 451);
     const subject = `retried ${topic}`;
@@ -90,7 +88,7 @@ test('SMTP 5xx: no retry, the workflow fails and the operator gets a failure ale
   const config = await setup();
   const { topic } = config.dispatcher;
   const operator = `oncall-${Date.now()}@example.com`;
-  const d = startDispatcher({ config, logger, kafka: env.kafka, client: env.client }, { operatorEmail: operator });
+  const d = startDispatcher({ ...env, config }, { operatorEmail: operator });
   try {
     await sinkFail(1, 550);
     const subject = `refused ${topic}`;
@@ -118,7 +116,7 @@ test('SMTP 5xx: no retry, the workflow fails and the operator gets a failure ale
 test('each bad record lands in the dead-letter topic with its reason, and a valid command after them still starts', async () => {
   const config = await setup({ maxBytes: 4096 });
   const { topic, groupId, deadLetterTopic } = config.dispatcher;
-  const d = startDispatcher({ config, logger, kafka: env.kafka, client: env.client });
+  const d = startDispatcher({ ...env, config });
   try {
     await env.kafka.produce([
       { topic, key: 'k1', value: JSON.stringify({ command: 'app.drop_database', params: {} }) },
@@ -158,7 +156,7 @@ test('each bad record lands in the dead-letter topic with its reason, and a vali
 test('a repeated idempotency key starts one workflow and sends one email', async () => {
   const config = await setup();
   const { topic, groupId } = config.dispatcher;
-  const d = startDispatcher({ config, logger, kafka: env.kafka, client: env.client });
+  const d = startDispatcher({ ...env, config });
   try {
     const subject = `once ${topic}`;
     const command = { command: 'app.send_email_alert', params: { email: 'ops@example.com', subject }, idempotencyKey: `once-${topic}` };
@@ -180,7 +178,7 @@ test('a repeated idempotency key starts one workflow and sends one email', async
 test('ordered mode runs the commands of one key one after another, different keys in parallel', async () => {
   const config = await setup({ ordered: true, maxInFlight: 64 }, 2);
   const { topic } = config.dispatcher;
-  const d = startDispatcher({ config, logger, kafka: env.kafka, client: env.client });
+  const d = startDispatcher({ ...env, config });
   try {
     const keys = ['alpha', 'beta', 'gamma'];
     const messages = [];
@@ -229,7 +227,7 @@ test('Temporal unavailable: the dispatcher backs off and retries the same start,
       },
     },
   } as unknown as Client;
-  const d = startDispatcher({ config, logger, kafka: env.kafka, client: flaky });
+  const d = startDispatcher({ ...env, config, client: flaky });
   try {
     await sendCommands(env.kafka, topic, [{ command: 'app.send_email_alert', params: { email: 'ops@example.com' } }]);
     await waitFor(() => calls.length >= 3, { description: 'three failed start attempts' });

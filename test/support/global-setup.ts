@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { findFreePorts, PORT_ENV_VARS, type DevStackPorts, type PortName } from '../../src/devstack';
+import { endpointEnv, findFreeStackPorts, PORT_ENV_VARS, type PortName } from '../../src/devstack';
 import { bundleWorkflows } from '../../src/worker';
 import { claimStackDir, reapAbandonedStacks, testStack } from './test-stack';
 
@@ -11,8 +11,7 @@ import { claimStackDir, reapAbandonedStacks, testStack } from './test-stack';
  */
 export default async function globalSetup(): Promise<void> {
   const started = Date.now();
-  const [temporal, temporalUi, kafka, kafkaController, smtp, smtpControl, schemaRegistry] = await findFreePorts(7);
-  const ports: DevStackPorts = { temporal, temporalUi, kafka, kafkaController, smtp, smtpControl, schemaRegistry };
+  const ports = await findFreeStackPorts();
   process.stdout.write('\n');
   await reapAbandonedStacks(ports);
   const dir = claimStackDir();
@@ -23,14 +22,8 @@ export default async function globalSetup(): Promise<void> {
     writeFileSync(bundleFile, bundle.code);
     for (const [name, port] of Object.entries(ports) as [PortName, number][]) process.env[PORT_ENV_VARS[name]] = String(port);
     Object.assign(process.env, {
-      KTO_DEVSTACK_DIR: dir,
-      KTO_TEMPORAL_ADDRESS: endpoints.temporalAddress,
-      KTO_TEMPORAL_NAMESPACE: 'default',
-      KTO_KAFKA_BROKERS: endpoints.kafkaBrokers.join(','),
-      KTO_SMTP_HOST: endpoints.smtpHost,
-      KTO_SMTP_PORT: String(endpoints.smtpPort),
+      ...endpointEnv(dir, endpoints),
       KTO_SCHEMA_REGISTRY_URL: endpoints.schemaRegistryUrl,
-      KTO_STAGING_DIR: path.join(dir, 'staging'),
       KTO_TEST_WORKFLOW_BUNDLE: bundleFile,
       KTO_TEST_SMTP_CONTROL_URL: endpoints.smtpControlUrl,
       KTO_TEST_TEMPORAL_UI_URL: endpoints.temporalUiUrl,
