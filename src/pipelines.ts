@@ -19,7 +19,7 @@ export const DEFAULT_PIPELINES_FILE = 'kto.pipelines.yaml';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 const TOPIC = /^[A-Za-z0-9._-]{1,249}$/;
-const DURATION = /^\d+(ms|s|m|h|d)$/;
+export const DURATION = /^\d+(ms|s|m|h|d)$/;
 const CRON_MACRO = /^@(yearly|annually|monthly|weekly|daily|midnight|hourly|every \S+)$/;
 
 /** A duration Temporal accepts (`ms` format), checked to be a plain number and unit. */

@@ -2,10 +2,10 @@ import type { Duration } from '@temporalio/common';
 import type { Command } from 'commander';
 import { VOLTAGE_DAILY_PIPELINE } from '../demo/voltage';
 import { TopicNotFoundError } from '../kafka';
-import { batchOptionsOf, findBatchPipeline, loadPipelines, withoutUndefined, type BatchPipelineConfig } from '../pipelines';
+import { batchOptionsOf, DURATION, findBatchPipeline, loadPipelines, withoutUndefined, type BatchPipelineConfig } from '../pipelines';
 import type { BatchPipelineOptions } from '../shared/batch';
 import { formatOutputRecords, runBatchCommand } from './batch-run';
-import { action, cliContext, positiveInt, UserError, withClient, withKafka } from './context';
+import { action, cliContext, positiveInt, unknownPipelineError, UserError, withClient, withKafka } from './context';
 
 interface RunFlags {
   topic?: string;
@@ -30,12 +30,7 @@ export function resolveBatchPipeline(name: string): BatchPipelineConfig | undefi
 }
 
 function unknownPipeline(name: string): UserError {
-  const pipelines = loadPipelines();
-  const known = pipelines.batch.map((p) => p.name);
-  return new UserError(
-    `no batch pipeline named "${name}" in ${pipelines.file ?? 'the pipelines file (none found: no kto.pipelines.yaml here and KTO_PIPELINES_FILE unset)'}.`,
-    known.length ? `use one of: ${known.join(', ')}` : 'add it to kto.pipelines.yaml, or pass --topic, --output-topic and --group',
-  );
+  return unknownPipelineError('batch', name, loadPipelines(), '', 'add it to kto.pipelines.yaml, or pass --topic, --output-topic and --group');
 }
 
 /** The workflow input from a configured pipeline and/or flags; flags win. */
@@ -76,7 +71,7 @@ function pipelineFrom(name: string | undefined, flags: RunFlags): { options: Bat
 
 async function run(name: string | undefined, flags: RunFlags): Promise<void> {
   const { config } = cliContext();
-  if (flags.timeout && !/^\d+(ms|s|m|h|d)$/.test(flags.timeout)) throw new UserError(`--timeout must be a duration, got "${flags.timeout}".`, 'e.g. --timeout 60m');
+  if (flags.timeout && !DURATION.test(flags.timeout)) throw new UserError(`--timeout must be a duration, got "${flags.timeout}".`, 'e.g. --timeout 60m');
   const { options, timeout } = pipelineFrom(name, flags);
   await withClient((client) => runBatchCommand({ client, config, pipeline: options, runTimeout: timeout, json: flags.json, wait: flags.wait }));
 }

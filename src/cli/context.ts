@@ -2,6 +2,7 @@ import type { Client } from '@temporalio/client';
 import { ConfigError, loadConfig, type KtoConfig } from '../config';
 import { createKafkaIo, type KafkaIo } from '../kafka';
 import { createLogger, type Logger } from '../logger';
+import type { LoadedPipelines } from '../pipelines';
 import { connectClient } from '../temporal/connection';
 
 export interface CliContext {
@@ -47,6 +48,15 @@ export function positiveInt(value: string, flag: string, example = '8'): number 
   const v = Number(value);
   if (!Number.isInteger(v) || v < 1) throw new UserError(`${flag} must be a whole number of at least 1, got "${value}".`, `e.g. ${flag} ${example}`);
   return v;
+}
+
+/** The error for a pipeline name the pipelines file does not hold: where kto looked, what it holds, `fix` when it holds nothing. */
+export function unknownPipelineError(kind: 'batch' | 'ingest', name: string, pipelines: LoadedPipelines, alternative: string, fix: string): UserError {
+  const known = pipelines[kind].map((p) => p.name);
+  return new UserError(
+    `no ${kind} pipeline named "${name}" in ${pipelines.file ?? 'the pipelines file (none found: no kto.pipelines.yaml here and KTO_PIPELINES_FILE unset)'}.`,
+    known.length ? `use one of: ${known.join(', ')}${alternative}` : fix,
+  );
 }
 
 /** An error a user can act on: what happened, why, and the fix. */

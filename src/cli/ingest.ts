@@ -5,7 +5,7 @@ import { findIngestPipeline, ingestOptionsOf, loadPipelines } from '../pipelines
 import { ingestWithDefaults, ingestWorkflowId, type IngestOptions, type IngestReport } from '../shared/ingest';
 import type { ingest } from '../../workflows';
 import { newTable } from './format';
-import { action, cliContext, UserError, withClient } from './context';
+import { action, cliContext, unknownPipelineError, UserError, withClient } from './context';
 
 interface RunFlags {
   url?: string;
@@ -27,11 +27,7 @@ function optionsFrom(name: string | undefined, flags: RunFlags): IngestOptions {
   const pipelines = loadPipelines();
   const configured = name ? findIngestPipeline(pipelines, name) : undefined;
   if (name && !configured && !(flags.url && flags.topic)) {
-    const known = pipelines.ingest.map((p) => p.name);
-    throw new UserError(
-      `no ingest pipeline named "${name}" in ${pipelines.file ?? 'the pipelines file (none found: no kto.pipelines.yaml here and KTO_PIPELINES_FILE unset)'}.`,
-      known.length ? `use one of: ${known.join(', ')}, or pass --url and --topic` : 'add it under `ingest:` in kto.pipelines.yaml, or pass --url and --topic',
-    );
+    throw unknownPipelineError('ingest', name, pipelines, ', or pass --url and --topic', 'add it under `ingest:` in kto.pipelines.yaml, or pass --url and --topic');
   }
   const base: Partial<IngestOptions> = configured ? ingestOptionsOf(configured) : name ? { pipeline: name } : {};
   const url = flags.url ?? base.url;
