@@ -1,22 +1,16 @@
 import type { Command } from 'commander';
-import { builtInCommands, createCommandRegistry, isRejection } from '../commands/registry';
+import { builtInCommands, createCommandRegistry, isRejection, type CommandEnvelope } from '../commands/registry';
 import type { KtoConfig } from '../config';
 import { COMMANDS_TOPIC_PARTITIONS } from '../dispatcher';
 import { encodeAvroCommand, IDEMPOTENCY_KEY_HEADER } from '../dispatcher/decode';
 import type { KafkaIo } from '../kafka';
 import { action, cliContext, UserError, withKafka } from './context';
 
-export interface CommandMessage {
-  command: string;
-  params: unknown;
-  idempotencyKey?: string;
-}
-
 /** The idempotency key travels in the header the decoder reads (it also accepts an `idempotencyKey` field). */
-const headersOf = (message: CommandMessage): Record<string, string> => (message.idempotencyKey ? { [IDEMPOTENCY_KEY_HEADER]: message.idempotencyKey } : {});
+const headersOf = (message: CommandEnvelope): Record<string, string> => (message.idempotencyKey ? { [IDEMPOTENCY_KEY_HEADER]: message.idempotencyKey } : {});
 
 /** A command record in kto's JSON envelope: `{"command": ..., "params": {...}}`, idempotency key as a header. */
-export function jsonCommandRecord(message: CommandMessage): { value: Buffer; headers: Record<string, string> } {
+export function jsonCommandRecord(message: CommandEnvelope): { value: Buffer; headers: Record<string, string> } {
   return {
     value: Buffer.from(JSON.stringify({ command: message.command, params: message.params })),
     headers: headersOf(message),
@@ -30,7 +24,7 @@ export async function sendCommandRecord(kafka: KafkaIo, topic: string, record: {
 }
 
 /** Confluent-framed Avro (the seed's format), registered under the topic's `<topic>-value` subject. */
-async function avroCommandRecord(config: KtoConfig, topic: string, message: CommandMessage): Promise<{ value: Buffer; headers: Record<string, string> }> {
+async function avroCommandRecord(config: KtoConfig, topic: string, message: CommandEnvelope): Promise<{ value: Buffer; headers: Record<string, string> }> {
   let value: Buffer;
   try {
     value = await encodeAvroCommand({ schemaRegistryUrl: config.schemaRegistry.url, subject: `${topic}-value` }, message);
@@ -62,7 +56,7 @@ interface SendFlags {
 async function send(name: string, flags: SendFlags): Promise<void> {
   const { config } = cliContext();
   const topic = flags.topic ?? config.dispatcher.topic;
-  const message: CommandMessage = { command: name, params: parseParams(flags.params), idempotencyKey: flags.idempotencyKey };
+  const message: CommandEnvelope = { command: name, params: parseParams(flags.params), idempotencyKey: flags.idempotencyKey };
   // Checked here too, so a typo fails at the prompt instead of in the dead-letter topic.
   const registry = createCommandRegistry({ taskQueue: config.temporal.taskQueue, commands: builtInCommands() });
   const resolved = registry.resolveCommand(message, { topic, partition: 0, offset: 0n });

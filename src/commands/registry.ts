@@ -9,10 +9,13 @@ import type { EmailAlertRetry, SendEmailAlertInput } from '../../workflows/send-
  * definitions to `createCommandRegistry`).
  */
 
-/** What the decoder made of a message (see src/dispatcher/decode.ts). */
+/** A command whichever format it came in: what the decoder made of a message (src/dispatcher/decode.ts), or what a producer sends. */
 export interface CommandEnvelope {
+  /** Name the command registry looks up, e.g. `app.send_email_alert`. */
   command: string;
+  /** Parsed params; the command's own schema validates them. */
   params: unknown;
+  /** The `kto-idempotency-key` header, else the message's `idempotencyKey` field. */
   idempotencyKey?: string;
 }
 

@@ -1,4 +1,5 @@
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import type { CommandEnvelope } from '../commands/registry';
 
 /**
  * Turns the bytes of a command message into `{ command, params }`. Two wire formats arrive on
@@ -8,14 +9,9 @@ import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
  * string. Error messages describe what is wrong, never the values: params may carry secrets.
  */
 
-/** A command as the dispatcher sees it, whichever format it came in. */
-export interface DecodedCommand {
-  /** Name the command registry looks up, e.g. `app.send_email_alert`. */
-  command: string;
-  /** Parsed params, always an object here; the command's own schema validates them. */
-  params: unknown;
-  /** The `kto-idempotency-key` header, else the message's `idempotencyKey` field. */
-  idempotencyKey?: string;
+/** What the dispatcher needs of a decoder: bytes + headers → command envelope. */
+export interface CommandDecoder {
+  decode(value: Buffer | null, headers: Record<string, string>): Promise<CommandEnvelope>;
 }
 
 export type CommandDecodeReason = 'undecodable' | 'unknown-schema' | 'invalid-envelope';
@@ -68,7 +64,7 @@ function kindOf(value: unknown): string {
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** Checks the decoded envelope; `format` only names where it came from in messages. */
-function toCommand(value: unknown, headers: Record<string, string>, format: string): DecodedCommand {
+function toCommand(value: unknown, headers: Record<string, string>, format: string): CommandEnvelope {
   if (!isObject(value)) throw new CommandDecodeError('invalid-envelope', `${format} value must be an object with "command" and "params", got ${kindOf(value)}`);
   const { command, params, idempotencyKey } = value;
   if (typeof command !== 'string' || command.trim() === '') {
@@ -121,9 +117,7 @@ const statusOf = (err: unknown): number | undefined =>
  * A decoder for one dispatcher: one registry client, whose cache keeps every writer schema it
  * fetched, so the registry is asked once per schema id.
  */
-export function createCommandDecoder(options: { schemaRegistryUrl?: string }): {
-  decode(value: Buffer | null, headers: Record<string, string>): Promise<DecodedCommand>;
-} {
+export function createCommandDecoder(options: { schemaRegistryUrl?: string }): CommandDecoder {
   const registry = options.schemaRegistryUrl ? new SchemaRegistry({ host: options.schemaRegistryUrl, clientId: 'kto-dispatcher' }) : undefined;
 
   async function decodeAvro(value: Buffer): Promise<unknown> {
@@ -183,7 +177,7 @@ async function commandSchemaId(registry: SchemaRegistry, subject: string): Promi
  */
 export async function encodeAvroCommand(
   options: { schemaRegistryUrl: string; subject?: string },
-  command: { command: string; params: unknown; idempotencyKey?: string },
+  command: CommandEnvelope,
 ): Promise<Buffer> {
   const subject = options.subject ?? DEFAULT_COMMAND_SUBJECT;
   const cacheKey = `${options.schemaRegistryUrl}\n${subject}`;

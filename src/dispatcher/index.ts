@@ -1,25 +1,20 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { isRejection, type CommandRegistry, type ResolvedCommand } from '../commands/registry';
+import { isRejection, type CommandEnvelope, type CommandRegistry, type ResolvedCommand } from '../commands/registry';
 import { KTO_COMMAND } from '../shared/search-attributes';
 import type { KtoConfig } from '../config';
 import type { ConsumedRecord, KafkaIo } from '../kafka';
 import type { Logger } from '../logger';
 import { retryForever, type BackoffOptions } from './backoff';
 import { writeDeadLetter, type DeadLetterReason } from './dead-letter';
-import { CommandDecodeError, type DecodedCommand } from './decode';
+import { CommandDecodeError, type CommandDecoder } from './decode';
 import { createDispatcherMetrics } from './metrics';
 import { createOffsetTracker } from './offset-tracker';
 import { createSlots } from './slots';
 
 export { DLQ_HEADERS, type DeadLetterReason } from './dead-letter';
 
-/** What the dispatcher needs of src/dispatcher/decode.ts: bytes + headers → command envelope. */
 /** Partitions of a commands topic kto creates itself (an existing topic is used as it is). */
 export const COMMANDS_TOPIC_PARTITIONS = 3;
-
-export interface CommandDecoder {
-  decode(value: Buffer | null, headers: Record<string, string>): Promise<DecodedCommand>;
-}
 
 /** Where a command stands when the test hook runs. */
 export interface StartedCommand {
@@ -144,7 +139,7 @@ export function createDispatcher(options: DispatcherOptions) {
       if (size > maxBytes) {
         return await deadLetter(record, 'oversized', `record is ${size} bytes, over the ${maxBytes}-byte limit (KTO_DISPATCHER_MAX_BYTES)`);
       }
-      const decoded = await retry('decoding', where, async (): Promise<DecodedCommand | CommandDecodeError> => {
+      const decoded = await retry('decoding', where, async (): Promise<CommandEnvelope | CommandDecodeError> => {
         try {
           return await decoder.decode(record.value, record.headers);
         } catch (err) {

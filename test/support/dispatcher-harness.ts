@@ -6,7 +6,8 @@ import { createCommandDecoder } from '../../src/dispatcher/decode';
 import type { StoredMessage } from '../../src/devstack/mailbox';
 import type { KafkaIo } from '../../src/kafka';
 import type { Logger } from '../../src/logger';
-import { jsonCommandRecord, type CommandMessage } from '../../src/cli/command';
+import { jsonCommandRecord } from '../../src/cli/command';
+import type { CommandEnvelope } from '../../src/commands/registry';
 import { uniqueTopic, waitFor } from './helpers';
 
 /** Seconds-level retries instead of the seed's 5 minutes, so retry tests finish quickly. */
@@ -68,7 +69,7 @@ export function startDispatcher(deps: HarnessDeps, options: Partial<DispatcherOp
 }
 
 /** Produces commands in kto's JSON envelope, as `kto command send` does. */
-export async function sendCommands(kafka: KafkaIo, topic: string, messages: (CommandMessage & { key?: string })[]): Promise<void> {
+export async function sendCommands(kafka: KafkaIo, topic: string, messages: (CommandEnvelope & { key?: string })[]): Promise<void> {
   await kafka.produce(
     messages.map((m) => {
       const record = jsonCommandRecord(m);
