@@ -15,6 +15,11 @@ export interface TopicSpec {
   config?: Record<string, string>;
 }
 
+export interface TopicSummary {
+  topic: string;
+  partitions: number;
+}
+
 /**
  * The admin-side reads and writes kto needs. One admin connection is opened lazily and
  * shared; `close()` releases it.
@@ -34,6 +39,15 @@ export function createKafkaAdmin(kafka: Kafka) {
   };
 
   return {
+    /** Every topic with its partition count, sorted by name; internal topics (`__*`) left out. */
+    async topics(): Promise<TopicSummary[]> {
+      const { topics } = await (await connected()).fetchTopicMetadata();
+      return topics
+        .filter((t) => !t.name.startsWith('__'))
+        .map((t) => ({ topic: t.name, partitions: t.partitions.length }))
+        .sort((a, b) => a.topic.localeCompare(b.topic));
+    },
+
     /** Partition ids of a topic, sorted; throws TopicNotFoundError when the topic does not exist. */
     async partitions(topic: string): Promise<number[]> {
       const a = await connected();

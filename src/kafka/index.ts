@@ -5,16 +5,16 @@ import { createKafkaAdmin } from './admin';
 import { createKafka } from './client';
 import { createGroupConsumer, type GroupConsumerOptions } from './group-consumer';
 import { readRange, type ReadRangeOptions } from './range-reader';
-import { listTopics, readTopic, type ReadTopicOptions } from './topic-reader';
+import { readTopic, type ReadTopicOptions } from './topic-reader';
 import { chunkRecords } from './chunk';
 import { commitRange, groupByTopic, type OutboundRecord, type RangeCommitOptions } from './transactional';
 import { publishTransaction, type PublishTransactionOptions } from './transactional-publish';
 
-export { TopicNotFoundError, type KafkaAdmin, type PartitionWatermarks, type TopicSpec } from './admin';
+export { TopicNotFoundError, type KafkaAdmin, type PartitionWatermarks, type TopicSpec, type TopicSummary } from './admin';
 export { kafkaClientOptions } from './client';
 export type { ConsumedRecord, GroupConsumer, GroupConsumerOptions } from './group-consumer';
 export type { RangeRecord, ReadRangeOptions } from './range-reader';
-export type { ReadTopicOptions, TopicRecord, TopicSummary } from './topic-reader';
+export type { ReadTopicOptions, TopicRecord } from './topic-reader';
 export type { PublishRecord, PublishTransactionOptions, PublishTxn, SentPosition } from './transactional-publish';
 export { OffsetConflictError, type OutboundRecord, type RangeCommitOptions, type RangeCommitResult } from './transactional';
 
@@ -45,7 +45,7 @@ export function createKafkaIo(config: KafkaConfig, logger: Logger) {
     /** Several sends in one transaction, with the offsets they landed at (batch events); see transactional-publish.ts. */
     publishTransaction: <T>(options: PublishTransactionOptions<T>) => publishTransaction(kafka, options),
     /** Every non-internal topic with its partition count. */
-    listTopics: () => listTopics(kafka),
+    listTopics: () => admin.topics(),
     /** What a read_committed consumer sees of a small topic (outputs, checks); see topic-reader.ts. */
     readTopic: (options: ReadTopicOptions) => readTopic(kafka, admin, options),
     /** Idempotent, acks=all writes outside any transaction (dead letters, demo data, tests). */

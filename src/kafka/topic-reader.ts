@@ -21,26 +21,6 @@ export interface ReadTopicOptions {
   timeoutMs?: number;
 }
 
-export interface TopicSummary {
-  topic: string;
-  partitions: number;
-}
-
-/** Every topic with its partition count, sorted by name; internal topics (`__*`) left out. */
-export async function listTopics(kafka: Kafka): Promise<TopicSummary[]> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const { topics } = await admin.fetchTopicMetadata();
-    return topics
-      .filter((t) => !t.name.startsWith('__'))
-      .map((t) => ({ topic: t.name, partitions: t.partitions.length }))
-      .sort((a, b) => a.topic.localeCompare(b.topic));
-  } finally {
-    await admin.disconnect();
-  }
-}
-
 /**
  * Reads what a `read_committed` consumer sees of a whole topic, from each partition's low
  * watermark to its high watermark at the start of the call. For printing outputs and for
