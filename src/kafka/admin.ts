@@ -1,4 +1,5 @@
 import type { Admin, Kafka } from 'kafkajs';
+import { lazilyConnected } from './client';
 
 export interface PartitionWatermarks {
   partition: number;
@@ -25,18 +26,8 @@ export interface TopicSummary {
  * shared; `close()` releases it.
  */
 export function createKafkaAdmin(kafka: Kafka) {
-  let admin: Promise<Admin> | undefined;
-  const connected = (): Promise<Admin> => {
-    admin ??= (async () => {
-      const a = kafka.admin();
-      await a.connect();
-      return a;
-    })().catch((err: unknown) => {
-      admin = undefined;
-      throw err;
-    });
-    return admin;
-  };
+  const admin = lazilyConnected(() => kafka.admin());
+  const connected = (): Promise<Admin> => admin.get();
 
   return {
     /** Every topic with its partition count, sorted by name; internal topics (`__*`) left out. */
@@ -96,8 +87,7 @@ export function createKafkaAdmin(kafka: Kafka) {
     },
 
     async close(): Promise<void> {
-      const a = admin;
-      admin = undefined;
+      const a = admin.take();
       if (a) await (await a).disconnect();
     },
   };

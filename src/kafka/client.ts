@@ -46,3 +46,29 @@ export function createKafka(config: KafkaConfig, logger: Logger): Kafka {
       },
   });
 }
+
+/**
+ * A client (admin, producer) connected on first use and shared; a failed connect is forgotten
+ * so the next use tries again. `take()` hands the connection over for closing, once.
+ */
+export function lazilyConnected<T extends { connect(): Promise<void> }>(make: () => T) {
+  let connection: Promise<T> | undefined;
+  return {
+    get(): Promise<T> {
+      connection ??= (async () => {
+        const client = make();
+        await client.connect();
+        return client;
+      })().catch((err: unknown) => {
+        connection = undefined;
+        throw err;
+      });
+      return connection;
+    },
+    take(): Promise<T> | undefined {
+      const taken = connection;
+      connection = undefined;
+      return taken;
+    },
+  };
+}

@@ -1,8 +1,8 @@
-import { Partitioners, type Kafka, type Producer } from 'kafkajs';
+import { Partitioners, type Kafka } from 'kafkajs';
 import type { KafkaConfig } from '../config';
 import type { Logger } from '../logger';
 import { createKafkaAdmin } from './admin';
-import { createKafka } from './client';
+import { createKafka, lazilyConnected } from './client';
 import { createGroupConsumer, type GroupConsumerOptions } from './group-consumer';
 import { readRange, type ReadRangeOptions } from './range-reader';
 import { readTopic, type ReadTopicOptions } from './topic-reader';
@@ -25,18 +25,7 @@ export { OffsetConflictError, type OutboundRecord, type RangeCommitOptions, type
 export function createKafkaIo(config: KafkaConfig, logger: Logger) {
   const kafka: Kafka = createKafka(config, logger);
   const admin = createKafkaAdmin(kafka);
-  let producer: Promise<Producer> | undefined;
-  const idempotentProducer = (): Promise<Producer> => {
-    producer ??= (async () => {
-      const p = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
-      await p.connect();
-      return p;
-    })().catch((err: unknown) => {
-      producer = undefined;
-      throw err;
-    });
-    return producer;
-  };
+  const producer = lazilyConnected(() => kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner }));
 
   return {
     admin,
@@ -50,7 +39,7 @@ export function createKafkaIo(config: KafkaConfig, logger: Logger) {
     readTopic: (options: ReadTopicOptions) => readTopic(kafka, admin, options),
     /** Idempotent, acks=all writes outside any transaction (dead letters, demo data, tests). */
     async produce(records: OutboundRecord[] | Omit<OutboundRecord, 'partition'>[]): Promise<void> {
-      const p = await idempotentProducer();
+      const p = await producer.get();
       for await (const chunk of chunkRecords<Omit<OutboundRecord, 'partition'>>(records)) {
         await p.sendBatch({ acks: -1, topicMessages: groupByTopic(chunk) });
       }
@@ -60,8 +49,7 @@ export function createKafkaIo(config: KafkaConfig, logger: Logger) {
     /** The raw client, for the few callers that need a consumer group of their own (dispatcher, tests). */
     client: kafka,
     async close(): Promise<void> {
-      const p = producer;
-      producer = undefined;
+      const p = producer.take();
       if (p) await (await p).disconnect().catch(() => undefined);
       await admin.close();
     },
