@@ -42,7 +42,7 @@ async function produceInput(ctx: BenchContext, topic: string, records: number) {
     { topic: `${topic}.out`, partitions: PARTITIONS },
   ]);
   const started = performance.now();
-  const produced = await produceVoltageSample(ctx.kafka, { topic, records, partitions: PARTITIONS, seed: SEED, chunkSize: 10_000 });
+  const produced = await produceVoltageSample(ctx.kafka, { topic, records, partitions: PARTITIONS, seed: SEED });
   const ms = performance.now() - started;
   ctx.progress(`produced ${formatInt(records)} records to ${topic} in ${formatSeconds(ms)} (${formatInt(records / (ms / 1000))} records/s)`);
   return { ...produced, ms };

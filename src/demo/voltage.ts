@@ -96,14 +96,11 @@ export function* voltageSample(options: VoltageSampleOptions = {}): Generator<Vo
 
 export interface ProduceVoltageSampleOptions extends VoltageSampleOptions {
   topic: string;
-  /** Records per produce request. @default 5000 */
-  chunkSize?: number;
 }
 
 export interface ProducedSample {
   records: number;
   malformed: number;
-  perPartition: number[];
 }
 
 /**
@@ -111,22 +108,16 @@ export interface ProducedSample {
  * partition i % partitions. Used by `kto demo` and the benchmarks.
  */
 export async function produceVoltageSample(kafka: KafkaIo, options: ProduceVoltageSampleOptions): Promise<ProducedSample> {
-  const { partitions } = withDefaults(options);
-  const chunkSize = options.chunkSize ?? 5000;
-  const perPartition = new Array<number>(partitions).fill(0);
-  let chunk: { topic: string; partition: number; key: string; value: string }[] = [];
   let records = 0;
   let malformed = 0;
-  for (const r of voltageSample(options)) {
-    chunk.push({ topic: options.topic, partition: r.partition, key: r.key, value: r.value });
-    perPartition[r.partition]++;
-    records++;
-    if (r.malformed) malformed++;
-    if (chunk.length >= chunkSize) {
-      await kafka.produce(chunk);
-      chunk = [];
-    }
-  }
-  if (chunk.length > 0) await kafka.produce(chunk);
-  return { records, malformed, perPartition };
+  await kafka.produce(
+    (function* () {
+      for (const r of voltageSample(options)) {
+        records++;
+        if (r.malformed) malformed++;
+        yield { topic: options.topic, partition: r.partition, key: r.key, value: r.value };
+      }
+    })(),
+  );
+  return { records, malformed };
 }

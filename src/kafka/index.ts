@@ -37,8 +37,8 @@ export function createKafkaIo(config: KafkaConfig, logger: Logger) {
     listTopics: () => admin.topics(),
     /** What a read_committed consumer sees of a small topic (outputs, checks); see topic-reader.ts. */
     readTopic: (options: ReadTopicOptions) => readTopic(kafka, admin, options),
-    /** Idempotent, acks=all writes outside any transaction (dead letters, demo data, tests). */
-    async produce(records: OutboundRecord[] | Omit<OutboundRecord, 'partition'>[]): Promise<void> {
+    /** Idempotent, acks=all writes outside any transaction (dead letters, demo data, tests); a stream is sent a request at a time. */
+    async produce(records: Iterable<Omit<OutboundRecord, 'partition'> & { partition?: number }> | AsyncIterable<Omit<OutboundRecord, 'partition'> & { partition?: number }>): Promise<void> {
       const p = await producer.get();
       for await (const chunk of chunkRecords<Omit<OutboundRecord, 'partition'>>(records)) {
         await p.sendBatch({ acks: -1, topicMessages: groupByTopic(chunk) });
