@@ -1,5 +1,4 @@
-import { spawn } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { KtoConfig } from '../../src/config';
 import {
@@ -13,40 +12,24 @@ import {
 } from '../support/dispatcher-harness';
 import { waitFor } from '../support/helpers';
 import { useTestEnv } from '../support/test-env';
-
-const ROOT = path.resolve(__dirname, '..', '..');
+import { startTestProcess } from '../support/worker-process';
 
 const env = useTestEnv('dispatcher-crash-q');
 
-/** `kto dispatcher` as its own process (test/support/fault-dispatcher.ts), parking after each start. */
+/** `kto dispatcher` as its own process (test/support/fault-dispatcher.ts), parking after each start when `hold`. */
 function spawnDispatcher(config: KtoConfig, dir: string, hold = true) {
-  mkdirSync(dir, { recursive: true });
-  const log = createWriteStream(path.join(dir, 'dispatcher.log'), { flags: 'a' });
-  const child = spawn(process.execPath, ['--require', 'tsx/cjs', path.join(ROOT, 'test/support/fault-dispatcher.ts')], {
-    cwd: ROOT,
+  return startTestProcess({
+    script: 'fault-dispatcher.ts',
+    name: 'dispatcher',
+    dir,
     env: {
-      ...process.env,
       KTO_TEMPORAL_TASK_QUEUE: config.temporal.taskQueue,
       KTO_DISPATCHER_TOPIC: config.dispatcher.topic,
       KTO_DISPATCHER_GROUP: config.dispatcher.groupId,
       KTO_DEAD_LETTER_TOPIC: config.dispatcher.deadLetterTopic,
       KTO_TEST_HOLD_DIR: hold ? dir : '',
-      KTO_LOG_LEVEL: 'info',
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  child.stdout.pipe(log);
-  child.stderr.pipe(log);
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return {
-    exited,
-    log: () => readFileSync(path.join(dir, 'dispatcher.log'), 'utf8'),
-    terminate: () => child.kill('SIGTERM'),
-    kill: async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await exited;
-    },
-  };
 }
 
 test('kill -9 of the dispatcher between the workflow start and the offset commit: the replay starts nothing new, one workflow, one email', async () => {
@@ -96,7 +79,7 @@ test('SIGTERM: the dispatcher process commits what it started, leaves the group 
     await sendCommands(env.kafka, topic, [{ command: 'app.send_email_alert', params: { email: 'ops@example.com', subject } }]);
     await waitForMail(subject, 60_000);
     await waitFor(async () => (await committedOffset(env.kafka, groupId, topic)) === 1n, { description: 'offset 1 committed' });
-    proc.terminate();
+    await proc.kill('SIGTERM');
     expect(await proc.exited).toBe(0);
     expect(proc.log()).toContain('dispatcher stopped');
   } finally {
