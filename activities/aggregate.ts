@@ -39,7 +39,7 @@ export function createAggregateActivities({ stagingDir }: AggregateActivityDeps)
           for await (const records of readStaging(input.file)) {
             const rejected: StagedRecord[] = [];
             for (const record of records) {
-              const result = aggregator.add(record.value, record.offset.toString());
+              const result = aggregator.add(record.value, record.offset);
               if (!result.ok) rejected.push({ offset: record.offset, value: record.value, note: result.reason });
             }
             await errors.write(rejected);

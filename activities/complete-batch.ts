@@ -34,7 +34,7 @@ export const aggregateHandler: BatchHandler = async function* ({ aggregation, re
   const aggregator = aggregatorFor(aggregation);
   for await (const r of records()) {
     const value = typeof r.payload === 'string' ? r.payload : JSON.stringify(r.payload);
-    const result = aggregator.add(value, String(r.offset));
+    const result = aggregator.add(value, BigInt(r.offset));
     if (!result.ok) yield { kind: 'error', reason: result.reason, value, id: r.id };
   }
   for (const row of aggregator.results()) yield { kind: 'output', key: row.key, value: JSON.stringify(row) };

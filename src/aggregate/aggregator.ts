@@ -37,7 +37,7 @@ export interface AggregateRow {
 
 export interface Aggregator {
   /** Folds one Kafka record value in. A rejected record leaves every aggregate unchanged. */
-  add(value: string | Buffer | null, offset: string): AddResult;
+  add(value: string | Buffer | null, offset: bigint): AddResult;
   /** Current rows sorted by key. Does not reset the aggregator. */
   results(): AggregateRow[];
   readonly groupCount: number;
@@ -55,14 +55,13 @@ interface GroupState {
   compensation: number;
   min: number;
   max: number;
-  firstOffset: string;
-  lastOffset: string;
+  firstOffset: bigint;
+  lastOffset: bigint;
   distinct: Set<unknown> | undefined;
 }
 
 const ACCEPTED: AddResult = { ok: true };
 const NUMERIC_STRING = /^\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*$/;
-const OFFSET = /^(?:0|[1-9]\d*)$/;
 const PREVIEW_LENGTH = 64;
 
 /**
@@ -89,8 +88,8 @@ export function createAggregator(specInput: AggregationSpecInput = {}): Aggregat
     return { ok: false, code, reason: `${code}: ${detail}` };
   };
 
-  const add = (value: string | Buffer | null, offset: string): AddResult => {
-    if (!OFFSET.test(offset)) throw new TypeError(`offset must be a non-negative decimal string, got ${JSON.stringify(offset)}`);
+  const add = (value: string | Buffer | null, offset: bigint): AddResult => {
+    if (offset < 0n) throw new RangeError(`offset must not be negative, got ${offset}`);
     if (value === null) return reject('invalid-json', 'message value is null (tombstone)');
     let record: unknown;
     try {
@@ -150,8 +149,8 @@ export function createAggregator(specInput: AggregationSpecInput = {}): Aggregat
     state.sum = total;
     if (num < state.min) state.min = num;
     if (num > state.max) state.max = num;
-    if (compareOffsets(offset, state.firstOffset) < 0) state.firstOffset = offset;
-    if (compareOffsets(offset, state.lastOffset) > 0) state.lastOffset = offset;
+    if (offset < state.firstOffset) state.firstOffset = offset;
+    if (offset > state.lastOffset) state.lastOffset = offset;
     state.distinct?.add(distinctValue);
     accepted += 1;
     return ACCEPTED;
@@ -172,8 +171,8 @@ export function createAggregator(specInput: AggregationSpecInput = {}): Aggregat
           max: g.max,
           mean: sum / g.count,
           ...(g.distinct !== undefined && { distinct: g.distinct.size }),
-          firstOffset: g.firstOffset,
-          lastOffset: g.lastOffset,
+          firstOffset: g.firstOffset.toString(),
+          lastOffset: g.lastOffset.toString(),
         };
       });
 

@@ -47,7 +47,7 @@ describe('voltage sample', () => {
       'invalid-json', 'missing-field', 'bad-timestamp', 'invalid-json', 'missing-field', 'bad-timestamp',
     ]);
     const aggregator = createAggregator();
-    const codes = records.map((r, i) => aggregator.add(r.value, String(i))).filter((res) => !res.ok).map((res) => (res.ok ? '' : res.code));
+    const codes = records.map((r, i) => aggregator.add(r.value, BigInt(i))).filter((res) => !res.ok).map((res) => (res.ok ? '' : res.code));
     expect(codes).toEqual(['invalid-json', 'missing-field', 'bad-timestamp', 'invalid-json', 'missing-field', 'bad-timestamp']);
   });
 
