@@ -32,7 +32,7 @@ export async function createStagingWriter(file: string) {
   let count = 0;
   return {
     /** Writes a batch as one buffer; resolves at once unless the stream asks for back-pressure. */
-    async write(records: StagedRecord[]): Promise<void> {
+    async write(records: readonly StagingInput[]): Promise<void> {
       if (records.length === 0) return;
       count += records.length;
       if (!out.write(encodeFrames(records))) await once(out, 'drain');
@@ -47,23 +47,40 @@ export async function createStagingWriter(file: string) {
   };
 }
 
-function encodeFrames(records: StagedRecord[]): Buffer {
-  const notes = records.map((r) => (r.note === null ? null : Buffer.from(r.note, 'utf8')));
+/** What the writer takes: a record read from Kafka (decimal offset) or from another staging file. */
+export interface StagingInput {
+  offset: bigint | string;
+  value: Buffer | null;
+  note?: string | null;
+}
+
+function encodeFrames(records: readonly StagingInput[]): Buffer {
   let size = 0;
-  records.forEach((r, i) => (size += 16 + (r.value?.length ?? 0) + (notes[i]?.length ?? 0)));
+  for (const r of records) size += 16 + (r.value?.length ?? 0) + (r.note ? Buffer.byteLength(r.note, 'utf8') : 0);
   const buf = Buffer.allocUnsafe(size);
   let pos = 0;
-  records.forEach((r, i) => {
-    const note = notes[i];
-    buf.writeBigInt64BE(r.offset, pos);
+  for (const r of records) {
+    writeOffset(buf, pos, r.offset);
     buf.writeInt32BE(r.value === null ? -1 : r.value.length, pos + 8);
     pos += 12;
     if (r.value) pos += r.value.copy(buf, pos);
-    buf.writeInt32BE(note === null ? -1 : note.length, pos);
-    pos += 4;
-    if (note) pos += note.copy(buf, pos);
-  });
+    const note = r.note ?? null;
+    const noteLength = note === null ? -1 : buf.write(note, pos + 4, 'utf8');
+    buf.writeInt32BE(noteLength, pos);
+    pos += 4 + Math.max(noteLength, 0);
+  }
   return buf;
+}
+
+/** Writes an offset as int64; a decimal string of at most 15 digits skips the BigInt. */
+function writeOffset(buf: Buffer, pos: number, offset: bigint | string): void {
+  if (typeof offset === 'string' && offset.length <= 15) {
+    const n = Number(offset);
+    buf.writeUInt32BE(Math.floor(n / 2 ** 32), pos);
+    buf.writeUInt32BE(n % 2 ** 32, pos + 4);
+  } else {
+    buf.writeBigInt64BE(BigInt(offset), pos);
+  }
 }
 
 /**

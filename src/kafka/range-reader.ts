@@ -3,7 +3,8 @@ import type { Kafka } from 'kafkajs';
 import type { KafkaAdmin } from './admin';
 
 export interface RangeRecord {
-  offset: bigint;
+  /** Decimal, as the client library decodes it. */
+  offset: string;
   key: Buffer | null;
   value: Buffer | null;
 }
@@ -72,13 +73,15 @@ export async function readRange(kafka: Kafka, admin: KafkaAdmin, options: ReadRa
       eachBatchAutoResolve: false,
       eachBatch: async ({ batch, heartbeat, resolveOffset }) => {
         if (finished || batch.partition !== partition) return;
-        const chunk: RangeRecord[] = [];
-        for (const m of batch.messages) {
-          const offset = BigInt(m.offset);
-          if (offset < from) continue;
-          if (offset > to) break;
-          chunk.push({ offset, key: m.key, value: m.value });
-        }
+        // Offsets are compared per record only in a batch that crosses an end of the range.
+        const { messages } = batch;
+        const inside = messages.length > 0 && BigInt(messages[0].offset) >= from && BigInt(messages[messages.length - 1].offset) <= to;
+        const chunk: RangeRecord[] = inside
+          ? messages
+          : messages.filter((m) => {
+              const offset = BigInt(m.offset);
+              return offset >= from && offset <= to;
+            });
         try {
           if (chunk.length > 0) await options.onRecords(chunk);
         } catch (err) {

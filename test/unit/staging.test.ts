@@ -30,6 +30,24 @@ test('records round-trip with null values, notes and 64-bit offsets, across read
   expect(await readAll(file)).toEqual(records);
 });
 
+test('decimal offsets as Kafka delivers them are written as the same 64-bit offsets', async () => {
+  const file = path.join(dir, 'decimal');
+  const writer = await createStagingWriter(file);
+  await writer.write([
+    { offset: '0', value: Buffer.from('a') },
+    { offset: '4294967297', value: Buffer.from('b') },
+    { offset: '999999999999999', value: null },
+    { offset: (2n ** 62n).toString(), value: Buffer.from('c'), note: 'late' },
+  ]);
+  await writer.close();
+  expect((await readAll(file)).map((r) => [r.offset, r.value?.toString() ?? null, r.note])).toEqual([
+    [0n, 'a', null],
+    [4294967297n, 'b', null],
+    [999999999999999n, null, null],
+    [2n ** 62n, 'c', 'late'],
+  ]);
+});
+
 test('a file cut inside a record is an error, not a silent short read', async () => {
   const file = path.join(dir, 'cut');
   const writer = await createStagingWriter(file);
