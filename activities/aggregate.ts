@@ -1,11 +1,14 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { AggregationSpecError, createAggregator, type AggregationSpecInput, type Aggregator } from '../src/aggregate';
 import type { AggregateInput, AggregateResult } from '../src/shared/batch';
-import { createStagingWriter, rangeStagingPath, readStaging, type StagedRecord } from '../src/staging';
+import { rangeStagingPath } from '../src/staging';
+import type { StepRunner } from '../src/steps/runner';
 import { withHeartbeat } from './heartbeat';
 
 export interface AggregateActivityDeps {
   stagingDir: string;
+  /** Runs the aggregation off the main thread. */
+  steps: StepRunner;
 }
 
 /** An aggregator for a run's spec; an invalid spec fails the run at once instead of being retried. */
@@ -18,7 +21,7 @@ export function aggregatorFor(spec: AggregationSpecInput | undefined): Aggregato
   }
 }
 
-export function createAggregateActivities({ stagingDir }: AggregateActivityDeps) {
+export function createAggregateActivities({ stagingDir, steps }: AggregateActivityDeps) {
   return {
     /**
      * Streams a staged range through the aggregator. Rows go to an output staging file,
@@ -28,39 +31,15 @@ export function createAggregateActivities({ stagingDir }: AggregateActivityDeps)
      */
     async aggregate(input: AggregateInput): Promise<AggregateResult> {
       const started = Date.now();
-      const aggregator = aggregatorFor(input.aggregation);
+      // Checked here, where an invalid spec becomes a non-retryable failure.
+      aggregatorFor(input.aggregation);
       const at = { ...input, from: input.range.from };
       const outputFile = rangeStagingPath(stagingDir, at, 'output');
       const errorsFile = rangeStagingPath(stagingDir, at, 'errors');
-      const errors = await createStagingWriter(errorsFile);
-      try {
-        await withHeartbeat(async (progress) => {
-          let seen = 0;
-          for await (const records of readStaging(input.file)) {
-            const rejected: StagedRecord[] = [];
-            for (const record of records) {
-              const result = aggregator.add(record.value, record.offset);
-              if (!result.ok) rejected.push({ offset: record.offset, value: record.value, note: result.reason });
-            }
-            await errors.write(rejected);
-            seen += records.length;
-            progress({ records: seen });
-          }
-        });
-      } finally {
-        await errors.close();
-      }
-      const output = await createStagingWriter(outputFile);
-      await output.write(aggregator.results().map((row) => ({ offset: 0n, value: Buffer.from(JSON.stringify(row)), note: null })));
-      await output.close();
-      return {
-        groups: aggregator.groupCount,
-        accepted: aggregator.accepted,
-        malformed: aggregator.rejected,
-        outputFile,
-        errorsFile,
-        durationMs: Date.now() - started,
-      };
+      const result = await withHeartbeat((progress) =>
+        steps.run('aggregate', { aggregation: input.aggregation, file: input.file, outputFile, errorsFile }, progress),
+      );
+      return { ...result, outputFile, errorsFile, durationMs: Date.now() - started };
     },
   };
 }

@@ -12,7 +12,8 @@ import {
   type ProduceInput,
   type ProduceResult,
 } from '../src/shared/batch';
-import { createStagingWriter, rangeStagingPath, readStaging, removeStaging } from '../src/staging';
+import { rangeStagingPath, readStaging, removeStaging } from '../src/staging';
+import type { StepRunner } from '../src/steps/runner';
 import { NO_PIPELINE_METRICS, type PipelineMetrics } from '../src/worker-telemetry';
 import { withHeartbeat } from './heartbeat';
 
@@ -24,6 +25,8 @@ export interface KafkaActivityDeps {
   workerQueue: string;
   /** Compacted topic holding each partition's pinned and committed ranges. */
   stateTopic: string;
+  /** Runs the read into staging off the main thread. */
+  steps: StepRunner;
   /** Records consumed, produced and malformed, and consumer lag. @default no metrics */
   metrics?: PipelineMetrics;
 }
@@ -35,7 +38,7 @@ function nonRetryableFor(err: unknown): never {
   throw err;
 }
 
-export function createKafkaActivities({ kafka, stagingDir, workerQueue, stateTopic, metrics = NO_PIPELINE_METRICS }: KafkaActivityDeps) {
+export function createKafkaActivities({ kafka, stagingDir, workerQueue, stateTopic, steps, metrics = NO_PIPELINE_METRICS }: KafkaActivityDeps) {
   const { admin } = kafka;
 
   return {
@@ -96,23 +99,11 @@ export function createKafkaActivities({ kafka, stagingDir, workerQueue, stateTop
         }
 
         const file = rangeStagingPath(stagingDir, { ...input, from: range.from }, 'records');
-        const writer = await createStagingWriter(file);
-        try {
-          await withHeartbeat((progress) =>
-            kafka.readRange({
-              topic: input.topic,
-              partition: input.partition,
-              from,
-              to,
-              onRecords: (records) => writer.write(records.map((r) => ({ offset: r.offset, value: r.value, note: null }))),
-              onProgress: (last, records) => progress({ lastOffset: last.toString(), records }),
-            }),
-          );
-        } finally {
-          await writer.close();
-        }
-        metrics.consumed(input.pipeline, input.topic, writer.count);
-        return { ...range, records: writer.count, file, workerQueue, durationMs: Date.now() - started };
+        const { records } = await withHeartbeat((progress) =>
+          steps.run('stage', { topic: input.topic, partition: input.partition, from: range.from, to: range.to, file }, progress),
+        );
+        metrics.consumed(input.pipeline, input.topic, records);
+        return { ...range, records, file, workerQueue, durationMs: Date.now() - started };
       } catch (err) {
         return nonRetryableFor(err);
       }

@@ -43,6 +43,8 @@ export const REDACTED = '[redacted]';
 const portError = 'must be a port number from 1 to 65535, e.g. 1025';
 const metricsPortError = 'must be a port number, or 0 to turn /metrics off';
 const positiveError = 'must be a whole number of at least 1';
+const stepThreadsError = 'must be a whole number from 0 to 256 (0 runs the batch steps on the main thread)';
+const stepHeapError = 'must be a whole number of MiB, at least 32';
 const port = z.coerce.number({ error: portError }).int(portError).min(1, portError).max(65535, portError);
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
@@ -100,6 +102,8 @@ const configSchema = z
     stagingDir: z.string().min(1),
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
     metricsPort: z.coerce.number({ error: metricsPortError }).int(metricsPortError).min(0, metricsPortError).max(65535, metricsPortError),
+    stepThreads: z.coerce.number({ error: stepThreadsError }).int(stepThreadsError).min(0, stepThreadsError).max(256, stepThreadsError),
+    stepHeapMb: z.coerce.number({ error: stepHeapError }).int(stepHeapError).min(32, stepHeapError),
     dispatcher: z.object({
       topic: z.string().min(1),
       groupId: z.string().min(1),
@@ -156,6 +160,8 @@ const SOURCES: Record<string, string> = {
   stagingDir: 'KTO_STAGING_DIR',
   logLevel: 'KTO_LOG_LEVEL',
   metricsPort: 'KTO_METRICS_PORT',
+  stepThreads: 'KTO_STEP_THREADS',
+  stepHeapMb: 'KTO_STEP_HEAP_MB',
   'dispatcher.topic': 'KTO_DISPATCHER_TOPIC',
   'dispatcher.groupId': 'KTO_DISPATCHER_GROUP',
   'dispatcher.deadLetterTopic': 'KTO_DEAD_LETTER_TOPIC',
@@ -284,6 +290,8 @@ function withDefaults(env: Env) {
     stagingDir: path.resolve(env.KTO_STAGING_DIR ?? path.join(os.tmpdir(), 'kto-staging')),
     logLevel: env.KTO_LOG_LEVEL ?? 'info',
     metricsPort: env.KTO_METRICS_PORT ?? '0',
+    stepThreads: env.KTO_STEP_THREADS ?? String(os.availableParallelism()),
+    stepHeapMb: env.KTO_STEP_HEAP_MB ?? '160',
     dispatcher: {
       topic: env.KTO_DISPATCHER_TOPIC ?? 'kto.commands',
       groupId: env.KTO_DISPATCHER_GROUP ?? 'kto-dispatcher',

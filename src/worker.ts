@@ -16,6 +16,7 @@ import { redactConfig, type KtoConfig } from './config';
 import { createKafkaIo } from './kafka';
 import type { Logger } from './logger';
 import { createMetricsServer } from './metrics';
+import { createStepRunner } from './steps/runner';
 import { createWorkerMetrics, telemetryInterceptor } from './worker-telemetry';
 import { connectWorker } from './temporal/connection';
 
@@ -85,9 +86,10 @@ export async function runWorker({ config, logger, stopSignal, activityIntercepto
       : undefined;
   const connection = await connectWorker(config.temporal);
   const kafka = createKafkaIo(config.kafka, logger);
+  const steps = createStepRunner({ kafka, kafkaConfig: config.kafka, logLevel: config.logLevel, threads: config.stepThreads, heapMb: config.stepHeapMb });
   try {
     await metricsServer?.start();
-    const activities = createActivities({ kafka, stagingDir, workerQueue, stateTopic: BATCH_STATE_TOPIC, smtp: config.smtp, logger, metrics: metrics.pipeline });
+    const activities = createActivities({ kafka, steps, stagingDir, workerQueue, stateTopic: BATCH_STATE_TOPIC, smtp: config.smtp, logger, metrics: metrics.pipeline });
     const interceptors = { activity: [telemetryInterceptor(metrics, logger), ...activityInterceptors] };
     const common = { connection, namespace: config.temporal.namespace, activities, interceptors };
     workers = await Promise.all([
@@ -103,6 +105,7 @@ export async function runWorker({ config, logger, stopSignal, activityIntercepto
     await running;
     log.info('worker stopped');
   } finally {
+    await steps.close();
     await kafka.close();
     await connection.close();
     await metricsServer?.close();

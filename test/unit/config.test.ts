@@ -67,6 +67,8 @@ describe('loadConfig defaults', () => {
     expect(path.isAbsolute(config.stagingDir)).toBe(true);
     expect(config.logLevel).toBe('info');
     expect(config.metricsPort).toBe(0);
+    expect(config.stepThreads).toBe(os.availableParallelism());
+    expect(config.stepHeapMb).toBe(160);
   });
 
   it('derives client addresses from the dev stack ports when they are moved', () => {
@@ -83,10 +85,14 @@ describe('loadConfig defaults', () => {
   });
 
   it('coerces and validates the remaining env values', () => {
-    const c = loadConfig({ KTO_SMTP_SECURE: '1', KTO_SMTP_PORT: '465', KTO_LOG_LEVEL: 'debug', KTO_METRICS_PORT: '9464' });
+    const c = loadConfig({ KTO_SMTP_SECURE: '1', KTO_SMTP_PORT: '465', KTO_LOG_LEVEL: 'debug', KTO_METRICS_PORT: '9464', KTO_STEP_THREADS: '0', KTO_STEP_HEAP_MB: '512' });
     expect(c.smtp).toMatchObject({ secure: true, port: 465 });
     expect(c.logLevel).toBe('debug');
     expect(c.metricsPort).toBe(9464);
+    expect(c.stepThreads).toBe(0);
+    expect(c.stepHeapMb).toBe(512);
+    expect(() => loadConfig({ KTO_STEP_THREADS: '-1' })).toThrow(/KTO_STEP_THREADS.*0 to 256/);
+    expect(() => loadConfig({ KTO_STEP_HEAP_MB: '8' })).toThrow(/KTO_STEP_HEAP_MB.*at least 32/);
   });
 });
 

@@ -1,0 +1,142 @@
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { KafkaConfig } from '../config';
+import { TopicNotFoundError, type KafkaIo } from '../kafka';
+import { createStepTasks, type Progress, type StepName, type StepTasks } from './tasks';
+
+/**
+ * Runs the CPU-heavy batch steps (reading a range into staging, aggregating it) on a small pool
+ * of worker threads, so decoding and parsing millions of records uses every core and never
+ * starves the Temporal worker's pollers and heartbeats on the main thread. Each thread has its
+ * own Kafka client and runs several steps at once; `threads: 0` runs them inline.
+ */
+export interface StepRunner {
+  run<S extends StepName>(step: S, input: Parameters<StepTasks[S]>[0], progress: Progress): ReturnType<StepTasks[S]>;
+  /** Stops the threads; steps still running on them fail. */
+  close(): Promise<void>;
+}
+
+export interface StepRunnerOptions {
+  /** Kafka client of this process, for inline steps. */
+  kafka: KafkaIo;
+  /** What each thread builds its own Kafka client from. */
+  kafkaConfig: KafkaConfig;
+  logLevel: string;
+  /** Threads, started at once; a step goes to the least busy one. 0 runs steps inline. */
+  threads: number;
+  /** Old-generation heap of each thread, in MiB: the bound on a worker's memory for batch steps. */
+  heapMb: number;
+}
+
+/** What a step thread receives at start (see thread-main.ts). */
+export interface StepThreadData {
+  kafkaConfig: KafkaConfig;
+  logLevel: string;
+}
+
+export type StepRequest = { id: number; step: StepName; input: unknown };
+export type StepReply =
+  | { id: number; progress: Record<string, unknown> }
+  | { id: number; result: unknown }
+  | { id: number; error: SerializedError };
+
+export interface SerializedError {
+  name: string;
+  message: string;
+  stack?: string;
+  topic?: string;
+}
+
+interface Pending {
+  resolve: (result: unknown) => void;
+  reject: (err: unknown) => void;
+  progress: Progress;
+}
+
+interface StepThread {
+  worker: Worker;
+  pending: Map<number, Pending>;
+}
+
+/** The thread's entry point loads the TypeScript sources through tsx, as bin/kto.js does. */
+const ENTRY = path.join(__dirname, 'thread.js');
+/**
+ * A fetch's decoded records live across the awaits of a step; a young generation this large
+ * lets them die young instead of being promoted and collected again by full GCs.
+ */
+const YOUNG_GENERATION_MB = 96;
+
+export function createStepRunner({ kafka, kafkaConfig, logLevel, threads: size, heapMb }: StepRunnerOptions): StepRunner {
+  if (size === 0) {
+    const inline = createStepTasks(kafka);
+    return {
+      run: (step, input, progress) => inline[step](input as never, progress) as never,
+      close: async () => undefined,
+    };
+  }
+
+  const threads: StepThread[] = [];
+  let nextId = 0;
+
+  const spawn = (): StepThread => {
+    const data: StepThreadData = { kafkaConfig, logLevel };
+    const worker = new Worker(ENTRY, { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB, maxOldGenerationSizeMb: heapMb } });
+    const thread: StepThread = { worker, pending: new Map() };
+    const fail = (err: unknown) => {
+      const at = threads.indexOf(thread);
+      if (at >= 0) threads.splice(at, 1);
+      const reason =
+        (err as { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY'
+          ? new Error(`a batch step thread ran out of memory (heap limit ${heapMb} MiB): raise KTO_STEP_HEAP_MB, or run fewer partitions per worker`)
+          : err;
+      for (const p of thread.pending.values()) p.reject(reason);
+      thread.pending.clear();
+    };
+    worker.on('message', (reply: StepReply) => {
+      const p = thread.pending.get(reply.id);
+      if (!p) return;
+      if ('progress' in reply) return p.progress(reply.progress);
+      thread.pending.delete(reply.id);
+      if ('error' in reply) p.reject(deserializeError(reply.error));
+      else p.resolve(reply.result);
+    });
+    worker.once('error', fail);
+    worker.once('exit', (code) => {
+      if (threads.includes(thread)) fail(new Error(`a batch step thread exited with code ${code}`));
+    });
+    // The worker's shutdown closes the runner; idle threads alone must not keep a process alive.
+    worker.unref();
+    threads.push(thread);
+    return thread;
+  };
+  // Threads load their modules now, not in the middle of a run's first steps.
+  for (let i = 0; i < size; i++) spawn();
+
+  return {
+    run(step, input, progress) {
+      // A thread lost to a failure is replaced by the next step, not in a loop.
+      const thread = threads.length < size ? spawn() : threads.reduce((best, t) => (t.pending.size < best.pending.size ? t : best));
+      const id = nextId++;
+      const request: StepRequest = { id, step, input };
+      return new Promise((resolve, reject) => {
+        thread.pending.set(id, { resolve, reject, progress });
+        thread.worker.postMessage(request);
+      }) as never;
+    },
+    async close() {
+      await Promise.all(threads.map((t) => t.worker.terminate()));
+    },
+  };
+}
+
+export function serializeError(err: unknown): SerializedError {
+  if (!(err instanceof Error)) return { name: 'Error', message: String(err) };
+  return { name: err.name, message: err.message, stack: err.stack, topic: err instanceof TopicNotFoundError ? err.topic : undefined };
+}
+
+/** Errors keep the class kto's activities branch on across the thread boundary. */
+function deserializeError(e: SerializedError): Error {
+  const err = e.name === 'TopicNotFoundError' && e.topic !== undefined ? new TopicNotFoundError(e.topic) : Object.assign(new Error(e.message), { name: e.name });
+  if (e.stack) err.stack = e.stack;
+  return err;
+}
