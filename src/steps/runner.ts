@@ -60,11 +60,6 @@ interface StepThread {
 
 /** The thread's entry point loads the TypeScript sources through tsx, as bin/kto.js does. */
 const ENTRY = path.join(__dirname, 'thread.js');
-/**
- * A fetch's decoded records live across the awaits of a step; a young generation this large
- * lets them die young instead of being promoted and collected again by full GCs.
- */
-const YOUNG_GENERATION_MB = 96;
 
 export function createStepRunner({ kafka, kafkaConfig, logLevel, threads: size, heapMb }: StepRunnerOptions): StepRunner {
   if (size === 0) {
@@ -80,7 +75,7 @@ export function createStepRunner({ kafka, kafkaConfig, logLevel, threads: size, 
 
   const spawn = (): StepThread => {
     const data: StepThreadData = { kafkaConfig, logLevel };
-    const worker = new Worker(ENTRY, { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB, maxOldGenerationSizeMb: heapMb } });
+    const worker = new Worker(ENTRY, { workerData: data, resourceLimits: { maxOldGenerationSizeMb: heapMb } });
     const thread: StepThread = { worker, pending: new Map() };
     const fail = (err: unknown) => {
       const at = threads.indexOf(thread);
