@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Kafka, logLevel, type KafkaConfig as KafkaJsConfig, type LogEntry, type SASLOptions } from 'kafkajs';
 import type { KafkaConfig } from '../config';
 import type { Logger } from '../logger';
+import { fixIdleRequestQueueTimer } from './request-queue';
 
 /** Maps kto's Kafka settings (librdkafka names) onto a kafkajs client. */
 export function kafkaClientOptions(config: KafkaConfig): KafkaJsConfig {
@@ -31,6 +32,7 @@ const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
 
 /** Creates the kafkajs client; its log lines go through kto's logger, namespaced. */
 export function createKafka(config: KafkaConfig, logger: Logger): Kafka {
+  fixIdleRequestQueueTimer();
   const kafkaLogger = logger.child({ namespace: 'kafka' });
   return new Kafka({
     ...kafkaClientOptions(config),
