@@ -8,7 +8,10 @@ import { createStepTasks, type Progress, type StepName, type StepTasks } from '.
  * Runs the CPU-heavy batch steps (reading a range into staging, aggregating it) on a small pool
  * of worker threads, so decoding and parsing millions of records uses every core and never
  * starves the Temporal worker's pollers and heartbeats on the main thread. Each thread has its
- * own Kafka client and runs several steps at once; `threads: 0` runs them inline.
+ * own Kafka client and runs one step at a time; further steps wait in a queue, first come first
+ * served. Steps interleaved on one thread only share its core, and they cost more than one after
+ * the other: more of their records live at once, so more survive into the old generation and
+ * the collector works harder. `threads: 0` runs steps inline, all at once.
  */
 export interface StepRunner {
   run<S extends StepName>(step: S, input: Parameters<StepTasks[S]>[0], progress: Progress): ReturnType<StepTasks[S]>;
@@ -22,7 +25,7 @@ export interface StepRunnerOptions {
   /** What each thread builds its own Kafka client from. */
   kafkaConfig: KafkaConfig;
   logLevel: string;
-  /** Threads, started at once; a step goes to the least busy one. 0 runs steps inline. */
+  /** Threads, started at once; a step goes to an idle one or waits for one. 0 runs steps inline. */
   threads: number;
   /** Old-generation heap of each thread, in MiB: the bound on a worker's memory for batch steps. */
   heapMb: number;
@@ -47,7 +50,8 @@ export interface SerializedError {
   topic?: string;
 }
 
-interface Pending {
+interface Job {
+  request: StepRequest;
   resolve: (result: unknown) => void;
   reject: (err: unknown) => void;
   progress: Progress;
@@ -55,7 +59,8 @@ interface Pending {
 
 interface StepThread {
   worker: Worker;
-  pending: Map<number, Pending>;
+  /** The step running on the thread, if any. */
+  running: Job | undefined;
 }
 
 /** The thread's entry point loads the TypeScript sources through tsx, as bin/kto.js does. */
@@ -71,29 +76,43 @@ export function createStepRunner({ kafka, kafkaConfig, logLevel, threads: size, 
   }
 
   const threads: StepThread[] = [];
+  const queue: Job[] = [];
   let nextId = 0;
+
+  /** Hands waiting steps to idle threads; a thread lost to a failure is replaced here, not in a loop. */
+  const dispatch = () => {
+    while (queue.length > 0) {
+      const thread = threads.find((t) => t.running === undefined) ?? (threads.length < size ? spawn() : undefined);
+      if (thread === undefined) return;
+      const job = queue.shift()!;
+      thread.running = job;
+      thread.worker.postMessage(job.request);
+    }
+  };
 
   const spawn = (): StepThread => {
     const data: StepThreadData = { kafkaConfig, logLevel };
     const worker = new Worker(ENTRY, { workerData: data, resourceLimits: { maxOldGenerationSizeMb: heapMb } });
-    const thread: StepThread = { worker, pending: new Map() };
+    const thread: StepThread = { worker, running: undefined };
     const fail = (err: unknown) => {
       const at = threads.indexOf(thread);
       if (at >= 0) threads.splice(at, 1);
       const reason =
         (err as { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY'
-          ? new Error(`a batch step thread ran out of memory (heap limit ${heapMb} MiB): raise KTO_STEP_HEAP_MB, or run fewer partitions per worker`)
+          ? new Error(`a batch step thread ran out of memory (heap limit ${heapMb} MiB): raise KTO_STEP_HEAP_MB (count-distinct keeps every distinct value of the range it aggregates)`)
           : err;
-      for (const p of thread.pending.values()) p.reject(reason);
-      thread.pending.clear();
+      thread.running?.reject(reason);
+      thread.running = undefined;
+      dispatch();
     };
     worker.on('message', (reply: StepReply) => {
-      const p = thread.pending.get(reply.id);
-      if (!p) return;
-      if ('progress' in reply) return p.progress(reply.progress);
-      thread.pending.delete(reply.id);
-      if ('error' in reply) p.reject(deserializeError(reply.error));
-      else p.resolve(reply.result);
+      const job = thread.running;
+      if (job === undefined || job.request.id !== reply.id) return;
+      if ('progress' in reply) return job.progress(reply.progress);
+      thread.running = undefined;
+      if ('error' in reply) job.reject(deserializeError(reply.error));
+      else job.resolve(reply.result);
+      dispatch();
     });
     worker.once('error', fail);
     worker.once('exit', (code) => {
@@ -109,16 +128,13 @@ export function createStepRunner({ kafka, kafkaConfig, logLevel, threads: size, 
 
   return {
     run(step, input, progress) {
-      // A thread lost to a failure is replaced by the next step, not in a loop.
-      const thread = threads.length < size ? spawn() : threads.reduce((best, t) => (t.pending.size < best.pending.size ? t : best));
-      const id = nextId++;
-      const request: StepRequest = { id, step, input };
       return new Promise((resolve, reject) => {
-        thread.pending.set(id, { resolve, reject, progress });
-        thread.worker.postMessage(request);
+        queue.push({ request: { id: nextId++, step, input }, resolve, reject, progress });
+        dispatch();
       }) as never;
     },
     async close() {
+      for (const job of queue.splice(0)) job.reject(new Error('the batch step runner closed before the step started'));
       await Promise.all(threads.map((t) => t.worker.terminate()));
     },
   };

@@ -4,7 +4,7 @@ import { createLogger } from '../logger';
 import { serializeError, type StepReply, type StepRequest, type StepThreadData } from './runner';
 import { createStepTasks } from './tasks';
 
-/** A step thread: runs the steps the runner posts, several at once, on a Kafka client of its own. */
+/** A step thread: runs the steps the runner posts (one at a time), on a Kafka client of its own. */
 const port = parentPort!;
 const { kafkaConfig, logLevel } = workerData as StepThreadData;
 const tasks = createStepTasks(createKafkaIo(kafkaConfig, createLogger({ level: logLevel })));

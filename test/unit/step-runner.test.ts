@@ -67,6 +67,32 @@ describe('step runner', () => {
     ).resolves.toMatchObject({ accepted: 1 });
   });
 
+  it('runs one step at a time per thread, the others in the order they came', async () => {
+    const r = runner(1);
+    const events: string[] = [];
+    const inputs = await Promise.all(['a', 'b', 'c'].map((name) => stage(`queued-${name}`, [reading(1, 1), reading(2, 2)])));
+    await Promise.all(
+      inputs.map((file, i) =>
+        r
+          .run('aggregate', { aggregation: undefined, file, outputFile: `${file}.o`, errorsFile: `${file}.e` }, () => events.push(`progress ${i}`))
+          .then(() => events.push(`done ${i}`)),
+      ),
+    );
+    expect(events).toEqual(['progress 0', 'done 0', 'progress 1', 'done 1', 'progress 2', 'done 2']);
+  });
+
+  it('fails the running and the waiting steps when it closes', async () => {
+    const r = runner(1);
+    const file = await stage('closing', [reading(1, 1)]);
+    const steps = Promise.allSettled(
+      [0, 1].map(() => r.run('aggregate', { aggregation: undefined, file, outputFile: `${file}.o`, errorsFile: `${file}.e` }, () => undefined)),
+    );
+    await r.close();
+    const outcomes = await steps;
+    expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected']);
+    expect((outcomes[1] as PromiseRejectedResult).reason.message).toMatch(/closed before the step started/);
+  });
+
   it('fails a step that outgrows the thread heap with a message naming the limit, then replaces the thread', async () => {
     // Count-distinct keeps every distinct value: 400,000 of them do not fit in 32 MiB.
     const values = Array.from({ length: 400_000 }, (_, i) => JSON.stringify({ datetime: '23/12/2006 16:52:00', voltage: 1, id: `reading-${i}-${'x'.repeat(40)}` }));
