@@ -49,7 +49,7 @@ export async function createStagingWriter(file: string) {
 
 /** What the writer takes: a record read from Kafka (decimal offset) or from another staging file. */
 export interface StagingInput {
-  offset: bigint | string;
+  offset: bigint | number | string;
   value: Buffer | null;
   note?: string | null;
 }
@@ -72,9 +72,9 @@ function encodeFrames(records: readonly StagingInput[]): Buffer {
   return buf;
 }
 
-/** Writes an offset as int64; a decimal string of at most 15 digits skips the BigInt. */
-function writeOffset(buf: Buffer, pos: number, offset: bigint | string): void {
-  if (typeof offset === 'string' && offset.length <= 15) {
+/** Writes an offset as int64; a number, or a decimal string of at most 15 digits, skips the BigInt. */
+function writeOffset(buf: Buffer, pos: number, offset: bigint | number | string): void {
+  if (typeof offset === 'number' || (typeof offset === 'string' && offset.length <= 15)) {
     const n = Number(offset);
     buf.writeUInt32BE(Math.floor(n / 2 ** 32), pos);
     buf.writeUInt32BE(n % 2 ** 32, pos + 4);
@@ -84,34 +84,81 @@ function writeOffset(buf: Buffer, pos: number, offset: bigint | string): void {
 }
 
 /**
+ * The records of one read chunk of a staging file, read in place: the aggregate step decodes
+ * each value straight from the chunk, without a copy, an object or a BigInt per record.
+ */
+export interface StagedChunk {
+  readonly length: number;
+  /** A number below 2^53 (every offset in practice), a bigint above. */
+  offset(i: number): number | bigint;
+  /** The value decoded as UTF-8. */
+  text(i: number): string | null;
+  /** The value's bytes, a view into the chunk. */
+  value(i: number): Buffer | null;
+  note(i: number): string | null;
+}
+
+/** Offsets below 2^53 have a high word below 2^21 and are exact as numbers. */
+const SAFE_HIGH_WORD = 2 ** 21;
+
+function stagedChunk(buf: Buffer, starts: number[]): StagedChunk {
+  const valueLength = (i: number) => buf.readInt32BE(starts[i] + 8);
+  return {
+    length: starts.length,
+    offset(i) {
+      const high = buf.readInt32BE(starts[i]);
+      return high >= 0 && high < SAFE_HIGH_WORD ? high * 2 ** 32 + buf.readUInt32BE(starts[i] + 4) : buf.readBigInt64BE(starts[i]);
+    },
+    text(i) {
+      const length = valueLength(i);
+      return length < 0 ? null : buf.toString('utf8', starts[i] + 12, starts[i] + 12 + length);
+    },
+    value(i) {
+      const length = valueLength(i);
+      return length < 0 ? null : buf.subarray(starts[i] + 12, starts[i] + 12 + length);
+    },
+    note(i) {
+      const at = starts[i] + 12 + Math.max(valueLength(i), 0);
+      const length = buf.readInt32BE(at);
+      return length < 0 ? null : buf.toString('utf8', at + 4, at + 4 + length);
+    },
+  };
+}
+
+/** Where the frame at `pos` ends, or -1 when `buf` does not hold all of it. */
+function frameEnd(buf: Buffer, pos: number): number {
+  if (buf.length - pos < 12) return -1;
+  const valueBytes = Math.max(buf.readInt32BE(pos + 8), 0);
+  if (buf.length - pos < 16 + valueBytes) return -1;
+  const end = pos + 16 + valueBytes + Math.max(buf.readInt32BE(pos + 12 + valueBytes), 0);
+  return end <= buf.length ? end : -1;
+}
+
+/**
  * Reads a staging file back, one read chunk of records at a time: a per-record async step
  * would cost a promise turn for each of millions of records.
  */
-export async function* readStaging(file: string): AsyncGenerator<StagedRecord[]> {
+export async function* readStagingChunks(file: string): AsyncGenerator<StagedChunk> {
   let pending: Buffer = Buffer.alloc(0);
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
-    pending = pending.length === 0 ? (chunk as Buffer) : Buffer.concat([pending, chunk as Buffer]);
-    const records: StagedRecord[] = [];
+  for await (const data of createReadStream(file, { highWaterMark: 1 << 20 })) {
+    const buf = pending.length === 0 ? (data as Buffer) : Buffer.concat([pending, data as Buffer]);
+    const starts: number[] = [];
     let pos = 0;
-    for (;;) {
-      if (pending.length - pos < 12) break;
-      const valueLen = pending.readInt32BE(pos + 8);
-      const valueBytes = Math.max(valueLen, 0);
-      if (pending.length - pos < 16 + valueBytes) break;
-      const noteLen = pending.readInt32BE(pos + 12 + valueBytes);
-      const end = pos + 16 + valueBytes + Math.max(noteLen, 0);
-      if (pending.length < end) break;
-      records.push({
-        offset: pending.readBigInt64BE(pos),
-        value: valueLen < 0 ? null : pending.subarray(pos + 12, pos + 12 + valueLen),
-        note: noteLen < 0 ? null : pending.toString('utf8', pos + 16 + valueBytes, end),
-      });
+    for (let end = frameEnd(buf, pos); end >= 0; end = frameEnd(buf, pos)) {
+      starts.push(pos);
       pos = end;
     }
-    pending = pending.subarray(pos);
-    if (records.length > 0) yield records;
+    pending = buf.subarray(pos);
+    if (starts.length > 0) yield stagedChunk(buf, starts);
   }
   if (pending.length > 0) throw new Error(`staging file ${file} ends inside a record (${pending.length} stray bytes)`);
+}
+
+/** Reads a staging file back as records, one read chunk at a time. */
+export async function* readStaging(file: string): AsyncGenerator<StagedRecord[]> {
+  for await (const chunk of readStagingChunks(file)) {
+    yield Array.from({ length: chunk.length }, (_, i) => ({ offset: BigInt(chunk.offset(i)), value: chunk.value(i), note: chunk.note(i) }));
+  }
 }
 
 export async function removeStaging(...files: string[]): Promise<void> {

@@ -36,8 +36,11 @@ export interface AggregateRow {
 }
 
 export interface Aggregator {
-  /** Folds one Kafka record value in. A rejected record leaves every aggregate unchanged. */
-  add(value: string | Buffer | null, offset: bigint): AddResult;
+  /**
+   * Folds one Kafka record value in. A rejected record leaves every aggregate unchanged.
+   * The offset is a bigint, or a number when it is below 2^53 (as staging reads it back).
+   */
+  add(value: string | Buffer | null, offset: bigint | number): AddResult;
   /** Current rows sorted by key. Does not reset the aggregator. */
   results(): AggregateRow[];
   readonly groupCount: number;
@@ -55,8 +58,8 @@ interface GroupState {
   compensation: number;
   min: number;
   max: number;
-  firstOffset: bigint;
-  lastOffset: bigint;
+  firstOffset: bigint | number;
+  lastOffset: bigint | number;
   distinct: Set<unknown> | undefined;
 }
 
@@ -88,8 +91,10 @@ export function createAggregator(specInput: AggregationSpecInput = {}): Aggregat
     return { ok: false, code, reason: `${code}: ${detail}` };
   };
 
-  const add = (value: string | Buffer | null, offset: bigint): AddResult => {
-    if (offset < 0n) throw new RangeError(`offset must not be negative, got ${offset}`);
+  const add = (value: string | Buffer | null, offset: bigint | number): AddResult => {
+    if (offset < 0 || (typeof offset === 'number' && !Number.isSafeInteger(offset))) {
+      throw new RangeError(`offset must be a whole number from 0 to 2^53 - 1 (or a bigint), got ${offset}`);
+    }
     if (value === null) return reject('invalid-json', 'message value is null (tombstone)');
     let record: unknown;
     try {

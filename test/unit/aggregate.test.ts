@@ -123,6 +123,15 @@ describe('daily mean voltage (the seed pipeline)', () => {
     expect(agg.results()[0]).toMatchObject({ firstOffset: '9', lastOffset: '100' });
     expect(() => agg.add(rec, -1n)).toThrow(/offset/);
   });
+
+  it('takes offsets as numbers (as staging reads them) and bigints alike, and refuses what is not an offset', () => {
+    const rec = json({ datetime: '23/12/2006 16:52:00', voltage: 1 });
+    const agg = createAggregator();
+    for (const offset of [2n ** 60n, 7, 2 ** 53 - 1, 3n]) agg.add(rec, offset);
+    expect(agg.results()[0]).toMatchObject({ count: 4, firstOffset: '3', lastOffset: String(2n ** 60n) });
+    for (const bad of [-1, 1.5, 2 ** 53, Number.NaN]) expect(() => agg.add(rec, bad)).toThrow(RangeError);
+    expect(agg.results()[0].count).toBe(4);
+  });
 });
 
 describe('buckets and groups', () => {

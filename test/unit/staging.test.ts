@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createStagingWriter, readStaging, stagingPath, type StagedRecord } from '../../src/staging';
+import { createStagingWriter, readStaging, readStagingChunks, stagingPath, type StagedRecord } from '../../src/staging';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'kto-staging-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -45,6 +45,28 @@ test('decimal offsets as Kafka delivers them are written as the same 64-bit offs
     [4294967297n, 'b', null],
     [999999999999999n, null, null],
     [2n ** 62n, 'c', 'late'],
+  ]);
+});
+
+test('chunks read values in place, with offsets below 2^53 as numbers and larger ones as bigints', async () => {
+  const file = path.join(dir, 'chunks');
+  const writer = await createStagingWriter(file);
+  await writer.write([
+    { offset: 3, value: Buffer.from('{"v":"ünï"}'), note: null },
+    { offset: 2 ** 53 - 1, value: null, note: 'tombstone' },
+    { offset: 2n ** 53n, value: Buffer.alloc(0) },
+    { offset: 2n ** 63n - 1n, value: Buffer.from('last'), note: 'x' },
+  ]);
+  await writer.close();
+  const seen: unknown[] = [];
+  for await (const chunk of readStagingChunks(file)) {
+    for (let i = 0; i < chunk.length; i++) seen.push([chunk.offset(i), chunk.text(i), chunk.value(i)?.toString('utf8') ?? null, chunk.note(i)]);
+  }
+  expect(seen).toEqual([
+    [3, '{"v":"ünï"}', '{"v":"ünï"}', null],
+    [2 ** 53 - 1, null, null, 'tombstone'],
+    [2n ** 53n, '', '', null],
+    [2n ** 63n - 1n, 'last', 'last', 'x'],
   ]);
 });
 
