@@ -46,6 +46,11 @@ describe('Temporal dev server arguments', () => {
     expect(value('--db-filename')).toBe('/d/t.sqlite');
   });
 
+  it('keeps the SQLite file in write-ahead-log mode, synced at checkpoints rather than at every commit', () => {
+    const pragmas = args.filter((_, i) => args[i - 1] === '--sqlite-pragma');
+    expect(pragmas).toEqual(['journal_mode=wal', 'synchronous=normal']);
+  });
+
   it('registers every kto search attribute', () => {
     const registered = args.filter((_, i) => args[i - 1] === '--search-attribute');
     expect(registered).toEqual(Object.entries(SEARCH_ATTRIBUTES).map(([k, t]) => `${k}=${t}`));
