@@ -1,4 +1,4 @@
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, logLevel, type Admin } from 'kafkajs';
 
 /**
  * An independent view of what landed in Kafka, for exactly-once checks: a plain kafkajs
@@ -12,11 +12,33 @@ export interface TopicRecord {
   headers: Record<string, string>;
 }
 
+/**
+ * The end offsets a read_committed reader can reach (kafkajs lists them at that isolation level:
+ * the last stable offsets), once they hold still. A transaction's commit returns before its
+ * markers are written, so for a moment right after a commit its records sit above the stable
+ * offset, and a reader that stopped there would miss them.
+ */
+async function settledEndOffsets(admin: Admin, topic: string) {
+  const key = (marks: { partition: number; high: string }[]) => marks.map((m) => `${m.partition}:${m.high}`).sort().join(',');
+  let marks = await admin.fetchTopicOffsets(topic);
+  for (let still = 0, waited = 0; still < SETTLED_POLLS; waited++) {
+    if (waited > 150) throw new Error(`the end offsets of ${topic} kept moving for 30 s`);
+    await new Promise((r) => setTimeout(r, 200));
+    const next = await admin.fetchTopicOffsets(topic);
+    still = key(next) === key(marks) ? still + 1 : 0;
+    marks = next;
+  }
+  return marks;
+}
+
+/** Polls 200 ms apart that must agree before the end offsets count as settled. */
+const SETTLED_POLLS = 5;
+
 export async function readTopic(brokers: string[], topic: string): Promise<TopicRecord[]> {
   const kafka = new Kafka({ brokers, clientId: 'kto-test-check', logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
-  const marks = await admin.fetchTopicOffsets(topic);
+  const marks = await settledEndOffsets(admin, topic);
   const groupId = `kto-test-check-${topic}-${Date.now()}-${Math.random().toString(36).slice(2)}`;
   const remaining = new Map(marks.filter((m) => BigInt(m.high) > BigInt(m.low)).map((m) => [m.partition, BigInt(m.high) - 1n]));
   const records: TopicRecord[] = [];
