@@ -45,7 +45,7 @@ export function createStepTasks(kafka: KafkaIo) {
           partition: input.partition,
           from: BigInt(input.from),
           to: BigInt(input.to),
-          onRecords: process.env.NOOP ? async () => undefined : (records) => writer.write(records),
+          onRecords: (records) => writer.write(records),
           onProgress: (last, records) => progress({ lastOffset: last.toString(), records }),
         });
       } finally {
