@@ -74,12 +74,12 @@ export function registerBatchEventsCommands(program: Command): void {
           throw err;
         });
         const { eventId, capacity, sourceDescriptor: s } = result.event;
-          const where = `${s.topic}[${s.partition}]@${s.offset}`;
-          process.stdout.write(
-            result.status === 'published'
-              ? `published batch ${eventId}: ${capacity} records at ${where}, event on ${topics.event}\n`
-              : `batch ${eventId} was already published (${capacity} records at ${where}); nothing written. To reprocess it, copy its event record on ${topics.event}\n`,
-          );
+        const where = `${s.topic}[${s.partition}]@${s.offset}`;
+        process.stdout.write(
+          result.status === 'published'
+            ? `published batch ${eventId}: ${capacity} records at ${where}, event on ${topics.event}\n`
+            : `batch ${eventId} was already published (${capacity} records at ${where}); nothing written. To reprocess it, copy its event record on ${topics.event}\n`,
+        );
       }),
     );
 

@@ -7,7 +7,6 @@ import { action, cliContext, positiveInt, UserError, withClient } from './contex
 
 const dash = (x: unknown) => (x === null || x === undefined || x === '' ? '-' : String(x));
 
-
 /** Visibility rejects queries on search attributes the namespace does not know. */
 function explainVisibility(err: unknown): never {
   const message = err instanceof Error ? err.message : String(err);

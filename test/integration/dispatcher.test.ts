@@ -17,7 +17,6 @@ import {
 import { waitFor } from '../support/helpers';
 import { useTestEnv } from '../support/test-env';
 
-
 const env = useTestEnv('dispatcher-q');
 
 afterEach(() => sinkReset());
