@@ -1,7 +1,15 @@
-# kto worker / dispatcher image. The CLI runs the TypeScript sources through tsx (a runtime
-# dependency), so there is no build stage: the image holds production deps and the sources.
-FROM node:20-bookworm-slim
+# kto worker / dispatcher image: the compiled JavaScript in dist/ and production dependencies only.
+FROM node:20-bookworm-slim AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+COPY workflows ./workflows
+COPY activities ./activities
+RUN npm run build
 
+FROM node:20-bookworm-slim
 ENV NODE_ENV=production \
     KTO_STAGING_DIR=/var/lib/kto/staging
 WORKDIR /app
@@ -10,13 +18,10 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
-# Only what the worker and dispatcher load (no tests, no benchmarks). Sources stay owned
-# by root: the runtime user can read them but not change them.
-COPY tsconfig.json ./
+# Only what the worker and dispatcher load. Files stay owned by root: the runtime user can
+# read them but not change them.
 COPY bin ./bin
-COPY src ./src
-COPY workflows ./workflows
-COPY activities ./activities
+COPY --from=build /src/dist ./dist
 
 # The staging directory exists in the image so a named volume mounted there inherits
 # the runtime user's ownership.

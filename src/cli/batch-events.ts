@@ -2,7 +2,8 @@ import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import { batchTopics, createBatchEventsConsumer, EmptyBatchError, publishBatch, type BatchTopics } from '../batch-events';
-import { action, cliContext, UserError, withClient, withKafka } from './context';
+import { action, cliContext, withClient, withKafka } from './context';
+import { UserError } from '../errors';
 import { onShutdownSignal } from './worker';
 
 interface TopicFlags {

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { mailDirOf } from '../devstack';
 import { createMailbox, type StoredMessage } from '../devstack/mailbox';
-import { action, cliContext, UserError } from './context';
+import { action, cliContext } from './context';
+import { UserError } from '../errors';
 import { newTable, shortTime } from './format';
 
 interface MailOptions {

@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import { createDevStack, followLogs, readLogTail, SERVICE_NAMES, type DevStack, type ServiceName } from '../devstack';
 import type { KtoConfig } from '../config';
 import type { Logger } from '../logger';
-import { action, cliContext, UserError } from './context';
+import { action, cliContext } from './context';
+import { UserError } from '../errors';
 import { newTable } from './format';
 import { registerMailCommand } from './dev-mail';
 

@@ -3,7 +3,8 @@ import { Option, type Command } from 'commander';
 import { temporalUiUrl } from '../batch-runner';
 import { listRuns, RUN_STATUSES, showRun, type RunDetails, type RunFilter, type RunRow } from '../runs';
 import { newTable, secs, shortTime } from './format';
-import { action, cliContext, positiveInt, UserError, withClient } from './context';
+import { action, cliContext, positiveInt, withClient } from './context';
+import { UserError } from '../errors';
 
 const dash = (x: unknown) => (x === null || x === undefined || x === '' ? '-' : String(x));
 

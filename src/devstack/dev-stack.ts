@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { UserError } from '../cli/context';
+import { UserError } from '../errors';
 import { createLogger, type Logger } from '../logger';
 import { createKafkaService } from './kafka';
 import { isPortFree, isPortOpen, PORT_ENV_VARS, portInUseError, type DevStackPorts, type PortName } from './ports';

@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { UserError } from '../cli/context';
+import { UserError } from '../errors';
+import { scriptEntry } from '../runtime/entry';
 import { stackPaths, type ServiceContext, type ServiceSpec } from './service';
 
-/** The sink's entry point; run through tsx like the CLI, so it needs no build either. */
-export const SMTP_SINK_SCRIPT = path.join(__dirname, 'smtp-sink.ts');
+/** The sink's entry point, compiled or (in kto's own tests) its source. */
+const SMTP_SINK = scriptEntry(__dirname, 'smtp-sink', __filename);
 
 /** Where the sink of the stack in `stackDir` keeps received messages (`kto dev mail` reads them from here). */
 export function mailDirOf(stackDir: string): string {
@@ -17,19 +18,19 @@ export function createSmtpService(ctx: ServiceContext): ServiceSpec {
   return {
     name: 'smtp',
     ports: ['smtp', 'smtpControl'],
-    signature: [SMTP_SINK_SCRIPT, mailDir],
+    // Not the script's path: the sink a test started from the sources is the one a built CLI finds.
+    signature: ['--control-port', mailDir],
     readyTimeoutMs: 30_000,
     install: async () => {
-      if (!existsSync(SMTP_SINK_SCRIPT)) {
-        throw new UserError(`The SMTP sink script ${SMTP_SINK_SCRIPT} is missing.`, 'restore src/devstack/smtp-sink.ts from git (`git checkout -- src/devstack`)');
+      if (!existsSync(SMTP_SINK.file)) {
+        throw new UserError(`The SMTP sink script ${SMTP_SINK.file} is missing.`, 'restore src/devstack/smtp-sink.ts from git (`git checkout -- src/devstack`)');
       }
     },
     prepare: async () => ({
       command: process.execPath,
       args: [
-        '--require',
-        require.resolve('tsx/cjs'),
-        SMTP_SINK_SCRIPT,
+        ...SMTP_SINK.execArgv,
+        SMTP_SINK.file,
         '--port',
         String(ctx.ports.smtp),
         '--control-port',

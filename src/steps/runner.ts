@@ -1,7 +1,7 @@
-import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { KafkaConfig } from '../config';
 import { TopicNotFoundError, type KafkaIo } from '../kafka';
+import { scriptEntry } from '../runtime/entry';
 import { createStepTasks, type Progress, type StepName, type StepTasks } from './tasks';
 
 /**
@@ -63,8 +63,7 @@ interface StepThread {
   running: Job | undefined;
 }
 
-/** The thread's entry point loads the TypeScript sources through tsx, as bin/kto.js does. */
-const ENTRY = path.join(__dirname, 'thread.js');
+const ENTRY = scriptEntry(__dirname, 'thread-main', __filename);
 
 export function createStepRunner({ kafka, kafkaConfig, logLevel, threads: size, heapMb }: StepRunnerOptions): StepRunner {
   if (size === 0) {
@@ -92,7 +91,7 @@ export function createStepRunner({ kafka, kafkaConfig, logLevel, threads: size, 
 
   const spawn = (): StepThread => {
     const data: StepThreadData = { kafkaConfig, logLevel };
-    const worker = new Worker(ENTRY, { workerData: data, resourceLimits: { maxOldGenerationSizeMb: heapMb } });
+    const worker = new Worker(ENTRY.file, { execArgv: ENTRY.execArgv, workerData: data, resourceLimits: { maxOldGenerationSizeMb: heapMb } });
     const thread: StepThread = { worker, running: undefined };
     const fail = (err: unknown) => {
       const at = threads.indexOf(thread);
