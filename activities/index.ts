@@ -1,10 +1,10 @@
-import { createAggregateActivities } from './aggregate';
+import { createAggregateActivities, type AggregateActivityDeps } from './aggregate';
 import { createCompleteBatchActivities } from './complete-batch';
 import { createEmailActivities, type EmailActivitiesOptions } from './email';
 import { createHttpSourceActivities } from './http-source';
 import { createKafkaActivities, type KafkaActivityDeps } from './kafka';
 
-export type ActivityDeps = KafkaActivityDeps & Pick<EmailActivitiesOptions, 'smtp' | 'logger'>;
+export type ActivityDeps = KafkaActivityDeps & Pick<EmailActivitiesOptions, 'smtp' | 'logger'> & Pick<AggregateActivityDeps, 'processors'>;
 
 /** Every kto activity, bound to real or fake dependencies (tests inject their own). */
 export function createActivities(deps: ActivityDeps) {

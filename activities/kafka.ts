@@ -12,7 +12,7 @@ import {
   type ProduceInput,
   type ProduceResult,
 } from '../src/shared/batch';
-import { rangeStagingPath, readStaging, removeStaging } from '../src/staging';
+import { decodeOutputMeta, rangeStagingPath, readStaging, removeStaging } from '../src/staging';
 import type { StepRunner } from '../src/steps/runner';
 import { NO_PIPELINE_METRICS, type PipelineMetrics } from '../src/worker-telemetry';
 import { withHeartbeat } from './heartbeat';
@@ -127,7 +127,7 @@ export function createKafkaActivities({ kafka, stagingDir, workerQueue, stateTop
       return { durationMs: Date.now() - started };
     },
 
-    /** Writes the aggregates and dead letters of a pinned range and moves the group offset, in one transaction. */
+    /** Writes the output and dead letters of a pinned range and moves the group offset, in one transaction. */
     async produce(input: ProduceInput): Promise<ProduceResult> {
       const started = Date.now();
       const { range } = input;
@@ -143,14 +143,14 @@ export function createKafkaActivities({ kafka, stagingDir, workerQueue, stateTop
       async function* records(): AsyncGenerator<OutboundRecord> {
         for await (const rows of readStaging(input.outputFile)) {
           for (const row of rows) {
-            const value = JSON.parse(row.value!.toString('utf8')) as { key: string };
+            const meta = decodeOutputMeta(row.note);
             outputRecords++;
             yield {
               topic: input.outputTopic,
               partition: input.partition,
-              key: value.key,
-              value: JSON.stringify({ ...value, source: { topic: input.topic, partition: input.partition, from: range.from, to: range.to } }),
-              headers,
+              key: meta.key,
+              value: row.value,
+              headers: meta.headers === undefined ? headers : { ...meta.headers, ...headers },
             };
           }
         }

@@ -161,6 +161,21 @@ export async function* readStaging(file: string): AsyncGenerator<StagedRecord[]>
   }
 }
 
+/** Key and headers of an output record, kept in its staged frame's note. */
+export interface OutputMeta {
+  key: string | null;
+  headers?: Record<string, string>;
+}
+
+export function encodeOutputMeta({ key, headers }: OutputMeta): string {
+  return JSON.stringify(headers === undefined ? { k: key } : { k: key, h: headers });
+}
+
+export function decodeOutputMeta(note: string | null): OutputMeta {
+  const { k, h } = JSON.parse(note ?? '{"k":null}') as { k: string | null; h?: Record<string, string> };
+  return { key: k, headers: h };
+}
+
 export async function removeStaging(...files: string[]): Promise<void> {
   await Promise.all(files.map((f) => rm(f, { force: true })));
 }

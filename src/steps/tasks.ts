@@ -1,6 +1,10 @@
-import { createAggregator, type AggregationSpecInput } from '../aggregate';
+import type { AggregationSpecInput } from '../aggregate';
 import type { KafkaIo } from '../kafka';
-import { createStagingWriter, readStagingChunks, type StagingInput } from '../staging';
+import { aggregateProcessor } from '../processors/aggregate';
+import type { ProcessorContext } from '../processors/define';
+import { createProcessorRun } from '../processors/engine';
+import { loadProcessor } from '../processors/load';
+import { createStagingWriter, encodeOutputMeta, readStagingChunks, type StagingInput } from '../staging';
 
 /**
  * The two CPU-heavy steps of a batch partition, as plain functions of files and offsets so they
@@ -21,8 +25,13 @@ export interface AggregateFileInput {
   aggregation: AggregationSpecInput | undefined;
   /** Staged records to fold in. */
   file: string;
-  /** Receives the aggregate rows, then the malformed records with their reason. */
+  /** The project's processor module (absolute path); without it, the built-in aggregation. */
+  processorModule?: string;
+  /** The range the file holds, which the processor sees (the built-in names it in each row's `source`). */
+  context: Omit<ProcessorContext, 'options'>;
+  /** Receives the output records (key and headers in each frame's note). */
   outputFile: string;
+  /** Receives the rejected records with their reason. */
   errorsFile: string;
 }
 
@@ -54,29 +63,38 @@ export function createStepTasks(kafka: KafkaIo) {
       return { records: writer.count };
     },
 
-    /** Folds a staged range into aggregate rows; malformed records go, with their reason, to the errors file. */
+    /**
+     * Runs a staged range through the pipeline's processor: output records go to the output
+     * file as they are made, rejected records with their reason to the errors file.
+     */
     async aggregate(input: AggregateFileInput, progress: Progress): Promise<AggregateFileResult> {
-      const aggregator = createAggregator(input.aggregation);
+      const processor = input.processorModule === undefined ? aggregateProcessor(input.aggregation) : loadProcessor(input.processorModule);
+      const ctx: ProcessorContext = { ...input.context, options: input.aggregation };
+      let outputs: StagingInput[] = [];
+      const run = createProcessorRun(processor, ctx, (o) => outputs.push({ offset: o.offset, value: o.value, note: encodeOutputMeta(o) }));
+      const output = await createStagingWriter(input.outputFile);
       const errors = await createStagingWriter(input.errorsFile);
       try {
         let seen = 0;
         for await (const chunk of readStagingChunks(input.file)) {
           const rejected: StagingInput[] = [];
           for (let i = 0; i < chunk.length; i++) {
-            const result = aggregator.add(chunk.text(i), chunk.offset(i));
-            if (!result.ok) rejected.push({ offset: chunk.offset(i), value: chunk.value(i), note: result.reason });
+            const reason = run.add(chunk, i);
+            if (reason !== null) rejected.push({ offset: chunk.offset(i), value: chunk.value(i), note: reason });
           }
           await errors.write(rejected);
+          await output.write(outputs);
+          outputs = [];
           seen += chunk.length;
           progress({ records: seen });
         }
+        run.finish();
+        await output.write(outputs);
       } finally {
         await errors.close();
+        await output.close();
       }
-      const output = await createStagingWriter(input.outputFile);
-      await output.write(aggregator.results().map((row) => ({ offset: 0n, value: Buffer.from(JSON.stringify(row)), note: null })));
-      await output.close();
-      return { groups: aggregator.groupCount, accepted: aggregator.accepted, malformed: aggregator.rejected };
+      return { groups: run.groups, accepted: run.accepted, malformed: run.rejected };
     },
   };
 }

@@ -1,5 +1,6 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { mulberry32 } from '../../src/demo/prng';
 import {
   AggregationSpecError,
   compileTimestampFormat,
@@ -23,17 +24,6 @@ function seedTimestamp(epochMs: number): string {
   );
 }
 
-/** Deterministic pseudo-random numbers in [0, 1) (mulberry32). */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 interface SeedRecord {
   datetime: string;
   voltage: number;
@@ -41,7 +31,7 @@ interface SeedRecord {
 
 /** Minute-by-minute readings from 16/12/2006 17:24 (the seed data set's start). */
 function seedRecords(n: number, seed = 1): SeedRecord[] {
-  const next = random(seed);
+  const next = mulberry32(seed);
   const start = Date.UTC(2006, 11, 16, 17, 24);
   return Array.from({ length: n }, (_, i) => ({
     datetime: seedTimestamp(start + i * 60_000),

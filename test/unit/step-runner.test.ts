@@ -9,6 +9,7 @@ import { createStepRunner, type StepRunner } from '../../src/steps/runner';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'kto-steps-test-'));
 const config = loadConfig({ KTO_KAFKA_BROKERS: '127.0.0.1:1' });
+const RANGE = { pipeline: 'p', topic: 't', partition: 0, from: '0', to: '3' };
 // Never connected: the aggregate step only reads and writes files.
 const kafka = createKafkaIo(config.kafka, createLogger({ level: 'silent' }));
 const runners: StepRunner[] = [];
@@ -48,7 +49,7 @@ describe('step runner', () => {
       const outputFile = path.join(dir, `${label}.output`);
       const errorsFile = path.join(dir, `${label}.errors`);
       const progress: unknown[] = [];
-      const result = await runner(threads).run('aggregate', { aggregation: undefined, file: input, outputFile, errorsFile }, (p) => progress.push(p));
+      const result = await runner(threads).run('aggregate', { aggregation: undefined, context: RANGE, file: input, outputFile, errorsFile }, (p) => progress.push(p));
       results.push({ result, output: await readValues(outputFile), errors: (await readValues(errorsFile)).map((e) => e.split(':')[0]) });
       expect(progress).toContainEqual({ records: 4 });
     }
@@ -60,10 +61,10 @@ describe('step runner', () => {
   it('passes a failing step’s error back with its message, and the thread stays usable', async () => {
     const r = runner(1);
     const missing = path.join(dir, 'no-such-file');
-    await expect(r.run('aggregate', { aggregation: undefined, file: missing, outputFile: `${missing}.o`, errorsFile: `${missing}.e` }, () => undefined)).rejects.toThrow(/ENOENT/);
+    await expect(r.run('aggregate', { aggregation: undefined, context: RANGE, file: missing, outputFile: `${missing}.o`, errorsFile: `${missing}.e` }, () => undefined)).rejects.toThrow(/ENOENT/);
     const input = await stage('after-failure', [reading(1, 1)]);
     await expect(
-      r.run('aggregate', { aggregation: undefined, file: input, outputFile: `${input}.o`, errorsFile: `${input}.e` }, () => undefined),
+      r.run('aggregate', { aggregation: undefined, context: RANGE, file: input, outputFile: `${input}.o`, errorsFile: `${input}.e` }, () => undefined),
     ).resolves.toMatchObject({ accepted: 1 });
   });
 
@@ -74,7 +75,7 @@ describe('step runner', () => {
     await Promise.all(
       inputs.map((file, i) =>
         r
-          .run('aggregate', { aggregation: undefined, file, outputFile: `${file}.o`, errorsFile: `${file}.e` }, () => events.push(`progress ${i}`))
+          .run('aggregate', { aggregation: undefined, context: RANGE, file, outputFile: `${file}.o`, errorsFile: `${file}.e` }, () => events.push(`progress ${i}`))
           .then(() => events.push(`done ${i}`)),
       ),
     );
@@ -85,7 +86,7 @@ describe('step runner', () => {
     const r = runner(1);
     const file = await stage('closing', [reading(1, 1)]);
     const steps = Promise.allSettled(
-      [0, 1].map(() => r.run('aggregate', { aggregation: undefined, file, outputFile: `${file}.o`, errorsFile: `${file}.e` }, () => undefined)),
+      [0, 1].map(() => r.run('aggregate', { aggregation: undefined, context: RANGE, file, outputFile: `${file}.o`, errorsFile: `${file}.e` }, () => undefined)),
     );
     await r.close();
     const outcomes = await steps;
@@ -99,12 +100,12 @@ describe('step runner', () => {
     const input = await stage('distinct', values);
     const r = runner(1, 32);
     const aggregation = { metrics: ['count-distinct' as const], distinctField: 'id' };
-    await expect(r.run('aggregate', { aggregation, file: input, outputFile: `${input}.o`, errorsFile: `${input}.e` }, () => undefined)).rejects.toThrow(
+    await expect(r.run('aggregate', { aggregation, context: RANGE, file: input, outputFile: `${input}.o`, errorsFile: `${input}.e` }, () => undefined)).rejects.toThrow(
       /ran out of memory \(heap limit 32 MiB\).*KTO_STEP_HEAP_MB/,
     );
     const small = await stage('small', [reading(1, 1)]);
     await expect(
-      r.run('aggregate', { aggregation: undefined, file: small, outputFile: `${small}.o`, errorsFile: `${small}.e` }, () => undefined),
+      r.run('aggregate', { aggregation: undefined, context: RANGE, file: small, outputFile: `${small}.o`, errorsFile: `${small}.e` }, () => undefined),
     ).resolves.toMatchObject({ accepted: 1 });
   }, 60_000);
 });
