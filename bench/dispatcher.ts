@@ -45,9 +45,9 @@ const commandOf = (phase: string) => `bench.noop.${phase}`;
 const DISPATCHED_PHASES = ['warmup', 'burst', 'paced'] as const;
 
 /** One bench-only command per phase, each on its own unpolled queue, so visibility can count a phase. */
-function benchCommands(): Record<string, CommandDefinition> {
+function benchCommands(): CommandDefinition[] {
   const params = z.object({ n: z.number().int() }).strict();
-  return Object.fromEntries(DISPATCHED_PHASES.map((p) => [commandOf(p), defineCommand({ workflowType: WORKFLOW_TYPE, taskQueue: queueOf(p), params })]));
+  return DISPATCHED_PHASES.map((p) => defineCommand({ name: commandOf(p), workflow: WORKFLOW_TYPE, taskQueue: queueOf(p), params }));
 }
 
 const loadAverage = () => os.loadavg().map((l) => round(l, 2));

@@ -89,7 +89,8 @@ function withDefaults(o: CompleteBatchOptions): Omit<CompleteBatchInput, 'event'
 export function completeBatchCommand(options: CompleteBatchOptions): CommandDefinition {
   const settings = withDefaults(options);
   return defineCommand({
-    workflowType: 'completeBatch',
+    name: COMPLETE_BATCH_COMMAND,
+    workflow: 'completeBatch',
     params: batchEventSchema,
     toArgs: (event, { source }): [CompleteBatchInput] => [
       { ...settings, event, eventSource: { topic: source.topic, partition: source.partition, offset: source.offset.toString() } },
@@ -115,7 +116,7 @@ export interface BatchEventsConsumerOptions extends CompleteBatchOptions {
 
 /** A dispatcher on the event topic whose only command is complete-batch; bad events go to the error topic. */
 export function createBatchEventsConsumer(o: BatchEventsConsumerOptions) {
-  const registry = createCommandRegistry({ taskQueue: o.config.temporal.taskQueue, commands: { [COMPLETE_BATCH_COMMAND]: completeBatchCommand(o) } });
+  const registry = createCommandRegistry({ taskQueue: o.config.temporal.taskQueue, commands: [completeBatchCommand(o)] });
   return createDispatcher({
     config: {
       dispatcher: {

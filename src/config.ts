@@ -185,6 +185,7 @@ export const ENV_KEYS = [
   'KTO_DEVSTACK_DIR',
   'KTO_DEVSTACK_CACHE_DIR',
   'KTO_PIPELINES_FILE',
+  'KTO_CONFIG',
 ].sort();
 
 /**

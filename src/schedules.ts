@@ -9,7 +9,7 @@ import {
 } from '@temporalio/client';
 import type { Duration } from '@temporalio/common';
 import type { batch, ingest } from '../workflows';
-import { batchOptionsOf, ingestOptionsOf, type BatchPipelineConfig, type IngestPipelineConfig, type OverlapPolicyName } from './pipelines';
+import { batchOptionsOf, ingestOptionsOf, type BatchPipelineConfig, type IngestPipelineConfig, type OverlapPolicyName } from './project/pipelines-file';
 import { batchWorkflowId } from './shared/batch';
 import { ingestWorkflowId } from './shared/ingest';
 

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,6 +14,8 @@ import {
 } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { redactConfig, type KtoConfig } from './config';
+import { UserError } from './errors';
+import type { LoadedPipelines } from './project/load';
 import { createKafkaIo } from './kafka';
 import type { Logger } from './logger';
 import { createMetricsServer } from './metrics';
@@ -32,6 +35,8 @@ export interface WorkerOptions {
   activityInterceptors?: ActivityInterceptorsFactory[];
   /** Prebuilt workflow code (see `bundleWorkflows`), so many short-lived workers skip the bundling. @default bundled at start */
   workflowBundle?: { code: string };
+  /** The project's workflows, activities and processors (kto.config.ts, kto.pipelines.yaml). @default kto's own only */
+  project?: Pick<LoadedPipelines, 'batch' | 'workflowsPath' | 'activities'>;
 }
 
 const TEMPORAL_LEVELS: Record<string, LogLevel> = { trace: 'TRACE', debug: 'DEBUG', info: 'INFO', warn: 'WARN', error: 'ERROR', fatal: 'ERROR' };
@@ -51,11 +56,34 @@ function installRuntime(logger: Logger, level: string): void {
   });
 }
 
-let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
-/** Workflow code is bundled once per process and shared by every worker in it. */
-export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
-  bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: new DefaultLogger('WARN') });
+const bundles = new Map<string, Promise<WorkflowBundleWithSourceMap>>();
+/**
+ * Workflow code is bundled once per process and shared by every worker in it: kto's workflows,
+ * and with them the project's (`workflowsPath`), so one worker serves both.
+ */
+export function bundleWorkflows(projectWorkflows: string | null = null): Promise<WorkflowBundleWithSourceMap> {
+  const key = projectWorkflows ?? '';
+  let bundle = bundles.get(key);
+  if (bundle === undefined) {
+    const ktoWorkflows = require.resolve('../workflows');
+    bundle = bundleWorkflowCode({ workflowsPath: projectWorkflows ? workflowsEntry(ktoWorkflows, projectWorkflows) : ktoWorkflows, logger: new DefaultLogger('WARN') });
+    bundles.set(key, bundle);
+  }
   return bundle;
+}
+
+/** A module exporting kto's workflows and the project's: the bundle's entry. */
+function workflowsEntry(ktoWorkflows: string, projectWorkflows: string): string {
+  const file = path.join(os.tmpdir(), `kto-workflows-${process.pid}-${randomUUID().slice(0, 8)}.js`);
+  writeFileSync(file, `export * from ${JSON.stringify(ktoWorkflows)};\nexport * from ${JSON.stringify(projectWorkflows)};\n`);
+  return file;
+}
+
+/** kto's activities with the project's beside them; a project activity may not take a kto name. */
+function withProjectActivities<A extends object>(kto: A, project: Record<string, unknown>): A {
+  const taken = Object.keys(project).filter((name) => name in kto);
+  if (taken.length > 0) throw new UserError(`the project's activities ${taken.join(', ')} have the names of kto activities.`, 'rename them in kto.config.ts');
+  return { ...kto, ...project };
 }
 
 /**
@@ -63,7 +91,7 @@ export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
  * activities on a queue only this process polls, where the steps that need its local
  * staging files run (Temporal's worker-specific task queue pattern).
  */
-export async function runWorker({ config, logger, stopSignal, activityInterceptors = [], workflowBundle }: WorkerOptions): Promise<void> {
+export async function runWorker({ config, logger, stopSignal, activityInterceptors = [], workflowBundle, project }: WorkerOptions): Promise<void> {
   installRuntime(logger, config.logLevel);
   const workerId = `${os.hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
   const workerQueue = `${config.temporal.taskQueue}@${workerId}`;
@@ -89,11 +117,15 @@ export async function runWorker({ config, logger, stopSignal, activityIntercepto
   const steps = createStepRunner({ kafka, kafkaConfig: config.kafka, logLevel: config.logLevel, threads: config.stepThreads, heapMb: config.stepHeapMb });
   try {
     await metricsServer?.start();
-    const activities = createActivities({ kafka, steps, stagingDir, workerQueue, stateTopic: BATCH_STATE_TOPIC, smtp: config.smtp, logger, metrics: metrics.pipeline });
+    const processors = Object.fromEntries((project?.batch ?? []).flatMap((p) => (p.processor ? [[p.name, p.processor]] : [])));
+    const activities = withProjectActivities(
+      createActivities({ kafka, steps, stagingDir, workerQueue, stateTopic: BATCH_STATE_TOPIC, smtp: config.smtp, logger, metrics: metrics.pipeline, processors }),
+      project?.activities ?? {},
+    );
     const interceptors = { activity: [telemetryInterceptor(metrics, logger), ...activityInterceptors] };
     const common = { connection, namespace: config.temporal.namespace, activities, interceptors };
     workers = await Promise.all([
-      Worker.create({ ...common, taskQueue: config.temporal.taskQueue, workflowBundle: workflowBundle ?? (await bundleWorkflows()) }),
+      Worker.create({ ...common, taskQueue: config.temporal.taskQueue, workflowBundle: workflowBundle ?? (await bundleWorkflows(project?.workflowsPath)) }),
       Worker.create({ ...common, taskQueue: workerQueue }),
     ]);
     log.info('worker started');

@@ -2,10 +2,12 @@ import type { Duration } from '@temporalio/common';
 import type { Command } from 'commander';
 import { VOLTAGE_DAILY_PIPELINE } from '../demo/voltage';
 import { TopicNotFoundError } from '../kafka';
-import { batchOptionsOf, DURATION, findBatchPipeline, loadPipelines, withoutUndefined, type BatchPipelineConfig } from '../pipelines';
+import { loadPipelines } from '../project/load';
+import { batchOptionsOf, DURATION, findBatchPipeline, withoutUndefined, type BatchPipelineConfig } from '../project/pipelines-file';
 import type { BatchPipelineOptions } from '../shared/batch';
 import { formatOutputRecords, runBatchCommand } from './batch-run';
-import { action, cliContext, positiveInt, unknownPipelineError, UserError, withClient, withKafka } from './context';
+import { action, cliContext, positiveInt, unknownPipelineError, withClient, withKafka } from './context';
+import { UserError } from '../errors';
 
 interface RunFlags {
   topic?: string;

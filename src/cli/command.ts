@@ -1,10 +1,12 @@
 import type { Command } from 'commander';
+import { loadPipelines } from '../project/load';
 import { builtInCommands, createCommandRegistry, isRejection, type CommandEnvelope } from '../commands/registry';
 import type { KtoConfig } from '../config';
 import { COMMANDS_TOPIC_PARTITIONS } from '../dispatcher';
 import { encodeAvroCommand, IDEMPOTENCY_KEY_HEADER } from '../dispatcher/decode';
 import type { KafkaIo } from '../kafka';
-import { action, cliContext, UserError, withKafka } from './context';
+import { action, cliContext, withKafka } from './context';
+import { UserError } from '../errors';
 
 /** The idempotency key travels in the header the decoder reads (it also accepts an `idempotencyKey` field). */
 const headersOf = (message: CommandEnvelope): Record<string, string> => (message.idempotencyKey ? { [IDEMPOTENCY_KEY_HEADER]: message.idempotencyKey } : {});
@@ -58,7 +60,7 @@ async function send(name: string, flags: SendFlags): Promise<void> {
   const topic = flags.topic ?? config.dispatcher.topic;
   const message: CommandEnvelope = { command: name, params: parseParams(flags.params), idempotencyKey: flags.idempotencyKey };
   // Checked here too, so a typo fails at the prompt instead of in the dead-letter topic.
-  const registry = createCommandRegistry({ taskQueue: config.temporal.taskQueue, commands: builtInCommands() });
+  const registry = createCommandRegistry({ taskQueue: config.temporal.taskQueue, commands: [...builtInCommands(), ...loadPipelines().commands] });
   const resolved = registry.resolveCommand(message, { topic, partition: 0, offset: 0n });
   if (isRejection(resolved)) {
     throw new UserError(`the dispatcher would reject this command (${resolved.reason}): ${resolved.detail}.`, 'fix the command name or --params');
@@ -74,7 +76,7 @@ export function registerCommandCommands(program: Command): Command {
   command
     .command('send')
     .description('produce one command record (JSON by default)')
-    .argument('<name>', `registered command, e.g. ${Object.keys(builtInCommands()).join(', ')}`)
+    .argument('<name>', `registered command, e.g. ${builtInCommands().map((c) => c.name).join(', ')}`)
     .requiredOption('--params <json>', 'the command parameters as a JSON object')
     .option('--key <key>', 'Kafka record key (ordered mode runs commands with the same key one after another)')
     .option('--idempotency-key <id>', 'sending the same key again starts nothing new; it becomes the workflow id')

@@ -2,8 +2,9 @@ import type { Client } from '@temporalio/client';
 import { ConfigError, loadConfig, type KtoConfig } from '../config';
 import { createKafkaIo, type KafkaIo } from '../kafka';
 import { createLogger, type Logger } from '../logger';
-import type { LoadedPipelines } from '../pipelines';
+import type { LoadedPipelines } from '../project/load';
 import { connectClient } from '../temporal/connection';
+import { UserError } from '../errors';
 
 export interface CliContext {
   config: KtoConfig;
@@ -57,17 +58,6 @@ export function unknownPipelineError(kind: 'batch' | 'ingest', name: string, pip
     `no ${kind} pipeline named "${name}" in ${pipelines.file ?? 'the pipelines file (none found: no kto.pipelines.yaml here and KTO_PIPELINES_FILE unset)'}.`,
     known.length ? `use one of: ${known.join(', ')}${alternative}` : fix,
   );
-}
-
-/** An error a user can act on: what happened, why, and the fix. */
-export class UserError extends Error {
-  constructor(
-    message: string,
-    readonly fix?: string,
-  ) {
-    super(message);
-    this.name = 'UserError';
-  }
 }
 
 /** Prints a failure for a person (no stack trace for expected errors) and sets the exit code. */

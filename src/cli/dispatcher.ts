@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { builtInCommands, createCommandRegistry } from '../commands/registry';
+import { builtInCommands, createCommandRegistry, type CommandDefinition } from '../commands/registry';
+import { loadPipelines } from '../project/load';
 import type { KtoConfig } from '../config';
 import { createDispatcher, type DispatcherOptions } from '../dispatcher';
 import { createCommandDecoder } from '../dispatcher/decode';
@@ -17,15 +18,17 @@ export interface RunDispatcherOptions {
   stopSignal: Promise<unknown>;
   /** Fault tests park here (see test/support/fault-dispatcher.ts). */
   afterStartHook?: DispatcherOptions['afterStartHook'];
+  /** The project's own commands (kto.config.ts), beside kto's. @default none */
+  commands?: CommandDefinition[];
 }
 
-/** Runs the command dispatcher with kto's built-in commands until `stopSignal`, serving /metrics when KTO_METRICS_PORT is set. */
-export async function runDispatcher({ config, logger, stopSignal, afterStartHook }: RunDispatcherOptions): Promise<void> {
+/** Runs the command dispatcher with kto's and the project's commands until `stopSignal`, serving /metrics when KTO_METRICS_PORT is set. */
+export async function runDispatcher({ config, logger, stopSignal, afterStartHook, commands = [] }: RunDispatcherOptions): Promise<void> {
   const kafka = createKafkaIo(config.kafka, logger);
   const client = await connectClient(config.temporal);
   const registry = createCommandRegistry({
     taskQueue: config.temporal.taskQueue,
-    commands: builtInCommands({ operatorEmail: config.alertOperatorEmail }),
+    commands: [...builtInCommands({ operatorEmail: config.alertOperatorEmail }), ...commands],
   });
   const dispatcher = createDispatcher({
     config,
@@ -59,7 +62,7 @@ export function registerDispatcherCommand(program: Command): void {
     .action(
       action(async () => {
         const { config, logger } = cliContext();
-        await runDispatcher({ config, logger, stopSignal: onShutdownSignal() });
+        await runDispatcher({ config, logger, stopSignal: onShutdownSignal(), commands: loadPipelines().commands });
       }),
     );
 }

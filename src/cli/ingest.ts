@@ -1,11 +1,13 @@
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type { Command } from 'commander';
 import { temporalUiUrl } from '../batch-runner';
-import { findIngestPipeline, ingestOptionsOf, loadPipelines } from '../pipelines';
+import { loadPipelines } from '../project/load';
+import { findIngestPipeline, ingestOptionsOf } from '../project/pipelines-file';
 import { ingestWithDefaults, ingestWorkflowId, type IngestOptions, type IngestReport } from '../shared/ingest';
 import type { ingest } from '../../workflows';
 import { newTable } from './format';
-import { action, cliContext, unknownPipelineError, UserError, withClient } from './context';
+import { action, cliContext, unknownPipelineError, withClient } from './context';
+import { UserError } from '../errors';
 
 interface RunFlags {
   url?: string;

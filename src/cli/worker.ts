@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { loadPipelines } from '../project/load';
 import { runWorker } from '../worker';
 import { action, cliContext } from './context';
 
@@ -21,7 +22,7 @@ export function registerWorkerCommand(program: Command): void {
     .action(
       action(async () => {
         const { config, logger } = cliContext();
-        await runWorker({ config, logger, stopSignal: onShutdownSignal() });
+        await runWorker({ config, logger, stopSignal: onShutdownSignal(), project: loadPipelines() });
       }),
     );
 }

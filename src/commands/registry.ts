@@ -5,8 +5,8 @@ import type { EmailAlertRetry, SendEmailAlertInput } from '../../workflows/send-
 /**
  * The allowlist of commands the dispatcher runs (DESIGN invariant 6). A Kafka message names a
  * command; only this table maps it to a workflow type and task queue, so a message can never
- * choose what code runs. To add a command, add an entry to `builtInCommands` (or pass extra
- * definitions to `createCommandRegistry`).
+ * choose what code runs. A project adds its own with `defineCommand` in `kto.config.ts`; kto's
+ * own commands (`builtInCommands`) are defined the same way.
  */
 
 /** A command whichever format it came in: what the decoder made of a message (src/dispatcher/decode.ts), or what a producer sends. */
@@ -40,9 +40,15 @@ export type CommandStartOptions = Pick<
   'retry' | 'workflowExecutionTimeout' | 'workflowRunTimeout' | 'workflowTaskTimeout' | 'memo' | 'staticSummary'
 >;
 
+/** A workflow function, or its name as the worker registers it. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type WorkflowRef = string | ((...args: any[]) => Promise<unknown>);
+
 export interface CommandDefinition<S extends z.ZodType = z.ZodType> {
-  /** The workflow function's name as exported from workflows/index.ts. */
-  workflowType: string;
+  /** What a message's `command` field names, e.g. `app.refresh_cache`. */
+  name: string;
+  /** The workflow the command starts: the function itself (its name is the workflow type) or the type's name. */
+  workflow: WorkflowRef;
   /** @default the configured task queue (KTO_TEMPORAL_TASK_QUEUE) */
   taskQueue?: string;
   /** Validates and normalizes the message's params; failures dead-letter the command as `invalid-params`. */
@@ -56,9 +62,17 @@ export interface CommandDefinition<S extends z.ZodType = z.ZodType> {
   aliases?: string[];
 }
 
-/** Declares a command with params typed from its schema. */
+/**
+ * Declares a command the dispatcher may start, with params typed from its schema. A message
+ * names the command; the definition alone decides the workflow, its queue and its id.
+ */
 export function defineCommand<S extends z.ZodType>(definition: CommandDefinition<S>): CommandDefinition {
   return definition as unknown as CommandDefinition;
+}
+
+/** The workflow type a command starts. */
+export function workflowTypeOf(workflow: WorkflowRef): string {
+  return typeof workflow === 'string' ? workflow : workflow.name;
 }
 
 export interface ResolvedCommand {
@@ -92,11 +106,12 @@ const singleLine = (max: number) =>
     .max(max)
     .regex(/^[^\r\n]*$/, 'must be a single line (no CR or LF)');
 
-/** kto's commands. Add yours here: name → workflow, params schema, and optionally id strategy and start options. */
-export function builtInCommands(options: BuiltInCommandOptions = {}): Record<string, CommandDefinition> {
-  return {
-    'app.send_email_alert': defineCommand({
-      workflowType: 'sendEmailAlert',
+/** kto's own commands, defined as a project defines its commands. */
+export function builtInCommands(options: BuiltInCommandOptions = {}): CommandDefinition[] {
+  return [
+    defineCommand({
+      name: 'app.send_email_alert',
+      workflow: 'sendEmailAlert',
       aliases: ['send-email-alert', 'send_email_alert'],
       params: z
         .object({
@@ -110,14 +125,14 @@ export function builtInCommands(options: BuiltInCommandOptions = {}): Record<str
       ],
       startOptions: { workflowExecutionTimeout: '1d' },
     }),
-  };
+  ];
 }
 
 export interface CommandRegistryOptions {
   /** Queue for commands that name none. */
   taskQueue: string;
   /** @default builtInCommands() */
-  commands?: Record<string, CommandDefinition>;
+  commands?: CommandDefinition[];
 }
 
 /** Temporal limits workflow ids to 1000 bytes; keys much longer than this are a producer bug. */
@@ -141,7 +156,8 @@ function paramsValue(params: unknown): { ok: true; value: unknown } | { ok: fals
 export function createCommandRegistry(options: CommandRegistryOptions) {
   const commands = options.commands ?? builtInCommands();
   const byName = new Map<string, [string, CommandDefinition]>();
-  for (const [name, definition] of Object.entries(commands)) {
+  for (const definition of commands) {
+    const name = definition.name;
     for (const alias of [name, ...(definition.aliases ?? [])]) {
       if (byName.has(alias)) throw new Error(`Command name "${alias}" is registered twice. Fix: give each command and alias a unique name.`);
       byName.set(alias, [name, definition]);
@@ -150,7 +166,7 @@ export function createCommandRegistry(options: CommandRegistryOptions) {
 
   return {
     /** Canonical command names. */
-    names: (): string[] => Object.keys(commands).sort(),
+    names: (): string[] => commands.map((c) => c.name).sort(),
 
     /** Maps a decoded message onto a workflow start, or says why it must not run. */
     resolveCommand(envelope: CommandEnvelope, source: CommandSource): ResolvedCommand | CommandRejection {
@@ -158,7 +174,7 @@ export function createCommandRegistry(options: CommandRegistryOptions) {
       if (!entry) {
         return {
           reason: 'unknown-command',
-          detail: `"${envelope.command.slice(0, 100)}" is not a registered command (known: ${Object.keys(commands).sort().join(', ')})`,
+          detail: `"${envelope.command.slice(0, 100)}" is not a registered command (known: ${commands.map((c) => c.name).sort().join(', ')})`,
         };
       }
       const [command, definition] = entry;
@@ -172,7 +188,7 @@ export function createCommandRegistry(options: CommandRegistryOptions) {
       const context = { command, params: parsed.data, idempotencyKey: envelope.idempotencyKey, source };
       return {
         command,
-        workflowType: definition.workflowType,
+        workflowType: workflowTypeOf(definition.workflow),
         taskQueue: definition.taskQueue ?? options.taskQueue,
         args: definition.toArgs ? definition.toArgs(parsed.data, context) : [parsed.data],
         workflowId: definition.idOf ? definition.idOf(context) : defaultWorkflowId(context),

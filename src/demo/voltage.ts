@@ -1,5 +1,5 @@
 import type { KafkaIo } from '../kafka';
-import type { BatchPipelineConfig } from '../pipelines';
+import type { BatchPipelineConfig } from '../project/pipelines-file';
 import { mulberry32 } from './prng';
 
 /**

@@ -21,6 +21,11 @@ export interface BatchPipelineOptions {
   errorTopic?: string;
   /** What to compute per partition. @default daily mean of `voltage` by `datetime` */
   aggregation?: AggregationSpecInput;
+  /**
+   * Name of the registered pipeline whose processor module runs instead of the aggregation.
+   * Each worker resolves it in its own project config, so no file path travels in the workflow.
+   */
+  processor?: string;
   /** Where a partition with no committed offset starts. @default 'earliest' */
   startFrom?: 'earliest' | 'latest';
   /** Children running at once; bounds pending children and worker load. @default 64 */
@@ -33,7 +38,7 @@ export interface BatchPipelineOptions {
   workerLossTimeout?: Duration;
 }
 
-export type BatchPipeline = Required<Omit<BatchPipelineOptions, 'aggregation'>> & { aggregation: AggregationSpecInput };
+export type BatchPipeline = Required<Omit<BatchPipelineOptions, 'aggregation' | 'processor'>> & { aggregation: AggregationSpecInput; processor?: string };
 
 /** Fills every default of a batch pipeline in one place. */
 export function batchPipelineWithDefaults(options: BatchPipelineOptions): BatchPipeline {
@@ -44,6 +49,7 @@ export function batchPipelineWithDefaults(options: BatchPipelineOptions): BatchP
     groupId: options.groupId,
     errorTopic: options.errorTopic ?? `${options.topic}.errors`,
     aggregation: options.aggregation ?? {},
+    ...(options.processor !== undefined && { processor: options.processor }),
     startFrom: options.startFrom ?? 'earliest',
     maxConcurrentPartitions: options.maxConcurrentPartitions ?? 64,
     workerLossTimeout: options.workerLossTimeout ?? '30s',

@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { produceVoltageSample } from '../../src/demo/voltage';
-import { parsePipelines, type BatchPipelineConfig } from '../../src/pipelines';
+import { parsePipelines, type BatchPipelineConfig } from '../../src/project/pipelines-file';
 import { createScheduleManager, type ScheduleManager } from '../../src/schedules';
 import type { BatchReport } from '../../src/shared/batch';
 import { uniqueTopic, waitFor } from '../support/helpers';

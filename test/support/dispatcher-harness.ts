@@ -58,10 +58,10 @@ export interface HarnessDeps {
 }
 
 /** A dispatcher in this process with the built-in commands (fast email retry, an operator address) plus `extra`. */
-export function startDispatcher(deps: HarnessDeps, options: Partial<DispatcherOptions> & { extra?: Record<string, CommandDefinition>; operatorEmail?: string } = {}) {
+export function startDispatcher(deps: HarnessDeps, options: Partial<DispatcherOptions> & { extra?: CommandDefinition[]; operatorEmail?: string } = {}) {
   const registry = createCommandRegistry({
     taskQueue: deps.config.temporal.taskQueue,
-    commands: { ...builtInCommands({ operatorEmail: options.operatorEmail, emailRetry: FAST_EMAIL_RETRY }), ...options.extra },
+    commands: [...builtInCommands({ operatorEmail: options.operatorEmail, emailRetry: FAST_EMAIL_RETRY }), ...(options.extra ?? [])],
   });
   const dispatcher = createDispatcher({ ...deps, registry, decoder: createCommandDecoder({}), backoff: { initialMs: 100, maxMs: 1000 }, ...options });
   const running = dispatcher.run();

@@ -62,16 +62,17 @@ describe('command registry', () => {
   it('takes custom commands with their own queue, id strategy and start options', () => {
     const custom = createCommandRegistry({
       taskQueue: 'kto',
-      commands: {
-        'app.reindex': defineCommand({
-          workflowType: 'reindex',
+      commands: [
+        defineCommand({
+          name: 'app.reindex',
+          workflow: async function reindex(_index: string) {},
           taskQueue: 'search',
           params: z.object({ index: z.string() }),
           toArgs: ({ index }) => [index, { full: true }],
           idOf: ({ params }) => `reindex-${params.index}`,
           startOptions: { workflowExecutionTimeout: '1h' },
         }),
-      },
+      ],
     });
     const r = resolved(custom.resolveCommand({ command: 'app.reindex', params: { index: 'orders' } }, source));
     expect(r).toEqual({
@@ -86,7 +87,7 @@ describe('command registry', () => {
   });
 
   it('refuses a name registered twice', () => {
-    const dup = defineCommand({ workflowType: 'x', params: z.object({}), aliases: ['a'] });
-    expect(() => createCommandRegistry({ taskQueue: 'q', commands: { a: dup } })).toThrow(/registered twice/);
+    const dup = defineCommand({ name: 'a', workflow: 'x', params: z.object({}), aliases: ['a'] });
+    expect(() => createCommandRegistry({ taskQueue: 'q', commands: [dup] })).toThrow(/registered twice/);
   });
 });

@@ -73,7 +73,7 @@ describe('batch events', () => {
   });
 
   test('the registry entry derives the workflow id from the event record and passes its coordinates', () => {
-    const registry = createCommandRegistry({ taskQueue: 'q', commands: { [COMPLETE_BATCH_COMMAND]: completeBatchCommand({ outputTopic: 'o', errorTopic: 'e' }) } });
+    const registry = createCommandRegistry({ taskQueue: 'q', commands: [completeBatchCommand({ outputTopic: 'o', errorTopic: 'e' })] });
     const event = { eventId: 'e1', capacity: 1, sourceDescriptor: { topic: 'd', partition: 0, offset: 5 } };
     const resolved = registry.resolveCommand({ command: COMPLETE_BATCH_COMMAND, params: event }, { topic: 'ev', partition: 2, offset: 9n });
     if (isRejection(resolved)) throw new Error(resolved.detail);

@@ -4,7 +4,7 @@ import { startRandomUserSource, randomUserPage, type RandomUserSource, type Rand
 import { parseRandomUserResponse, shapeRandomUser, uuidV5 } from '../../src/ingest/random-user';
 import type { KafkaIo } from '../../src/kafka';
 import { createLogger } from '../../src/logger';
-import { parsePipelines, PipelinesFileError } from '../../src/pipelines';
+import { parsePipelines, PipelinesFileError } from '../../src/project/pipelines-file';
 import { desiredSchedule } from '../../src/schedules';
 import { ingestWithDefaults, type PollCounts } from '../../src/shared/ingest';
 

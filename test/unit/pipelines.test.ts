@@ -2,7 +2,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { VOLTAGE_DAILY_PIPELINE } from '../../src/demo/voltage';
-import { batchOptionsOf, loadPipelines, parsePipelines, parsePipelinesText, PipelinesFileError } from '../../src/pipelines';
+import { loadPipelines } from '../../src/project/load';
+import { batchOptionsOf, parsePipelines, parsePipelinesText, PipelinesFileError } from '../../src/project/pipelines-file';
 import { desiredSchedule, NO_CATCHUP_WINDOW } from '../../src/schedules';
 
 const root = path.resolve(__dirname, '../..');
@@ -79,12 +80,53 @@ describe('pipelines file', () => {
 
   test('loadPipelines: default file only if present, KTO_PIPELINES_FILE must exist, JSON works', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'kto-pipelines-'));
-    expect(loadPipelines({}, dir)).toEqual({ file: null, batch: [], ingest: [] });
+    expect(loadPipelines({}, dir)).toMatchObject({ file: null, configFile: null, batch: [], ingest: [], commands: [] });
     expect(() => loadPipelines({ KTO_PIPELINES_FILE: 'missing.yaml' }, dir)).toThrow(/missing\.yaml[\s\S]*does not exist/);
     writeFileSync(path.join(dir, 'p.json'), JSON.stringify({ batch: [minimal] }));
     const loaded = loadPipelines({ KTO_PIPELINES_FILE: 'p.json' }, dir);
     expect(loaded.file).toBe(path.join(dir, 'p.json'));
     expect(loaded.batch.map((p) => p.name)).toEqual(['p1']);
+  });
+});
+
+describe('kto.config.ts', () => {
+  const fixture = path.join(__dirname, '../fixtures/user-project');
+
+  test('feeds the same registry as the pipelines file; processor paths resolve from the declaring file', () => {
+    const loaded = loadPipelines({ KTO_CONFIG: path.join(fixture, 'kto.config.ts') }, os.tmpdir());
+    expect(loaded.configFile).toBe(path.join(fixture, 'kto.config.ts'));
+    expect(loaded.batch.map((p) => [p.name, p.processor])).toEqual([
+      ['latency-p95', path.join(fixture, 'processors/latency-p95.ts')],
+      ['server-errors', path.join(fixture, 'processors/server-errors.ts')],
+    ]);
+    expect(loaded.sourceOf['latency-p95']).toBe(path.join(fixture, 'kto.config.ts'));
+    // The workflow input names the processor by pipeline: each worker resolves the path itself.
+    expect(batchOptionsOf(loaded.batch[0])).toMatchObject({ pipeline: 'latency-p95', processor: 'latency-p95' });
+    expect(batchOptionsOf(loaded.batch[0])).not.toHaveProperty('after');
+  });
+
+  function project(config: string, yaml?: string) {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'kto-project-'));
+    writeFileSync(path.join(dir, 'kto.config.js'), config);
+    if (yaml) writeFileSync(path.join(dir, 'kto.pipelines.yaml'), yaml);
+    return dir;
+  }
+  const batch = (name: string, extra = '') => `{ kind: 'batch', name: '${name}', topic: 'in', outputTopic: 'out', groupId: '${name}'${extra} }`;
+
+  test('rejects unknown upstreams, cycles, names declared twice, undeclared pipelines and a missing default export, naming the file and the fix', () => {
+    const unknown = project(`module.exports = { pipelines: [${batch('a', ", after: ['nope']")}] };`);
+    expect(() => loadPipelines({}, unknown)).toThrow(/kto\.config\.js[\s\S]*"a": after names "nope", which is not a batch pipeline/);
+    const cycle = project(`module.exports = { pipelines: [${batch('a', ", after: ['b']")}, ${batch('b', ", after: ['c']")}, ${batch('c', ", after: ['a']")}] };`);
+    expect(() => loadPipelines({}, cycle)).toThrow(/cycle: a → b → c → a/);
+    const twice = project(`module.exports = { pipelines: [${batch('a')}] };`, 'batch:\n  - { name: a, topic: in, outputTopic: out, groupId: g }\n');
+    expect(() => loadPipelines({}, twice)).toThrow(/"a" is also declared in .*kto\.pipelines\.yaml/);
+    const plain = project(`module.exports = { pipelines: [{ name: 'x' }] };`);
+    expect(() => loadPipelines({}, plain)).toThrow(/not declared with defineBatchPipeline or defineIngest/);
+    const empty = project('module.exports = undefined;');
+    expect(() => loadPipelines({}, empty)).toThrow(/no default export/);
+    const both = project(`module.exports = { pipelines: [${batch('a', ", processor: './p.js', aggregation: {}")}] };`);
+    expect(() => loadPipelines({}, both)).toThrow(/processor and aggregation exclude each other/);
+    expect(() => loadPipelines({ KTO_CONFIG: 'nope.ts' }, empty)).toThrow(/KTO_CONFIG points at a file that does not exist/);
   });
 });
 

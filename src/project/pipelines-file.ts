@@ -1,11 +1,9 @@
-import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { Duration } from '@temporalio/common';
 import { z } from 'zod';
-import { aggregationSpecSchema } from './aggregate/spec';
-import type { BatchPipelineOptions } from './shared/batch';
-import type { IngestOptions } from './shared/ingest';
+import { aggregationSpecSchema } from '../aggregate/spec';
+import type { BatchPipelineOptions } from '../shared/batch';
+import type { IngestOptions } from '../shared/ingest';
 
 /**
  * The pipelines file: every pipeline kto runs, by kind: `batch` (the daily Kafka batch the
@@ -64,7 +62,7 @@ const scheduleSchema = scheduleSchemaWith({ cron: '@daily', enabled: true, timeo
 
 const pipelineName = z.string({ error: 'name is required' }).regex(NAME, 'name must start with a letter or digit and use only letters, digits, ".", "_", "-" (at most 100)');
 
-const batchPipelineSchema = z.strictObject({
+export const batchPipelineSchema = z.strictObject({
   /** Names the pipeline in workflow ids, schedule ids and transactional ids. */
   name: pipelineName,
   topic: topicName('topic'),
@@ -73,24 +71,39 @@ const batchPipelineSchema = z.strictObject({
   groupId: z.string({ error: 'groupId is required: the consumer group that keeps the pipeline\'s progress' }).min(1, 'groupId must not be empty'),
   /** @default `${topic}.errors` */
   errorTopic: topicName('errorTopic').optional(),
-  /** @default daily mean of `voltage` by `datetime` */
+  /** The built-in aggregation. @default daily mean of `voltage` by `datetime` */
   aggregation: aggregationSpecSchema.optional(),
+  /**
+   * Module of the pipeline's own processor (`defineReduce` or `defineMap` as its default export),
+   * relative to the file that defines the pipeline; used instead of `aggregation`.
+   */
+  processor: z.string({ error: 'processor must be the path of a module' }).min(1, 'processor must be the path of a module').optional(),
+  /** Upstream pipelines: this one runs once after each run of theirs that committed new output, instead of on a clock. */
+  after: z.array(z.string({ error: 'after must list pipeline names' }), { error: 'after must be a list of pipeline names' }).min(1, 'after must name at least one pipeline').optional(),
   /** @default 'earliest' */
   startFrom: z.enum(['earliest', 'latest'], { error: 'startFrom must be "earliest" or "latest"' }).optional(),
   /** @default 64 */
   maxConcurrentPartitions: z.number({ error: 'maxConcurrentPartitions must be a number' }).int().min(1, 'maxConcurrentPartitions must be at least 1').optional(),
   /** @default '30s' */
   workerLossTimeout: duration('workerLossTimeout must be a duration such as "30s"').optional(),
-  /** Run on a Temporal Schedule; without it the pipeline runs only through `kto batch run`. */
+  /** Run on a Temporal Schedule; without it the pipeline runs only through `kto batch run` (or after its upstreams). */
   schedule: scheduleSchema.optional(),
-});
+})
+  .superRefine((p, ctx) => {
+    if (p.processor !== undefined && p.aggregation !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['processor'], message: 'processor and aggregation exclude each other: a pipeline has one way to turn its records into output' });
+    }
+    if (p.after !== undefined && p.schedule !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['after'], message: 'a pipeline runs on a schedule or after its upstreams, not both: remove one of "schedule" and "after"' });
+    }
+  });
 export type BatchPipelineConfig = z.output<typeof batchPipelineSchema>;
 
 const millis = (what: string, min: number) =>
   z.number({ error: `${what} must be a number of milliseconds` }).int(`${what} must be a whole number of milliseconds`).min(min, `${what} must be at least ${min} ms`);
 
 /** An HTTP JSON source polled for a window and streamed into a topic (the seed's random-user DAG). */
-const ingestPipelineSchema = z.strictObject({
+export const ingestPipelineSchema = z.strictObject({
   /** Names the pipeline in workflow ids, schedule ids and the records' `kto-pipeline` header. */
   name: pipelineName,
   /** Endpoint in the random-user format, e.g. `http://127.0.0.1:8099/api/?results=5`. */
@@ -176,25 +189,6 @@ export function parsePipelinesText(text: string, file: string): PipelinesFile {
   return parsePipelines(data, file);
 }
 
-export interface LoadedPipelines extends PipelinesFile {
-  /** Absolute path of the file read, or null when there was none. */
-  file: string | null;
-}
-
-/**
- * Reads the pipelines file named by KTO_PIPELINES_FILE, else `kto.pipelines.yaml` in `cwd` if
- * it exists. A missing default file means no pipelines; a missing named file is an error.
- */
-export function loadPipelines(env: Record<string, string | undefined> = process.env, cwd = process.cwd()): LoadedPipelines {
-  const named = env.KTO_PIPELINES_FILE;
-  const file = path.resolve(cwd, named ?? DEFAULT_PIPELINES_FILE);
-  if (!existsSync(file)) {
-    if (named) throw new PipelinesFileError(file, [`KTO_PIPELINES_FILE points at a file that does not exist. Fix: create it or correct the path`]);
-    return { file: null, batch: [], ingest: [] };
-  }
-  return { file, ...parsePipelinesText(readFileSync(file, 'utf8'), file) };
-}
-
 /** `o` without its undefined fields: workflow inputs and schedule hashes stay free of `"x": undefined`. */
 export function withoutUndefined<T extends object>(o: T): T {
   for (const key of Object.keys(o) as (keyof T)[]) if (o[key] === undefined) delete o[key];
@@ -202,8 +196,8 @@ export function withoutUndefined<T extends object>(o: T): T {
 }
 
 /** The workflow input of a configured batch pipeline. */
-export function batchOptionsOf({ name, schedule: _schedule, ...rest }: BatchPipelineConfig): BatchPipelineOptions {
-  return withoutUndefined<BatchPipelineOptions>({ pipeline: name, ...rest });
+export function batchOptionsOf({ name, schedule: _schedule, after: _after, processor, ...rest }: BatchPipelineConfig): BatchPipelineOptions {
+  return withoutUndefined<BatchPipelineOptions>({ pipeline: name, ...rest, processor: processor === undefined ? undefined : name });
 }
 
 /** The workflow input of a configured ingest pipeline. */
@@ -212,11 +206,11 @@ export function ingestOptionsOf({ name, schedule: _schedule, ...rest }: IngestPi
 }
 
 /** Finds a batch pipeline by name. */
-export function findBatchPipeline(pipelines: LoadedPipelines, name: string): BatchPipelineConfig | undefined {
+export function findBatchPipeline(pipelines: PipelinesFile, name: string): BatchPipelineConfig | undefined {
   return pipelines.batch.find((p) => p.name === name);
 }
 
 /** Finds an ingest pipeline by name. */
-export function findIngestPipeline(pipelines: LoadedPipelines, name: string): IngestPipelineConfig | undefined {
+export function findIngestPipeline(pipelines: PipelinesFile, name: string): IngestPipelineConfig | undefined {
   return pipelines.ingest.find((p) => p.name === name);
 }

@@ -1,0 +1,12 @@
+/**
+ * kafka-temporal-orchestrator: what a project imports in `kto.config.ts` and in its processors.
+ * Workflow code imports `kafka-temporal-orchestrator/workflows` instead (nothing here is safe
+ * inside Temporal's workflow sandbox); tests import `kafka-temporal-orchestrator/testing`.
+ */
+export { defineBatchPipeline, defineConfig, defineIngest } from './project/define';
+export type { ActivityFunction, BatchPipelineDefinition, BatchPipelineInput, IngestDefinition, IngestInput, KtoProjectConfig, PipelineDefinition } from './project/define';
+export { defineCommand } from './commands/registry';
+export type { CommandDefinition, CommandIdContext, CommandStartOptions, WorkflowRef } from './commands/registry';
+export { defineMap, defineReduce, RecordError } from './processors/define';
+export type { BatchProcessor, Decode, InputRecord, MapDefinition, OutputRecord, ProcessorContext, ReduceDefinition } from './processors/define';
+export type { AggregationSpecInput } from './aggregate/spec';
