@@ -3,8 +3,9 @@ import { createCompleteBatchActivities } from './complete-batch';
 import { createEmailActivities, type EmailActivitiesOptions } from './email';
 import { createHttpSourceActivities } from './http-source';
 import { createKafkaActivities, type KafkaActivityDeps } from './kafka';
+import { createProjectActivities, type ProjectActivityDeps } from './project';
 
-export type ActivityDeps = KafkaActivityDeps & Pick<EmailActivitiesOptions, 'smtp' | 'logger'> & Pick<AggregateActivityDeps, 'processors'>;
+export type ActivityDeps = KafkaActivityDeps & Pick<EmailActivitiesOptions, 'smtp' | 'logger'> & Pick<AggregateActivityDeps, 'processors'> & { project: ProjectActivityDeps };
 
 /** Every kto activity, bound to real or fake dependencies (tests inject their own). */
 export function createActivities(deps: ActivityDeps) {
@@ -14,6 +15,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createCompleteBatchActivities(deps),
     ...createEmailActivities({ smtp: deps.smtp, logger: deps.logger }),
     ...createHttpSourceActivities({ kafka: deps.kafka, logger: deps.logger }),
+    ...createProjectActivities(deps.project),
   };
 }
 

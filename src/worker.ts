@@ -36,7 +36,7 @@ export interface WorkerOptions {
   /** Prebuilt workflow code (see `bundleWorkflows`), so many short-lived workers skip the bundling. @default bundled at start */
   workflowBundle?: { code: string };
   /** The project's workflows, activities and processors (kto.config.ts, kto.pipelines.yaml). @default kto's own only */
-  project?: Pick<LoadedPipelines, 'batch' | 'workflowsPath' | 'activities'>;
+  project?: Pick<LoadedPipelines, 'batch' | 'commands' | 'workflowsPath' | 'activities'>;
 }
 
 const TEMPORAL_LEVELS: Record<string, LogLevel> = { trace: 'TRACE', debug: 'DEBUG', info: 'INFO', warn: 'WARN', error: 'ERROR', fatal: 'ERROR' };
@@ -66,10 +66,21 @@ export function bundleWorkflows(projectWorkflows: string | null = null): Promise
   let bundle = bundles.get(key);
   if (bundle === undefined) {
     const ktoWorkflows = require.resolve('../workflows');
-    bundle = bundleWorkflowCode({ workflowsPath: projectWorkflows ? workflowsEntry(ktoWorkflows, projectWorkflows) : ktoWorkflows, logger: new DefaultLogger('WARN') });
+    const entry = projectWorkflows ? workflowsEntry(ktoWorkflows, projectWorkflows) : null;
+    bundle = bundleWorkflowCode({
+      workflowsPath: entry ?? ktoWorkflows,
+      // The generated entry lives in the temp folder: Temporal's own modules resolve from kto's.
+      webpackConfigHook: (webpack) => ({ ...webpack, resolve: { ...webpack.resolve, modules: ['node_modules', temporalModules()] } }),
+      logger: new DefaultLogger('WARN'),
+    }).finally(() => entry && rm(entry, { force: true }));
     bundles.set(key, bundle);
   }
   return bundle;
+}
+
+/** The node_modules folder kto resolves `@temporalio/workflow` from. */
+function temporalModules(): string {
+  return path.resolve(path.dirname(require.resolve('@temporalio/workflow/package.json')), '..', '..');
 }
 
 /** A module exporting kto's workflows and the project's: the bundle's entry. */
@@ -117,9 +128,11 @@ export async function runWorker({ config, logger, stopSignal, activityIntercepto
   const steps = createStepRunner({ kafka, kafkaConfig: config.kafka, logLevel: config.logLevel, threads: config.stepThreads, heapMb: config.stepHeapMb });
   try {
     await metricsServer?.start();
-    const processors = Object.fromEntries((project?.batch ?? []).flatMap((p) => (p.processor ? [[p.name, p.processor]] : [])));
+    const batch = project?.batch ?? [];
+    const processors = Object.fromEntries(batch.flatMap((p) => (p.processor ? [[p.name, p.processor]] : [])));
+    const projectDeps = { batch, commands: project?.commands ?? [], taskQueue: config.temporal.taskQueue, operatorEmail: config.alertOperatorEmail };
     const activities = withProjectActivities(
-      createActivities({ kafka, steps, stagingDir, workerQueue, stateTopic: BATCH_STATE_TOPIC, smtp: config.smtp, logger, metrics: metrics.pipeline, processors }),
+      createActivities({ kafka, steps, stagingDir, workerQueue, stateTopic: BATCH_STATE_TOPIC, smtp: config.smtp, logger, metrics: metrics.pipeline, processors, project: projectDeps }),
       project?.activities ?? {},
     );
     const interceptors = { activity: [telemetryInterceptor(metrics, logger), ...activityInterceptors] };

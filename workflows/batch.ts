@@ -1,7 +1,21 @@
-import { ApplicationFailure, defineQuery, executeChild, proxyActivities, setHandler, upsertMemo, upsertSearchAttributes } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  defineQuery,
+  executeChild,
+  ParentClosePolicy,
+  patched,
+  proxyActivities,
+  setHandler,
+  sleep,
+  startChild,
+  upsertMemo,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities';
 import {
   batchPipelineWithDefaults,
+  batchWorkflowId,
   partitionWorkflowId,
   type BatchPipelineOptions,
   type BatchReport,
@@ -75,6 +89,7 @@ export async function batch(options: BatchPipelineOptions): Promise<BatchReport>
   const sum = (pick: (s: PartitionSummary) => number) => summaries.reduce((n, s) => n + pick(s), 0);
   upsertSearchAttributes([{ key: KTO_RECORDS, value: sum((s) => s.records) }]);
   upsertMemo({ recordsIn: sum((s) => s.records), recordsOut: sum((s) => s.outputRecords), malformed: sum((s) => s.malformed) });
+  if (patched('kto-after-upstreams') && summaries.some((s) => s.status === 'committed')) await startDownstreams(pipeline.pipeline);
   return {
     pipeline: pipeline.pipeline,
     topic: pipeline.topic,
@@ -91,6 +106,31 @@ export async function batch(options: BatchPipelineOptions): Promise<BatchReport>
     },
     partitionSummaries: summaries,
   };
+}
+
+/** How long a downstream start waits for the downstream's own run in flight to finish before trying again. */
+const DOWNSTREAM_RETRY = '10s';
+
+/**
+ * Data-aware scheduling (`after: [upstream]`): a run that committed new output starts one run of
+ * each pipeline declared after it. A downstream run still in flight may have pinned its ranges
+ * before this output landed, so the start waits for it to finish instead of being dropped.
+ */
+async function startDownstreams(upstream: string): Promise<void> {
+  const downstreams = await admin.downstreamPipelines(upstream);
+  await Promise.all(
+    downstreams.map(async (options) => {
+      for (;;) {
+        try {
+          await startChild(batch, { workflowId: batchWorkflowId(options.pipeline!), args: [options], parentClosePolicy: ParentClosePolicy.ABANDON });
+          return;
+        } catch (err) {
+          if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+          await sleep(DOWNSTREAM_RETRY);
+        }
+      }
+    }),
+  );
 }
 
 function nothingNew(partition: number): PartitionSummary {

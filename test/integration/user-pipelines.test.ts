@@ -1,23 +1,27 @@
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { loadPipelines } from '../../src/project/load';
-import { batchOptionsOf, type BatchPipelineConfig } from '../../src/project/pipelines-file';
-import type { BatchPipelineOptions, BatchReport } from '../../src/shared/batch';
+import { loadPipelines, type LoadedPipelines } from '../../src/project/load';
+import { batchOptionsOf } from '../../src/project/pipelines-file';
+import { batchWorkflowId, type BatchPipelineOptions, type BatchReport } from '../../src/shared/batch';
 import { runWorker } from '../../src/worker';
 import { startBatch } from '../support/batch-harness';
-import { uniqueTopic } from '../support/helpers';
+import { countWorkflows, dispatcherConfig, sendCommands, startDispatcher } from '../support/dispatcher-harness';
+import { uniqueTopic, waitFor } from '../support/helpers';
 import { readTopic, type TopicRecord } from '../support/kafka-check';
-import { testWorkflowBundle, useTestEnv } from '../support/test-env';
+import { useTestEnv } from '../support/test-env';
 
 /**
- * A project's own processors inside the exactly-once path: the fixture project declares a reduce
- * pipeline (p95 latency per service per hour) and a map pipeline (server errors re-keyed by path)
- * in its kto.config.ts; a worker loads them from there and the output is checked against an
- * independent computation over the input.
+ * A project of its own on the real stack (test/fixtures/user-project): its kto.config.ts
+ * declares a reduce pipeline (p95 latency per service per hour), a map pipeline (server errors
+ * re-keyed by path), a pipeline that runs after the first, a command with its own workflow and
+ * activity, and a workflow that runs a batch and then starts the command. A worker loads all of
+ * it from there (and bundles the project's workflows with kto's); outputs are checked against
+ * independent computations over the input.
  */
 const env = useTestEnv('user-pipelines', { worker: false });
-const project = loadPipelines({ KTO_CONFIG: path.join(__dirname, '../fixtures/user-project/kto.config.ts') }, __dirname);
 const PARTITIONS = 3;
+const prefix = uniqueTopic('project');
+let project: LoadedPipelines;
 
 interface Hit {
   service: string;
@@ -30,7 +34,7 @@ interface Hit {
 /** Deterministic access-log records; every 97th has a latency that is not a number, every 89th has no path. */
 function accessLog(count: number): Hit[] {
   return Array.from({ length: count }, (_, i) => ({
-    service: ['api', 'web', 'auth'][i % 3],
+    service: ['api', 'web', 'auth'][Math.floor(i / 3) % 3],
     at: `2026-11-2${i % 2}T${String((i * 7) % 24).padStart(2, '0')}:${String(i % 60).padStart(2, '0')}:00Z`,
     latencyMs: i % 97 === 96 ? 'slow' : (i * 37) % 1_000,
     ...(i % 89 === 88 ? {} : { path: `/Items/${i % 5}` }),
@@ -38,9 +42,9 @@ function accessLog(count: number): Hit[] {
   }));
 }
 
-function pipeline(name: string, topic: string): BatchPipelineOptions {
-  const configured = project.batch.find((p) => p.name === name) as BatchPipelineConfig;
-  return { ...batchOptionsOf(configured), topic, outputTopic: `${topic}.${name}`, errorTopic: `${topic}.${name}.errors`, groupId: `${topic}.${name}`, workerLossTimeout: '3s' };
+function pipeline(name: string): BatchPipelineOptions & { errorTopic: string } {
+  const options = batchOptionsOf(project.batch.find((p) => p.name === name)!);
+  return { ...options, errorTopic: options.errorTopic ?? `${options.topic}.errors` };
 }
 
 const valueOf = (r: TopicRecord) => JSON.parse(r.value!) as Record<string, unknown>;
@@ -48,21 +52,25 @@ const valueOf = (r: TopicRecord) => JSON.parse(r.value!) as Record<string, unkno
 describe('a project\'s own processors on the real stack', () => {
   let stopWorker: () => void = () => undefined;
   let worker: Promise<void>;
-  const topic = uniqueTopic('access-log');
+  const topic = `${prefix}.access-log`;
   const hits = accessLog(3_000);
+  const produceHits = (list: Hit[]) => env.kafka.produce(list.map((hit, i) => ({ topic, partition: i % PARTITIONS, key: null, value: JSON.stringify(hit) })));
 
   beforeAll(async () => {
-    worker = runWorker({ config: env.config, logger: env.logger, project, workflowBundle: testWorkflowBundle(), stopSignal: new Promise<void>((resolve) => (stopWorker = resolve)) });
-    await env.kafka.admin.ensureTopics([{ topic, partitions: PARTITIONS }, ...['latency-p95', 'server-errors'].map((n) => ({ topic: `${topic}.${n}`, partitions: PARTITIONS }))]);
-    await env.kafka.produce(hits.map((hit, i) => ({ topic, partition: i % PARTITIONS, key: null, value: JSON.stringify(hit) })));
-  });
+    process.env.KTO_FIXTURE_PREFIX = prefix;
+    project = loadPipelines({ KTO_CONFIG: path.join(__dirname, '../fixtures/user-project/kto.config.ts') }, __dirname);
+    // No prebuilt bundle: the worker bundles the project's workflows with kto's, as `kto worker` does.
+    worker = runWorker({ config: env.config, logger: env.logger, project, stopSignal: new Promise<void>((resolve) => (stopWorker = resolve)) });
+    await env.kafka.admin.ensureTopics(['access-log', 'latency-p95', 'server-errors', 'slowest-hour'].map((n) => ({ topic: `${prefix}.${n}`, partitions: PARTITIONS })));
+    await produceHits(hits);
+  }, 180_000);
   afterAll(async () => {
     stopWorker();
     await worker;
   });
 
   test('reduce: p95 per service per hour equals an independent computation; records it rejects are dead letters with the reason', async () => {
-    const options = pipeline('latency-p95', topic);
+    const options = pipeline('latency-p95');
     const report: BatchReport = await (await startBatch(env.client, env.config, options, `p95-${randomUUID()}`)).result();
     const bad = hits.filter((h) => typeof h.latencyMs !== 'number').length;
     expect(report.recordsIn).toBe(hits.length);
@@ -89,10 +97,70 @@ describe('a project\'s own processors on the real stack', () => {
     expect(errors.map((e) => e.headers['kto-error-reason'])).toEqual(Array(bad).fill('bad-latency: "slow"'));
     const badOffsets = input.filter((r) => typeof (valueOf(r) as unknown as Hit).latencyMs !== 'number').map((r) => `${r.partition}/${r.offset}`);
     expect(errors.map((e) => `${e.partition}/${e.headers['kto-source-offset']}`).sort()).toEqual(badOffsets.sort());
+
+    // `slowest-hour` runs after latency-p95: once for this committed run, over its output.
+    const downstream = pipeline('slowest-hour');
+    const rows = await waitFor(async () => {
+      const out = await readTopic(env.config.kafka.brokers, downstream.outputTopic);
+      return out.length === 3 * PARTITIONS ? out : undefined;
+    }, { timeoutMs: 60_000, description: 'the downstream run\'s output' });
+    const slowest = new Map<string, { hour: string; p95: number }>();
+    for (const r of output) {
+      const row = valueOf(r) as { service: string; hour: string; p95: number };
+      const key = `${r.partition}/${row.service}`;
+      const best = slowest.get(key);
+      if (!best || row.p95 > best.p95 || (row.p95 === best.p95 && row.hour < best.hour)) slowest.set(key, { hour: row.hour, p95: row.p95 });
+    }
+    expect(new Map(rows.map((r) => [`${r.partition}/${r.key}`, { hour: valueOf(r).hour, p95: valueOf(r).p95 }]))).toEqual(slowest);
+    expect(await countWorkflows(env.client, batchWorkflowId('slowest-hour'))).toBe(1);
+  });
+
+  test('after: a downstream runs once per upstream run that committed new output, and not after a run with nothing new', async () => {
+    const upstream = pipeline('latency-p95');
+    const idle: BatchReport = await (await startBatch(env.client, env.config, upstream, `p95-idle-${randomUUID()}`)).result();
+    expect(idle.recordsIn).toBe(0);
+    await waitFor(async () => (await env.client.workflow.getHandle(batchWorkflowId('slowest-hour')).describe()).status.name !== 'RUNNING' || undefined);
+    expect(await countWorkflows(env.client, batchWorkflowId('slowest-hour'))).toBe(1);
+
+    await produceHits(accessLog(300));
+    const more: BatchReport = await (await startBatch(env.client, env.config, upstream, `p95-more-${randomUUID()}`)).result();
+    expect(more.recordsIn).toBe(300);
+    await waitFor(async () => ((await countWorkflows(env.client, batchWorkflowId('slowest-hour'))) === 2 ? true : undefined), { description: 'a second downstream run' });
+    const second = await env.client.workflow.getHandle(batchWorkflowId('slowest-hour')).result();
+    expect((second as BatchReport).recordsIn).toBe(more.recordsOut);
+  });
+
+  test('a project workflow runs a batch pipeline, then starts a project command whose workflow calls a project activity', async () => {
+    await produceHits(accessLog(30));
+    const result = (await env.client.workflow.execute('nightly', { taskQueue: env.config.temporal.taskQueue, workflowId: `nightly-${randomUUID()}` })) as { recordsOut: number; reportWorkflowId: string };
+    expect(result.recordsOut).toBeGreaterThan(0);
+    expect(await env.client.workflow.getHandle(result.reportWorkflowId).result()).toBe(`latency-p95 wrote ${result.recordsOut} records`);
+  });
+
+  test('the dispatcher starts a project command from the commands topic; an undeclared one is a dead letter', async () => {
+    const config = dispatcherConfig(env.config);
+    await env.kafka.admin.ensureTopics([{ topic: config.dispatcher.topic, partitions: 1 }]);
+    const dispatcher = startDispatcher({ ...env, config }, { extra: project.commands });
+    try {
+      const key = `report-${randomUUID()}`;
+      await sendCommands(env.kafka, config.dispatcher.topic, [
+        { command: 'app.record_report', params: { pipeline: 'nightly', recordsOut: 7 }, idempotencyKey: key },
+        { command: 'app.drop_tables', params: {} },
+      ]);
+      const result = await waitFor(async () => env.client.workflow.getHandle(key).result().catch(() => undefined), { timeoutMs: 60_000, description: 'the command\'s workflow result' });
+      expect(result).toBe('nightly wrote 7 records');
+      const dead = await waitFor(async () => {
+        const records = await readTopic(env.config.kafka.brokers, config.dispatcher.deadLetterTopic).catch(() => []);
+        return records.length > 0 ? records : undefined;
+      }, { timeoutMs: 30_000, description: 'the dead letter' });
+      expect(dead.map((r) => r.headers['kto-dlq-reason'] ?? JSON.stringify(r.headers))).toEqual([expect.stringContaining('unknown-command')]);
+    } finally {
+      await dispatcher.stop();
+    }
   });
 
   test('map: server errors re-keyed by path with their headers; a throwing transform dead-letters exactly those records', async () => {
-    const options = pipeline('server-errors', topic);
+    const options = pipeline('server-errors');
     const report: BatchReport = await (await startBatch(env.client, env.config, options, `errors-${randomUUID()}`)).result();
     const input = await readTopic(env.config.kafka.brokers, topic);
     const noPath = input.filter((r) => (valueOf(r) as unknown as Hit).path === undefined);

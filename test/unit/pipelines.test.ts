@@ -98,7 +98,9 @@ describe('kto.config.ts', () => {
     expect(loaded.batch.map((p) => [p.name, p.processor])).toEqual([
       ['latency-p95', path.join(fixture, 'processors/latency-p95.ts')],
       ['server-errors', path.join(fixture, 'processors/server-errors.ts')],
+      ['slowest-hour', path.join(fixture, 'processors/slowest-hour.ts')],
     ]);
+    expect(loaded.batch[2].after).toEqual(['latency-p95']);
     expect(loaded.sourceOf['latency-p95']).toBe(path.join(fixture, 'kto.config.ts'));
     // The workflow input names the processor by pipeline: each worker resolves the path itself.
     expect(batchOptionsOf(loaded.batch[0])).toMatchObject({ pipeline: 'latency-p95', processor: 'latency-p95' });
