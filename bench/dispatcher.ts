@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import type { Client } from '@temporalio/client';
 import { z } from 'zod';
-import { jsonCommandRecord } from '../src/cli/command';
+import { jsonCommandRecord } from '../src/dispatcher/records';
 import { createCommandRegistry, defineCommand, type CommandDefinition } from '../src/commands/registry';
 import { createDispatcher, type StartedCommand } from '../src/dispatcher';
 import { createCommandDecoder } from '../src/dispatcher/decode';

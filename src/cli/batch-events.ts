@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { batchTopics, createBatchEventsConsumer, EmptyBatchError, publishBatch, type BatchTopics } from '../batch-events';
 import { action, cliContext, withClient, withKafka } from './context';
 import { UserError } from '../errors';
-import { onShutdownSignal } from './worker';
+import { onShutdownSignal } from '../runtime/signals';
 
 interface TopicFlags {
   name?: string;

@@ -11,11 +11,11 @@ import { runWorker } from '../worker';
 import { resolveBatchPipeline } from './batch';
 import { runBatchCommand } from './batch-run';
 import { newTable } from './format';
-import { jsonCommandRecord, sendCommandRecord } from './command';
+import { jsonCommandRecord, sendCommandRecord } from '../dispatcher/records';
 import { action, cliContext, positiveInt } from './context';
 import { UserError } from '../errors';
 import { configuredStack } from './dev';
-import { runDispatcher } from './dispatcher';
+import { runDispatcher } from '../dispatcher/run';
 import { createTopic } from './topics';
 
 /**

@@ -6,7 +6,7 @@ import { createCommandDecoder } from '../../src/dispatcher/decode';
 import type { StoredMessage } from '../../src/devstack/mailbox';
 import type { KafkaIo } from '../../src/kafka';
 import type { Logger } from '../../src/logger';
-import { jsonCommandRecord } from '../../src/cli/command';
+import { jsonCommandRecord } from '../../src/dispatcher/records';
 import type { CommandEnvelope } from '../../src/commands/registry';
 import { uniqueTopic, waitFor } from './helpers';
 

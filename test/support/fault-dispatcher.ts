@@ -1,8 +1,8 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { runDispatcher } from '../../src/cli/dispatcher';
-import { onShutdownSignal } from '../../src/cli/worker';
+import { runDispatcher } from '../../src/dispatcher/run';
+import { onShutdownSignal } from '../../src/runtime/signals';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
 

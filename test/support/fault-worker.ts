@@ -2,7 +2,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import type { ActivityExecuteInput, ActivityInboundCallsInterceptor, Next } from '@temporalio/worker';
-import { onShutdownSignal } from '../../src/cli/worker';
+import { onShutdownSignal } from '../../src/runtime/signals';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
 import { runWorker } from '../../src/worker';

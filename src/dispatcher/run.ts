@@ -1,0 +1,52 @@
+import { builtInCommands, createCommandRegistry, type CommandDefinition } from '../commands/registry';
+import type { KtoConfig } from '../config';
+import { createKafkaIo } from '../kafka';
+import type { Logger } from '../logger';
+import { createMetricsServer } from '../metrics';
+import { connectClient } from '../temporal/connection';
+import { createCommandDecoder } from './decode';
+import { createDispatcher, type DispatcherOptions } from './index';
+
+export interface RunDispatcherOptions {
+  config: KtoConfig;
+  logger: Logger;
+  /** Resolves when the dispatcher should stop; it then drains, commits and disconnects. */
+  stopSignal: Promise<unknown>;
+  /** Fault tests park here (see test/support/fault-dispatcher.ts). */
+  afterStartHook?: DispatcherOptions['afterStartHook'];
+  /** The project's own commands (kto.config.ts), beside kto's. @default none */
+  commands?: CommandDefinition[];
+}
+
+/** Runs the command dispatcher with kto's and the project's commands until `stopSignal`, serving /metrics when KTO_METRICS_PORT is set. */
+export async function runDispatcher({ config, logger, stopSignal, afterStartHook, commands = [] }: RunDispatcherOptions): Promise<void> {
+  const kafka = createKafkaIo(config.kafka, logger);
+  const client = await connectClient(config.temporal);
+  const registry = createCommandRegistry({
+    taskQueue: config.temporal.taskQueue,
+    commands: [...builtInCommands({ operatorEmail: config.alertOperatorEmail }), ...commands],
+  });
+  const dispatcher = createDispatcher({
+    config,
+    logger,
+    kafka,
+    client,
+    registry,
+    decoder: createCommandDecoder({ schemaRegistryUrl: config.schemaRegistry.url }),
+    afterStartHook,
+  });
+  const metrics =
+    config.metricsPort > 0
+      ? createMetricsServer({ port: config.metricsPort, registry: dispatcher.metrics.registry, logger, healthy: dispatcher.healthy })
+      : undefined;
+  try {
+    await metrics?.start();
+    void stopSignal.then(() => dispatcher.stop());
+    await dispatcher.run();
+  } finally {
+    await dispatcher.stop();
+    await metrics?.close();
+    await kafka.close();
+    await client.connection.close();
+  }
+}
