@@ -6,6 +6,7 @@ import { registerDemoCommand } from './demo';
 import { registerDevCommands } from './dev';
 import { registerDispatcherCommand } from './dispatcher';
 import { registerIngestCommands } from './ingest';
+import { registerProjectCommands } from './project';
 import { registerRunsCommands } from './runs';
 import { registerScheduleCommands } from './schedule';
 import { registerTopicsCommands } from './topics';
@@ -14,6 +15,8 @@ import { registerWorkerCommand } from './worker';
 /** `kto --help` ends with one example per command group. */
 const EXAMPLES = `
 Examples:
+  kto init my-pipelines                         a project of your own: pipelines, processors, a command, tests
+  kto pipelines                                 every pipeline of kto.config.ts and kto.pipelines.yaml
   kto demo                                      stack up, sample data in, batch run, output shown
   kto dev up                                    start the local stack (Temporal + UI, Kafka, SMTP sink, schema registry)
   kto worker                                    run a worker for every kto workflow
@@ -32,6 +35,7 @@ const program = new Command('kto')
   .showHelpAfterError()
   .addHelpText('after', EXAMPLES);
 
+registerProjectCommands(program);
 registerDevCommands(program);
 registerWorkerCommand(program);
 registerBatchCommands(program);
