@@ -1,11 +1,14 @@
 import { createAggregateActivities, type AggregateActivityDeps } from './aggregate';
 import { createCompleteBatchActivities } from './complete-batch';
 import { createEmailActivities, type EmailActivitiesOptions } from './email';
-import { createHttpSourceActivities } from './http-source';
+import { createIngestSourceActivities, type IngestSourceActivityDeps } from './ingest-source';
 import { createKafkaActivities, type KafkaActivityDeps } from './kafka';
 import { createProjectActivities, type ProjectActivityDeps } from './project';
 
-export type ActivityDeps = KafkaActivityDeps & Pick<EmailActivitiesOptions, 'smtp' | 'logger'> & Pick<AggregateActivityDeps, 'processors'> & { project: ProjectActivityDeps };
+export type ActivityDeps = KafkaActivityDeps &
+  Pick<EmailActivitiesOptions, 'smtp' | 'logger'> &
+  Pick<AggregateActivityDeps, 'processors'> &
+  Pick<IngestSourceActivityDeps, 'sources'> & { project: ProjectActivityDeps };
 
 /** Every kto activity, bound to real or fake dependencies (tests inject their own). */
 export function createActivities(deps: ActivityDeps) {
@@ -14,7 +17,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createAggregateActivities(deps),
     ...createCompleteBatchActivities(deps),
     ...createEmailActivities({ smtp: deps.smtp, logger: deps.logger }),
-    ...createHttpSourceActivities({ kafka: deps.kafka, logger: deps.logger }),
+    ...createIngestSourceActivities({ kafka: deps.kafka, logger: deps.logger, sources: deps.sources }),
     ...createProjectActivities(deps.project),
   };
 }

@@ -1,5 +1,5 @@
 /**
- * kafka-temporal-orchestrator: what a project imports in `kto.config.ts` and in its processors.
+ * kafka-temporal-orchestrator: what a project imports in `kto.config.ts`, its processors and its sources.
  * Workflow code imports `kafka-temporal-orchestrator/workflows` instead (nothing here is safe
  * inside Temporal's workflow sandbox); tests import `kafka-temporal-orchestrator/testing`.
  */
@@ -7,6 +7,10 @@ export { defineBatchPipeline, defineConfig, defineIngest } from './project/defin
 export type { ActivityFunction, BatchPipelineDefinition, BatchPipelineInput, IngestDefinition, IngestInput, KtoProjectConfig, PipelineDefinition } from './project/define';
 export { defineCommand } from './commands/registry';
 export type { CommandDefinition, CommandIdContext, CommandStartOptions, WorkflowRef } from './commands/registry';
+export { defineSource, MalformedResponseError, SourceRejectedError } from './ingest/define';
+export type { IngestSource, SourceContext, SourceDefinition } from './ingest/define';
+export { RANDOM_USER_SOURCE } from './ingest/random-user';
+export type { RandomUserSourceOptions } from './ingest/random-user';
 export { defineMap, defineReduce, RecordError } from './processors/define';
 export type { BatchProcessor, Decode, InputRecord, MapDefinition, OutputRecord, ProcessorContext, ReduceDefinition } from './processors/define';
 export type { AggregationSpecInput } from './aggregate/spec';

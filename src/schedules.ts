@@ -23,7 +23,9 @@ import { ingestWorkflowId } from './shared/ingest';
 /** A pipeline that may carry a schedule; pipeline names are unique across kinds. */
 export type SchedulablePipeline = BatchPipelineConfig | IngestPipelineConfig;
 export type PipelineKind = 'batch' | 'ingest';
-const kindOf = (p: SchedulablePipeline): PipelineKind => ('url' in p ? 'ingest' : 'batch');
+/** Only a batch pipeline has an output topic. */
+const isBatch = (p: SchedulablePipeline): p is BatchPipelineConfig => 'outputTopic' in p;
+const kindOf = (p: SchedulablePipeline): PipelineKind => (isBatch(p) ? 'batch' : 'ingest');
 
 const WORKFLOW_ID_OF: Record<PipelineKind, (pipeline: string) => string> = { batch: batchWorkflowId, ingest: ingestWorkflowId };
 /** Prefixes of the schedules kto manages; `apply --prune` only ever deletes these. */
@@ -67,7 +69,7 @@ export function desiredSchedule(pipeline: SchedulablePipeline, taskQueue: string
   const id = scheduleIdOf(pipeline.name, kind);
   const spec = { cronExpressions: [s.cron] };
   const policies: { overlap: ScheduleOverlapPolicy; catchupWindow: Duration } = { overlap: OVERLAP[s.overlap], catchupWindow: s.catchup ? FULL_CATCHUP_WINDOW : NO_CATCHUP_WINDOW };
-  const args = ['url' in pipeline ? ingestOptionsOf(pipeline) : batchOptionsOf(pipeline)] as Parameters<typeof batch | typeof ingest>;
+  const args = [isBatch(pipeline) ? batchOptionsOf(pipeline) : ingestOptionsOf(pipeline)] as Parameters<typeof batch | typeof ingest>;
   const hash = createHash('sha256')
     .update(JSON.stringify({ spec, policies, args, taskQueue, timeout: s.timeout, enabled: s.enabled, v: 1 }))
     .digest('hex')

@@ -35,8 +35,8 @@ export interface WorkerOptions {
   activityInterceptors?: ActivityInterceptorsFactory[];
   /** Prebuilt workflow code (see `bundleWorkflows`), so many short-lived workers skip the bundling. @default bundled at start */
   workflowBundle?: { code: string };
-  /** The project's workflows, activities and processors (kto.config.ts, kto.pipelines.yaml). @default kto's own only */
-  project?: Pick<LoadedPipelines, 'batch' | 'commands' | 'workflowsPath' | 'activities'>;
+  /** The project's workflows, activities, processors and sources (kto.config.ts, kto.pipelines.yaml). @default kto's own only */
+  project?: Pick<LoadedPipelines, 'batch' | 'commands' | 'workflowsPath' | 'activities'> & Partial<Pick<LoadedPipelines, 'ingest'>>;
 }
 
 const TEMPORAL_LEVELS: Record<string, LogLevel> = { trace: 'TRACE', debug: 'DEBUG', info: 'INFO', warn: 'WARN', error: 'ERROR', fatal: 'ERROR' };
@@ -129,10 +129,12 @@ export async function runWorker({ config, logger, stopSignal, activityIntercepto
   try {
     await metricsServer?.start();
     const batch = project?.batch ?? [];
+    // Module paths by pipeline name: workflow inputs name a pipeline, each worker resolves its module.
     const processors = Object.fromEntries(batch.flatMap((p) => (p.processor ? [[p.name, p.processor]] : [])));
+    const sources = Object.fromEntries((project?.ingest ?? []).flatMap((p) => (p.source ? [[p.name, p.source]] : [])));
     const projectDeps = { batch, commands: project?.commands ?? [], taskQueue: config.temporal.taskQueue, operatorEmail: config.alertOperatorEmail };
     const activities = withProjectActivities(
-      createActivities({ kafka, steps, stagingDir, workerQueue, stateTopic: BATCH_STATE_TOPIC, smtp: config.smtp, logger, metrics: metrics.pipeline, processors, project: projectDeps }),
+      createActivities({ kafka, steps, stagingDir, workerQueue, stateTopic: BATCH_STATE_TOPIC, smtp: config.smtp, logger, metrics: metrics.pipeline, processors, sources, project: projectDeps }),
       project?.activities ?? {},
     );
     const interceptors = { activity: [telemetryInterceptor(metrics, logger), ...activityInterceptors] };

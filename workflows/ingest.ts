@@ -3,7 +3,7 @@ import type { Activities } from '../activities';
 import { ingestWithDefaults, type IngestOptions, type IngestReport } from '../src/shared/ingest';
 import { KTO_PIPELINE, KTO_RECORDS, KTO_TOPIC } from '../src/shared/search-attributes';
 
-/** Extra time the activity gets beyond its window: the last request and the last produce. */
+/** Extra time the activity gets beyond its window: the last poll and the last produce. */
 const WINDOW_SLACK_MS = 60_000;
 
 /**
@@ -11,16 +11,23 @@ const WINDOW_SLACK_MS = 60_000;
  * within the heartbeat timeout, and the retry polls only what is left of the window. Kafka
  * failures are the retried ones; source failures are handled inside the window.
  */
-const httpSource = (windowMs: number) =>
+const sourceActivity = (windowMs: number) =>
   proxyActivities<Activities>({
     startToCloseTimeout: windowMs + WINDOW_SLACK_MS,
     heartbeatTimeout: '30s',
-    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 5, nonRetryableErrorTypes: ['HttpSourceRejected'] },
+    retry: {
+      initialInterval: '1s',
+      backoffCoefficient: 2,
+      maximumInterval: '10s',
+      maximumAttempts: 5,
+      nonRetryableErrorTypes: ['SourceRejected', 'SourceNotFound', 'InvalidSource'],
+    },
   });
 
 /**
- * Polls an HTTP JSON source in the random-user format for a window of time and streams the
- * shaped records into a topic (the seed's scheduled Airflow DAG). Returns counts only.
+ * Polls a source for a window of time and streams its records into a topic (the seed's
+ * scheduled Airflow DAG): the pipeline's own source module (`defineSource`), or kto's built-in
+ * random-user source for a `url`. Returns counts only.
  */
 export async function ingest(options: IngestOptions): Promise<IngestReport> {
   const p = ingestWithDefaults(options);
@@ -30,7 +37,15 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
   ]);
   // Workflow time is replay-safe: the window's end is fixed once, in history.
   const until = Date.now() + p.windowMs;
-  const counts = await httpSource(p.windowMs).pollHttpSource({ ...p, until });
+  const counts = await sourceActivity(p.windowMs).pollSource({ ...p, until });
   upsertSearchAttributes([{ key: KTO_RECORDS, value: counts.produced }]);
-  return { pipeline: p.pipeline, url: p.url, topic: p.topic, windowMs: p.windowMs, intervalMs: p.intervalMs, ...counts };
+  return {
+    pipeline: p.pipeline,
+    ...(p.source !== undefined && { source: p.source }),
+    ...(p.url !== undefined && { url: p.url }),
+    topic: p.topic,
+    windowMs: p.windowMs,
+    intervalMs: p.intervalMs,
+    ...counts,
+  };
 }

@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { defineSource, MalformedResponseError, SourceRejectedError } from './define';
 
 /**
  * The random-user format (https://randomuser.me/api/) and the record the seed's Airflow DAG
- * streamed from it (`format_data`), field for field.
+ * streamed from it (`format_data`), field for field; and kto's built-in source for it, defined
+ * with `defineSource` as a project defines its own (this module's default export).
  */
 
 const text = z.string();
@@ -103,3 +105,49 @@ export function parseRandomUserResponse(body: string): ParseResponseResult {
   if (!Array.isArray(results)) return { ok: false, reason: 'no "results" list in the response' };
   return { ok: true, results };
 }
+
+/** Answers worth asking again later: the server is busy or broken, not the request. */
+const isTransient = (status: number) => status >= 500 || status === 408 || status === 429;
+
+const randomUserOptionsSchema = z.object({
+  url: z.url({ protocol: /^https?$/, error: 'url must be an http(s) URL such as "http://127.0.0.1:8099/api/?results=5"' }),
+});
+/** The options of the built-in random-user source (a pipeline's `sourceOptions`; the `url:` form gives them). */
+export type RandomUserSourceOptions = z.input<typeof randomUserOptionsSchema>;
+
+/**
+ * The built-in source of the seed's random-user DAG: GETs `options.url` once a poll, reads the
+ * `results` list, shapes each user like `format_data` and keys it by its id. 5xx, 408, 429 and
+ * network errors fail the poll (retried with backoff); a 4xx fails the run (wrong URL); a body
+ * that is not JSON or has no `results` list is a malformed response; a user missing a field is
+ * skipped.
+ */
+export const randomUserSource = defineSource<unknown, ShapedUser>({
+  async fetch({ options, signal }) {
+    const parsed = randomUserOptionsSchema.safeParse(options);
+    if (!parsed.success) {
+      throw new SourceRejectedError(`the random-user source needs sourceOptions { url }: ${parsed.error.issues[0].message}. Fix: set sourceOptions.url (or use the pipeline's url field)`);
+    }
+    const { url } = parsed.data;
+    const res = await fetch(url, { signal, headers: { accept: 'application/json' } });
+    const body = await res.text();
+    if (isTransient(res.status)) throw new Error(`${url} answered HTTP ${res.status}`);
+    if (res.status >= 400) {
+      throw new SourceRejectedError(`${url} answered HTTP ${res.status}: the request itself is wrong, so asking again will not help. Fix: correct the pipeline's url`);
+    }
+    const response = parseRandomUserResponse(body);
+    if (!response.ok) throw new MalformedResponseError(`${response.reason} (body: ${JSON.stringify(body.slice(0, 200))})`);
+    return response.results;
+  },
+  shape(raw) {
+    const shaped = shapeRandomUser(raw);
+    if (!shaped.ok) throw new Error(shaped.reason);
+    return shaped.record;
+  },
+  key: (user) => user.id,
+});
+
+export default randomUserSource;
+
+/** Module path of the built-in random-user source, for an ingest pipeline's `source` (with `sourceOptions: { url }`). */
+export const RANDOM_USER_SOURCE: string = __filename;

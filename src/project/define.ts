@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { CommandDefinition } from '../commands/registry';
+import type { JsonValue } from '../shared/ingest';
 import type { batchPipelineSchema, ingestPipelineSchema } from './pipelines-file';
 
 /**
@@ -10,8 +11,12 @@ import type { batchPipelineSchema, ingestPipelineSchema } from './pipelines-file
 
 /** A batch pipeline: consume → commit → process → produce per partition, exactly once into its output topic. */
 export type BatchPipelineInput = z.input<typeof batchPipelineSchema>;
-/** An HTTP JSON source polled into a topic. */
-export type IngestInput = z.input<typeof ingestPipelineSchema>;
+/**
+ * A source polled into a topic: the project's own `source` module (with its `sourceOptions`),
+ * or `url`, an endpoint in the random-user format polled by kto's built-in source.
+ */
+export type IngestInput = Omit<z.input<typeof ingestPipelineSchema>, 'source' | 'sourceOptions' | 'url'> &
+  ({ source: string; sourceOptions?: JsonValue; url?: never } | { url: string; source?: never; sourceOptions?: never });
 
 export type BatchPipelineDefinition = BatchPipelineInput & { readonly kind: 'batch' };
 export type IngestDefinition = IngestInput & { readonly kind: 'ingest' };
@@ -26,7 +31,23 @@ export function defineBatchPipeline(definition: BatchPipelineInput): BatchPipeli
   return { ...definition, kind: 'batch' };
 }
 
-/** Declares an ingest pipeline: an HTTP JSON source polled for a window and streamed into a topic. */
+/**
+ * Declares an ingest pipeline: a source polled every `intervalMs` for `windowMs` (a run, on its
+ * `schedule` or through `kto ingest run`), each record written to `topic` with its key. `source`
+ * is the path of a module whose default export is `defineSource({ fetch, key })`, relative to
+ * the file that declares the pipeline; the worker loads it by pipeline name, so the workflow
+ * input carries only the name and `sourceOptions` (given to the source as `ctx.options`).
+ * @example
+ * defineIngest({
+ *   name: 'orders',
+ *   topic: 'orders',
+ *   source: './sources/orders.ts',
+ *   sourceOptions: { url: 'https://shop.example.com/api/orders' },
+ *   intervalMs: 5_000,
+ *   windowMs: 60_000,
+ *   schedule: { cron: '* * * * *', enabled: true },
+ * });
+ */
 export function defineIngest(definition: IngestInput): IngestDefinition {
   return { ...definition, kind: 'ingest' };
 }

@@ -16,6 +16,7 @@ export interface LoadedPipelines {
   configFile: string | null;
   /** Batch pipelines; a `processor` is an absolute module path. */
   batch: BatchPipelineConfig[];
+  /** Ingest pipelines; a `source` is an absolute module path. */
   ingest: IngestPipelineConfig[];
   /** The project's own commands (kto's are added by the dispatcher). */
   commands: CommandDefinition[];
@@ -121,8 +122,10 @@ export function loadPipelines(env: Record<string, string | undefined> = process.
       }
       loaded.sourceOf[p.name] = file;
     }
-    loaded.batch.push(...pipelines.batch.map((p) => (p.processor === undefined ? p : { ...p, processor: path.resolve(path.dirname(file), p.processor) })));
-    loaded.ingest.push(...pipelines.ingest);
+    // Module paths are relative to the file that declares the pipeline.
+    const resolve = (modulePath: string) => path.resolve(path.dirname(file), modulePath);
+    loaded.batch.push(...pipelines.batch.map((p) => (p.processor === undefined ? p : { ...p, processor: resolve(p.processor) })));
+    loaded.ingest.push(...pipelines.ingest.map((p) => (p.source === undefined ? p : { ...p, source: resolve(p.source) })));
   }
   checkDependencies(loaded.batch, loaded.sourceOf);
   return loaded;

@@ -7,7 +7,7 @@ import type { IngestOptions } from '../shared/ingest';
 
 /**
  * The pipelines file: every pipeline kto runs, by kind: `batch` (the daily Kafka batch the
- * Airflow DAG ran) and `ingest` (an HTTP source polled into a topic). Each kind has its own
+ * Airflow DAG ran) and `ingest` (a source polled into a topic). Each kind has its own
  * top-level key, and pipeline names are unique across the whole file because they name
  * workflows and schedules.
  */
@@ -102,22 +102,46 @@ export type BatchPipelineConfig = z.output<typeof batchPipelineSchema>;
 const millis = (what: string, min: number) =>
   z.number({ error: `${what} must be a number of milliseconds` }).int(`${what} must be a whole number of milliseconds`).min(min, `${what} must be at least ${min} ms`);
 
-/** An HTTP JSON source polled for a window and streamed into a topic (the seed's random-user DAG). */
-export const ingestPipelineSchema = z.strictObject({
-  /** Names the pipeline in workflow ids, schedule ids and the records' `kto-pipeline` header. */
-  name: pipelineName,
-  /** Endpoint in the random-user format, e.g. `http://127.0.0.1:8099/api/?results=5`. */
-  url: z.url({ protocol: /^https?$/, error: 'url must be an http(s) URL such as "http://127.0.0.1:8099/api/?results=5"' }),
-  topic: topicName('topic'),
-  /** @default 1000 */
-  intervalMs: millis('intervalMs', 10).optional(),
-  /** @default 15000 */
-  windowMs: millis('windowMs', 100).optional(),
-  /** @default 5000 */
-  requestTimeoutMs: millis('requestTimeoutMs', 100).optional(),
-  /** Run on a Temporal Schedule (every minute, paused unless `enabled: true`); else only `kto ingest run`. */
-  schedule: scheduleSchemaWith({ cron: '* * * * *', enabled: false, timeout: '10m' }).optional(),
-});
+/**
+ * A source polled for a window and streamed into a topic (the seed's random-user DAG): the
+ * project's own `source` module, or kto's built-in random-user source for a `url`.
+ */
+export const ingestPipelineSchema = z
+  .strictObject({
+    /** Names the pipeline in workflow ids, schedule ids and the records' `kto-pipeline` header. */
+    name: pipelineName,
+    /**
+     * Module of the pipeline's source (`defineSource` as its default export), relative to the
+     * file that defines the pipeline.
+     */
+    source: z.string({ error: 'source must be the path of a module' }).min(1, 'source must be the path of a module').optional(),
+    /** Given to the source as `ctx.options` (any JSON value). */
+    sourceOptions: z.json({ error: 'sourceOptions must be a JSON value' }).optional(),
+    /**
+     * Instead of `source`: an endpoint in the random-user format, e.g.
+     * `http://127.0.0.1:8099/api/?results=5`, polled by kto's built-in random-user source.
+     */
+    url: z.url({ protocol: /^https?$/, error: 'url must be an http(s) URL such as "http://127.0.0.1:8099/api/?results=5"' }).optional(),
+    topic: topicName('topic'),
+    /** @default 1000 */
+    intervalMs: millis('intervalMs', 10).optional(),
+    /** @default 15000 */
+    windowMs: millis('windowMs', 100).optional(),
+    /** Timeout of one poll. @default 5000 */
+    requestTimeoutMs: millis('requestTimeoutMs', 100).optional(),
+    /** Run on a Temporal Schedule (every minute, paused unless `enabled: true`); else only `kto ingest run`. */
+    schedule: scheduleSchemaWith({ cron: '* * * * *', enabled: false, timeout: '10m' }).optional(),
+  })
+  .superRefine((p, ctx) => {
+    if (p.source !== undefined && p.url !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['url'], message: 'source and url exclude each other: a pipeline polls one source' });
+    } else if (p.source === undefined && p.url === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['source'], message: 'an ingest pipeline needs a source: "source" (a module exporting defineSource(...)) or "url" (an endpoint in the random-user format)' });
+    }
+    if (p.sourceOptions !== undefined && p.source === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['sourceOptions'], message: 'sourceOptions go with source; the url form takes none' });
+    }
+  });
 export type IngestPipelineConfig = z.output<typeof ingestPipelineSchema>;
 
 const pipelinesFileSchema = z
@@ -200,9 +224,9 @@ export function batchOptionsOf({ name, schedule: _schedule, after: _after, proce
   return withoutUndefined<BatchPipelineOptions>({ pipeline: name, ...rest, processor: processor === undefined ? undefined : name });
 }
 
-/** The workflow input of a configured ingest pipeline. */
-export function ingestOptionsOf({ name, schedule: _schedule, ...rest }: IngestPipelineConfig): IngestOptions {
-  return withoutUndefined<IngestOptions>({ pipeline: name, ...rest });
+/** The workflow input of a configured ingest pipeline; a `source` is named by the pipeline, as a batch `processor` is. */
+export function ingestOptionsOf({ name, schedule: _schedule, source, ...rest }: IngestPipelineConfig): IngestOptions {
+  return withoutUndefined<IngestOptions>({ pipeline: name, ...rest, source: source === undefined ? undefined : name });
 }
 
 /** Finds a batch pipeline by name. */

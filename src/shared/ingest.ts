@@ -4,10 +4,27 @@
  * only counts (records stay in Kafka).
  */
 
+/** A JSON value: what a workflow input may carry. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+/**
+ * One ingest run: where the records come from (`source` or `url`), where they go, and for how
+ * long it polls.
+ */
 export interface IngestOptions {
-  /** JSON endpoint in the random-user format, e.g. `http://127.0.0.1:8099/api/?results=5`. */
-  url: string;
-  /** Topic the shaped records go to, keyed by their id. */
+  /**
+   * Name of the registered pipeline whose source module (`defineSource`) is polled. Each worker
+   * resolves it in its own project config, so no file path travels in the workflow.
+   */
+  source?: string;
+  /** Given to the source as `ctx.options`. */
+  sourceOptions?: JsonValue;
+  /**
+   * Instead of `source`: an endpoint in the random-user format, polled by kto's built-in
+   * random-user source, e.g. `http://127.0.0.1:8099/api/?results=5`.
+   */
+  url?: string;
+  /** Topic the records go to, with the source's keys. */
   topic: string;
   /**
    * Names the run in workflow ids, search attributes and logs.
@@ -18,16 +35,19 @@ export interface IngestOptions {
   intervalMs?: number;
   /** How long the run polls; the seed DAG's loop ran 15 s. @default 15000 */
   windowMs?: number;
-  /** Timeout of one HTTP request. @default 5000 */
+  /** Timeout of one poll (the source's `fetch`, one HTTP request for the url form). @default 5000 */
   requestTimeoutMs?: number;
 }
 
-export type IngestPipeline = Required<IngestOptions>;
+type SourceFields = 'source' | 'sourceOptions' | 'url';
+export type IngestPipeline = Required<Omit<IngestOptions, SourceFields>> & Pick<IngestOptions, SourceFields>;
 
 /** Fills every default of an ingest run in one place. */
 export function ingestWithDefaults(options: IngestOptions): IngestPipeline {
   return {
-    url: options.url,
+    ...(options.source !== undefined && { source: options.source }),
+    ...(options.sourceOptions !== undefined && { sourceOptions: options.sourceOptions }),
+    ...(options.url !== undefined && { url: options.url }),
     topic: options.topic,
     pipeline: options.pipeline ?? `ingest.${options.topic}`,
     intervalMs: options.intervalMs ?? 1_000,
@@ -48,21 +68,27 @@ export interface PollInput extends IngestPipeline {
 
 /** Counts of one window; a retried attempt continues the counts of the one before (heartbeat details). */
 export interface PollCounts {
-  /** Source records received in well-formed responses (including malformed records among them). */
+  /** Records the source returned (including the skipped ones among them). */
   fetched: number;
   /** Records written to the topic (a retried attempt may write a key again: at-least-once by key). */
   produced: number;
-  /** Malformed responses (not JSON, no `results` list) plus malformed records in them: logged and skipped. */
+  /**
+   * Malformed responses (the url form: not JSON, no `results` list) plus records whose shape or
+   * key failed: logged and skipped.
+   */
   skipped: number;
-  /** Failed requests: 5xx, 408/429, timeouts, connection errors; retried with backoff inside the window. */
+  /** Failed polls (the source threw or timed out; the url form: 5xx, 408/429, connection errors); retried with backoff inside the window. */
   errors: number;
-  /** Requests sent. */
+  /** Polls made. */
   polls: number;
 }
 
 export interface IngestReport extends PollCounts {
   pipeline: string;
-  url: string;
+  /** The pipeline whose source was polled, when the run names one. */
+  source?: string;
+  /** The random-user endpoint polled, when the run gives one. */
+  url?: string;
   topic: string;
   windowMs: number;
   intervalMs: number;
