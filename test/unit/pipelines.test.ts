@@ -1,9 +1,11 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { VOLTAGE_DAILY_PIPELINE } from '../../src/demo/voltage';
+import { RANDOM_USER_SOURCE } from '../../src/ingest/random-user';
 import { loadPipelines } from '../../src/project/load';
-import { batchOptionsOf, parsePipelines, parsePipelinesText, PipelinesFileError } from '../../src/project/pipelines-file';
+import { batchOptionsOf, ingestOptionsOf, parsePipelines, parsePipelinesText, PipelinesFileError } from '../../src/project/pipelines-file';
 import { desiredSchedule, NO_CATCHUP_WINDOW } from '../../src/schedules';
 
 const root = path.resolve(__dirname, '../..');
@@ -99,6 +101,7 @@ describe('kto.config.ts', () => {
       ['latency-p95', path.join(fixture, 'processors/latency-p95.ts')],
       ['server-errors', path.join(fixture, 'processors/server-errors.ts')],
       ['slowest-hour', path.join(fixture, 'processors/slowest-hour.ts')],
+      ['voltage-peaks', path.join(fixture, 'processors/voltage-peaks.ts')],
     ]);
     expect(loaded.batch[2].after).toEqual(['latency-p95']);
     expect(loaded.sourceOf['latency-p95']).toBe(path.join(fixture, 'kto.config.ts'));
@@ -129,6 +132,73 @@ describe('kto.config.ts', () => {
     const both = project(`module.exports = { pipelines: [${batch('a', ", processor: './p.js', aggregation: {}")}] };`);
     expect(() => loadPipelines({}, both)).toThrow(/processor and aggregation exclude each other/);
     expect(() => loadPipelines({ KTO_CONFIG: 'nope.ts' }, empty)).toThrow(/KTO_CONFIG points at a file that does not exist/);
+  });
+});
+
+describe('one registry whichever way a pipeline is declared', () => {
+  const DEFINE = require.resolve('../../src/project/define');
+  /** A project folder holding `kto.config.js` that declares `pipelines` with the define functions, as a user writes it. */
+  function configProject(pipelines: string): string {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'kto-define-'));
+    writeFileSync(path.join(dir, 'kto.config.js'), `const { defineBatchPipeline, defineIngest } = require(${JSON.stringify(DEFINE)});\nmodule.exports = { pipelines: [${pipelines}] };\n`);
+    return dir;
+  }
+  /** A project folder holding only `kto.pipelines.yaml`. */
+  function yamlProject(text: string): string {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'kto-yaml-'));
+    writeFileSync(path.join(dir, 'kto.pipelines.yaml'), text);
+    return dir;
+  }
+
+  test('voltage-daily from kto.pipelines.yaml and from defineBatchPipeline give the same registry entry', () => {
+    const yamlText = readFileSync(path.join(root, 'kto.pipelines.yaml'), 'utf8');
+    const raw = (parseYaml(yamlText) as { batch: { name: string }[] }).batch.find((p) => p.name === 'voltage-daily');
+    const fromYaml = loadPipelines({}, yamlProject(yamlText)).batch;
+    const fromConfig = loadPipelines({}, configProject(`defineBatchPipeline(${JSON.stringify(raw)})`)).batch;
+    expect(fromConfig).toEqual(fromYaml);
+    expect(fromYaml.map((p) => p.name)).toEqual(['voltage-daily']);
+    expect(batchOptionsOf(fromConfig[0])).toEqual(batchOptionsOf(fromYaml[0]));
+  });
+
+  test('an ingest pipeline, url or source form, from the pipelines file and from defineIngest gives the same registry entry; source paths resolve from the declaring file', () => {
+    const pipelines = [
+      { name: 'users', url: 'http://127.0.0.1:8099/api/?results=5', topic: 'users', schedule: { enabled: true } },
+      { name: 'orders', source: './sources/orders.ts', sourceOptions: { region: 'eu' }, topic: 'orders', windowMs: 60_000 },
+    ];
+    const yamlDir = yamlProject(JSON.stringify({ ingest: pipelines }));
+    const configDir = configProject(pipelines.map((p) => `defineIngest(${JSON.stringify(p)})`).join(', '));
+    const fromYaml = loadPipelines({}, yamlDir).ingest;
+    const fromConfig = loadPipelines({}, configDir).ingest;
+    expect(fromYaml[1].source).toBe(path.join(yamlDir, 'sources/orders.ts'));
+    expect(fromConfig[1].source).toBe(path.join(configDir, 'sources/orders.ts'));
+    expect(fromConfig.map((p) => ({ ...p, source: p.source && path.relative(configDir, p.source) }))).toEqual(
+      fromYaml.map((p) => ({ ...p, source: p.source && path.relative(yamlDir, p.source) })),
+    );
+    expect(fromConfig.map(ingestOptionsOf)).toEqual(fromYaml.map(ingestOptionsOf));
+  });
+
+  test('kto\'s own project: voltage-daily in kto.pipelines.yaml, random-users in kto.config.ts on the built-in random-user source', () => {
+    const loaded = loadPipelines({}, root);
+    expect(loaded.configFile).toBe(path.join(root, 'kto.config.ts'));
+    expect(loaded.batch.map((p) => p.name)).toEqual(['voltage-daily']);
+    expect(loaded.sourceOf).toEqual({ 'voltage-daily': path.join(root, 'kto.pipelines.yaml'), 'random-users': path.join(root, 'kto.config.ts') });
+    const [users] = loaded.ingest;
+    expect(users).toMatchObject({ name: 'random-users', source: RANDOM_USER_SOURCE, topic: 'kto.demo.users', schedule: { cron: '* * * * *', enabled: false } });
+    expect(ingestOptionsOf(users)).toEqual({
+      pipeline: 'random-users',
+      source: 'random-users',
+      sourceOptions: { url: 'http://127.0.0.1:8099/api/?results=5' },
+      topic: 'kto.demo.users',
+      intervalMs: 1000,
+      windowMs: 15000,
+    });
+    expect(desiredSchedule(users, 'kto')).toMatchObject({ scheduleId: 'kto-ingest-random-users', action: { workflowType: 'ingest' }, state: { paused: true } });
+  });
+
+  test('a project\'s source module resolves from its kto.config.ts', () => {
+    const fixture = path.join(__dirname, '../fixtures/ingest-source');
+    const loaded = loadPipelines({ KTO_CONFIG: path.join(fixture, 'kto.config.ts') }, os.tmpdir());
+    expect(loaded.ingest.map((p) => [p.name, p.source])).toEqual([['meter-readings', path.join(fixture, 'sources/meter-readings.ts')]]);
   });
 });
 
