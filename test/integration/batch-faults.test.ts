@@ -41,32 +41,38 @@ function scenario(name: string) {
   const dir = path.join(process.env.KTO_DEVSTACK_DIR!, 'faults', id);
   const taskQueue = `faults-${id}`;
   const runConfig = { ...config, temporal: { ...config.temporal, taskQueue } };
-  const worker = (hold?: string, label = 'a') => {
-    const w = startWorkerProcess({ taskQueue, dir: path.join(dir, label), hold });
+  const worker = (hold?: string, label = 'a', env?: Record<string, string>) => {
+    const w = startWorkerProcess({ taskQueue, dir: path.join(dir, label), hold, env });
     workers.push(w);
     return w;
   };
   return { id, dir, runConfig, worker };
 }
 
+const PROJECT = { KTO_CONFIG: path.resolve(__dirname, '../fixtures/user-project/kto.config.ts') };
 const STEPS = ['consume', 'commit', 'aggregate', 'produce'] as const;
 const KILL_POINTS = [...STEPS.map((s) => `before:${s}`), ...STEPS.map((s) => `after:${s}`)];
 
 describe('exactly once under faults', () => {
-  test.each(KILL_POINTS)('kill -9 of the worker at %s: another worker finishes, nothing lost or doubled', async (point) => {
-    const { id, runConfig, worker } = scenario(point);
+  // Each with kto's built-in aggregation and with a project's own reduce processor (voltage-peaks in
+  // test/fixtures/user-project), which the workers load from the project's kto.config.ts.
+  const CASES = KILL_POINTS.flatMap((point) => [[point, 'the built-in aggregation'], [point, 'a project processor']]);
+  test.each(CASES)('kill -9 of the worker at %s with %s: another worker finishes, nothing lost or doubled', async (point, processing) => {
+    const { id, runConfig, worker } = scenario(`${point}-${processing}`);
     const pipeline = await createTestPipeline(kafka, 2, 40);
     await pipeline.produce(2_000);
+    const project = processing === 'a project processor' ? PROJECT : undefined;
+    const options = project ? { ...pipeline.options, processor: 'voltage-peaks' } : pipeline.options;
 
-    const doomed = worker(point, 'doomed');
-    const handle = await startBatch(client, runConfig, pipeline.options, `kill-${id}`);
+    const doomed = worker(point, 'doomed', project);
+    const handle = await startBatch(client, runConfig, options, `kill-${id}`);
     await doomed.held();
     await doomed.kill('SIGKILL');
-    worker(undefined, 'survivor');
+    worker(undefined, 'survivor', project);
 
     const report: BatchReport = await handle.result();
     expect(report.recordsIn).toBeGreaterThanOrEqual(2_000);
-    await expectExactlyOnce(runConfig, kafka, pipeline.options);
+    await expectExactlyOnce(runConfig, kafka, options);
   });
 
   test('a frozen worker (SIGSTOP past its heartbeat timeout, then SIGCONT) is fenced: its late produce writes nothing twice', async () => {

@@ -2,7 +2,7 @@ import type { Client } from '@temporalio/client';
 import type { KtoConfig } from '../../src/config';
 import type { KafkaIo } from '../../src/kafka';
 import type { BatchPipelineOptions } from '../../src/shared/batch';
-import { diffTotals, expectedDailyTotals, outputDailyTotals, outputRanges, readTopic } from './kafka-check';
+import { diffTotals, expectedDailyPeaks, malformedOffsets, expectedDailyTotals, outputDailyPeaks, outputDailyTotals, outputRanges, readTopic } from './kafka-check';
 import { uniqueTopic } from './helpers';
 
 /** Seed-style voltage records spread over a few days; every `malformedEvery`-th one is broken. */
@@ -62,7 +62,12 @@ export function startBatch(client: Client, config: KtoConfig, options: BatchPipe
 export async function expectExactlyOnce(config: KtoConfig, kafka: KafkaIo, options: BatchPipelineOptions): Promise<void> {
   const brokers = config.kafka.brokers;
   const [input, output] = await Promise.all([readTopic(brokers, options.topic), readTopic(brokers, options.outputTopic)]);
-  expect(diffTotals(expectedDailyTotals(input), outputDailyTotals(output))).toEqual([]);
+  // The built-in daily mean, or the project processor of the fault tests (test/fixtures/user-project).
+  const [expected, actual] = options.processor === 'voltage-peaks' ? [expectedDailyPeaks(input), outputDailyPeaks(output)] : [expectedDailyTotals(input), outputDailyTotals(output)];
+  expect(diffTotals(expected, actual)).toEqual([]);
+  // Each rejected record is one dead letter.
+  const errors = await readTopic(brokers, options.errorTopic ?? `${options.topic}.errors`);
+  expect(errors.map((e) => `${e.headers['kto-source-partition']}/${e.headers['kto-source-offset']}`).sort()).toEqual(malformedOffsets(input));
   for (const r of output) expect(String(r.partition)).toBe(r.headers['kto-source-partition']);
   const ranges = outputRanges(output);
   const committed = await kafka.admin.committedOffsets(options.groupId, options.topic);

@@ -5,6 +5,7 @@ import type { ActivityExecuteInput, ActivityInboundCallsInterceptor, Next } from
 import { onShutdownSignal } from '../../src/runtime/signals';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
+import { loadPipelines } from '../../src/project/load';
 import { runWorker } from '../../src/worker';
 import { testWorkflowBundle } from './test-env';
 
@@ -52,4 +53,6 @@ void runWorker({
   activityInterceptors: [() => ({ inbound: new HoldInterceptor() })],
   // The global setup bundles the workflow code once for every worker process of the run.
   workflowBundle: testWorkflowBundle(),
+  // With KTO_CONFIG set, the project's processors too, as `kto worker` in its folder.
+  project: process.env.KTO_CONFIG ? loadPipelines() : undefined,
 });

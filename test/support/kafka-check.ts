@@ -86,8 +86,15 @@ export type Totals = Map<number, Map<string, DayTotals>>;
 
 const SEED_TIME = /^(\d\d)\/(\d\d)\/(\d{4}) \d\d:\d\d:\d\d$/;
 
-export function expectedDailyTotals(input: TopicRecord[]): Totals {
-  const totals: Totals = new Map();
+/** `partition/offset` of every record kto's processors reject (broken JSON, no voltage), sorted: the dead letters expected. */
+export function malformedOffsets(input: TopicRecord[]): string[] {
+  const valid = new Set(readings(input).map((r) => `${r.partition}/${r.offset}`));
+  return input.map((r) => `${r.partition}/${r.offset}`).filter((k) => !valid.has(k)).sort();
+}
+
+/** The readings kto's processors accept: partition, day (yyyy-MM-dd) and voltage of each well-formed record. */
+function readings(input: TopicRecord[]): Array<{ partition: number; offset: bigint; day: string; voltage: number }> {
+  const valid = [];
   for (const r of input) {
     let parsed: { datetime?: unknown; voltage?: unknown };
     try {
@@ -97,8 +104,31 @@ export function expectedDailyTotals(input: TopicRecord[]): Totals {
     }
     const m = typeof parsed?.datetime === 'string' ? SEED_TIME.exec(parsed.datetime) : null;
     const voltage = typeof parsed?.voltage === 'number' ? parsed.voltage : NaN;
-    if (!m || !Number.isFinite(voltage)) continue;
-    add(totals, r.partition, `${m[3]}-${m[2]}-${m[1]}`, 1, voltage);
+    if (m && Number.isFinite(voltage)) valid.push({ partition: r.partition, offset: r.offset, day: `${m[3]}-${m[2]}-${m[1]}`, voltage });
+  }
+  return valid;
+}
+
+export function expectedDailyTotals(input: TopicRecord[]): Totals {
+  const totals: Totals = new Map();
+  for (const r of readings(input)) add(totals, r.partition, r.day, 1, r.voltage);
+  return totals;
+}
+
+/** Like {@link expectedDailyTotals} with the day's peak voltage in `sum`: what the voltage-peaks processor must output. */
+export function expectedDailyPeaks(input: TopicRecord[]): Totals {
+  const totals: Totals = new Map();
+  for (const r of readings(input)) add(totals, r.partition, r.day, 1, r.voltage, Math.max);
+  return totals;
+}
+
+/** The voltage-peaks processor's output rows (`{ day: 'dd/mm/yyyy', readings, peak }`) per source partition and day. */
+export function outputDailyPeaks(output: TopicRecord[]): Totals {
+  const totals: Totals = new Map();
+  for (const r of output) {
+    const row = JSON.parse(r.value ?? '{}') as { day: string; readings: number; peak: number };
+    const [d, m, y] = row.day.split('/');
+    add(totals, Number(r.headers['kto-source-partition']), `${y}-${m}-${d}`, row.readings, row.peak, Math.max);
   }
   return totals;
 }
@@ -113,11 +143,11 @@ export function outputDailyTotals(output: TopicRecord[]): Totals {
   return totals;
 }
 
-function add(totals: Totals, partition: number, day: string, count: number, sum: number): void {
+function add(totals: Totals, partition: number, day: string, count: number, value: number, combine = (a: number, b: number) => a + b): void {
   let days = totals.get(partition);
   if (!days) totals.set(partition, (days = new Map()));
-  const t = days.get(day) ?? { count: 0, sum: 0 };
-  days.set(day, { count: t.count + count, sum: t.sum + sum });
+  const t = days.get(day);
+  days.set(day, t ? { count: t.count + count, sum: combine(t.sum, value) } : { count, sum: value });
 }
 
 /**
