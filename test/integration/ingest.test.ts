@@ -4,13 +4,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomUserPage, startRandomUserSource, type RandomUserSource, type RandomUserSourceStats } from '../../src/devstack/random-user-source';
 import { shapeRandomUser, type ShapedUser } from '../../src/ingest/random-user';
+import { loadPipelines } from '../../src/project/load';
+import { ingestOptionsOf } from '../../src/project/pipelines-file';
 import { createScheduleManager } from '../../src/schedules';
 import type { IngestOptions, IngestReport } from '../../src/shared/ingest';
 import { KTO_PIPELINE, KTO_RECORDS, KTO_TOPIC } from '../../src/shared/search-attributes';
+import { runWorker } from '../../src/worker';
+import { expectedRecords as expectedReadings, type MeterOptions } from '../fixtures/ingest-source/sources/meter-readings';
 import { readTopic } from '../support/kafka-check';
 import { uniqueTopic } from '../support/helpers';
 import { runKto } from '../support/run-cli';
-import { useTestEnv } from '../support/test-env';
+import { testWorkflowBundle, useTestEnv } from '../support/test-env';
 
 const env = useTestEnv('ingest');
 let source: RandomUserSource;
@@ -22,8 +26,8 @@ afterEach(async () => source?.close());
 const control = (what: 'fail' | 'garbage', body: object) => fetch(`${source.baseUrl}/${what}`, { method: 'POST', body: JSON.stringify(body) });
 const stats = async () => (await (await fetch(`${source.baseUrl}/stats`)).json()) as RandomUserSourceStats;
 
-async function runIngest(options: IngestOptions) {
-  const handle = await env.client.workflow.start('ingest', { workflowId: `kto-ingest-test-${randomUUID()}`, taskQueue: env.config.temporal.taskQueue, args: [options] });
+async function runIngest(options: IngestOptions, taskQueue = env.config.temporal.taskQueue) {
+  const handle = await env.client.workflow.start('ingest', { workflowId: `kto-ingest-test-${randomUUID()}`, taskQueue, args: [options] });
   const report = (await handle.result()) as IngestReport;
   return { report, handle };
 }
@@ -85,6 +89,41 @@ describe('ingest workflow on the real stack', () => {
     expect(report.produced).toBe((report.polls - 2) * 2);
     const records = await topicRecords(topic);
     expect(records).toEqual(await expectedRecords());
+  });
+});
+
+describe('ingest from a project\'s own source module on the real stack', () => {
+  const fixture = path.join(__dirname, '../fixtures/ingest-source');
+  const project = loadPipelines({ KTO_CONFIG: path.join(fixture, 'kto.config.ts') }, fixture);
+  // A worker of its own, loaded with the project as `kto worker` loads it: only it knows the project's sources.
+  const taskQueue = uniqueTopic('ingest-source');
+  let stopWorker: () => void = () => undefined;
+  let worker: Promise<void>;
+  beforeAll(() => {
+    const config = { ...env.config, temporal: { ...env.config.temporal, taskQueue } };
+    worker = runWorker({ config, logger: env.logger, project, workflowBundle: testWorkflowBundle(), stopSignal: new Promise<void>((resolve) => (stopWorker = resolve)) });
+  });
+  afterAll(async () => {
+    stopWorker();
+    await worker;
+  });
+
+  test('the module\'s records are polled into the topic with its keys; the failed poll and the readings without a meter are counted', async () => {
+    const topic = uniqueTopic('ingest-meters');
+    const options = { ...ingestOptionsOf(project.ingest[0]), topic };
+    expect(options).toMatchObject({ pipeline: 'meter-readings', source: 'meter-readings', sourceOptions: { meters: 3, failOnPoll: 2 } });
+    const { report } = await runIngest(options, taskQueue);
+    const { meters, failOnPoll } = options.sourceOptions as unknown as MeterOptions;
+    const answered = Array.from({ length: report.polls }, (_, i) => i + 1).filter((poll) => poll !== failOnPoll);
+    expect(report).toMatchObject({ pipeline: 'meter-readings', source: 'meter-readings', topic, errors: 1 });
+    expect(report.polls).toBeGreaterThanOrEqual(3);
+    expect(report).toMatchObject({ fetched: answered.length * (meters + 1), skipped: answered.length, produced: answered.length * meters });
+
+    const records = await readTopic(brokers(), topic);
+    const expected = new Map(answered.flatMap((poll) => expectedReadings(poll, meters)));
+    expect(records).toHaveLength(expected.size);
+    expect(new Map(records.map((r) => [r.key, JSON.parse(r.value!) as unknown]))).toEqual(expected);
+    for (const r of records) expect(r.headers['kto-pipeline']).toBe('meter-readings');
   });
 });
 
