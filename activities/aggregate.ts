@@ -12,6 +12,8 @@ export interface AggregateActivityDeps {
   steps: StepRunner;
   /** The project's processor modules by pipeline name (absolute paths on this worker). @default none */
   processors?: Record<string, string>;
+  /** For processors that decode Avro (KTO_SCHEMA_REGISTRY_URL). */
+  schemaRegistryUrl?: string;
 }
 
 /** An aggregator for a run's spec; an invalid spec fails the run at once instead of being retried. */
@@ -24,7 +26,7 @@ export function aggregatorFor(spec: AggregationSpecInput | undefined): Aggregato
   }
 }
 
-export function createAggregateActivities({ stagingDir, steps, processors = {} }: AggregateActivityDeps) {
+export function createAggregateActivities({ stagingDir, steps, processors = {}, schemaRegistryUrl }: AggregateActivityDeps) {
   return {
     /**
      * Streams a staged range through the pipeline's processor (the project's own module, else
@@ -50,7 +52,7 @@ export function createAggregateActivities({ stagingDir, steps, processors = {} }
       const context = { pipeline: input.pipeline, topic: input.topic, partition: input.partition, from: input.range.from, to: input.range.to };
       try {
         const result = await withHeartbeat((progress) =>
-          steps.run('aggregate', { processorModule, aggregation: input.aggregation, context, file: input.file, outputFile, errorsFile }, progress),
+          steps.run('aggregate', { processorModule, aggregation: input.aggregation, context, file: input.file, outputFile, errorsFile, schemaRegistryUrl }, progress),
         );
         return { ...result, outputFile, errorsFile, durationMs: Date.now() - started };
       } catch (err) {

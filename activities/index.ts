@@ -7,7 +7,7 @@ import { createProjectActivities, type ProjectActivityDeps } from './project';
 
 export type ActivityDeps = KafkaActivityDeps &
   Pick<EmailActivitiesOptions, 'smtp' | 'logger'> &
-  Pick<AggregateActivityDeps, 'processors'> &
+  Pick<AggregateActivityDeps, 'processors' | 'schemaRegistryUrl'> &
   Pick<IngestSourceActivityDeps, 'sources'> & { project: ProjectActivityDeps };
 
 /** Every kto activity, bound to real or fake dependencies (tests inject their own). */

@@ -134,7 +134,7 @@ export async function runWorker({ config, logger, stopSignal, activityIntercepto
     const sources = Object.fromEntries((project?.ingest ?? []).flatMap((p) => (p.source ? [[p.name, p.source]] : [])));
     const projectDeps = { batch, commands: project?.commands ?? [], taskQueue: config.temporal.taskQueue, operatorEmail: config.alertOperatorEmail };
     const activities = withProjectActivities(
-      createActivities({ kafka, steps, stagingDir, workerQueue, stateTopic: BATCH_STATE_TOPIC, smtp: config.smtp, logger, metrics: metrics.pipeline, processors, sources, project: projectDeps }),
+      createActivities({ kafka, steps, stagingDir, workerQueue, stateTopic: BATCH_STATE_TOPIC, smtp: config.smtp, logger, metrics: metrics.pipeline, processors, sources, schemaRegistryUrl: config.schemaRegistry.url, project: projectDeps }),
       project?.activities ?? {},
     );
     const interceptors = { activity: [telemetryInterceptor(metrics, logger), ...activityInterceptors] };

@@ -16,9 +16,14 @@
  * - `text`: the value as a UTF-8 string; a tombstone is rejected with reason `tombstone: …`.
  * - `bytes`: the value's bytes as a Buffer (a view into the staged chunk: copy what you keep in
  *   state with `Buffer.from`), or `null` for a tombstone.
+ * - `avro`: Confluent-framed Avro (magic byte 0, 4-byte schema id, Avro binary), decoded with
+ *   the writer's schema fetched by id from the schema registry at KTO_SCHEMA_REGISTRY_URL (once
+ *   per id and step). A value not in that frame is rejected with reason `invalid-avro: …`, an id
+ *   the registry does not know with `unknown-schema: …`, a tombstone with `tombstone: …`; an
+ *   unreachable registry fails the step, which Temporal retries. Longs beyond 2^53 lose precision.
  * @default 'json'
  */
-export type Decode = 'json' | 'text' | 'bytes';
+export type Decode = 'json' | 'text' | 'bytes' | 'avro';
 
 /** One input record, handed to `key`, `add` or `transform`. */
 export interface InputRecord<V = unknown> {
@@ -127,11 +132,11 @@ export type BatchProcessor = ReduceProcessor | MapProcessor;
 /** A processor module's export when the processor depends on the pipeline's options. */
 export type ProcessorFactory = (options: unknown) => BatchProcessor;
 
-const DECODES: readonly Decode[] = ['json', 'text', 'bytes'];
+const DECODES: readonly Decode[] = ['json', 'text', 'bytes', 'avro'];
 
 /**
  * Defines a reduce processor (see {@link ReduceDefinition}).
- * @throws TypeError when a function is missing or `decode` is not one of json, text, bytes.
+ * @throws TypeError when a function is missing or `decode` is not one of json, text, bytes, avro.
  * @example
  * export default defineReduce<{ user: string; ms: number }, { n: number; total: number }>({
  *   key: (r) => r.value.user,
@@ -150,7 +155,7 @@ export function defineReduce<V = any, S = any>(def: ReduceDefinition<V, S>): Red
 
 /**
  * Defines a map processor (see {@link MapDefinition}).
- * @throws TypeError when `transform` is missing or `decode` is not one of json, text, bytes.
+ * @throws TypeError when `transform` is missing or `decode` is not one of json, text, bytes, avro.
  * @example
  * export default defineMap<{ status: number; path: string }>({
  *   transform: (r) => (r.value.status >= 500 ? { key: r.value.path, value: r.value } : null),

@@ -51,7 +51,8 @@ interface Group {
   offset: number | bigint;
 }
 
-type Decoder = (source: RecordSource, i: number) => unknown;
+/** Turns record `i` of a source into the value a processor sees, or throws a RecordError. */
+export type Decoder = (source: RecordSource, i: number) => unknown;
 
 const DECODERS: Record<Decode, Decoder> = {
   json(source, i) {
@@ -69,18 +70,25 @@ const DECODERS: Record<Decode, Decoder> = {
     return text;
   },
   bytes: (source, i) => source.value(i),
+  avro() {
+    // The batch step passes its registry-backed decoder (avro.ts); reaching this is a wiring fault.
+    throw new Error('decode "avro" needs a schema registry, and none was given to this run');
+  },
 };
 
 /** The reduce runs' groups, for `merge`, kept off the run object so that nothing else reaches them. */
 const RUN_GROUPS = new WeakMap<ProcessorRun, Map<string, Group>>();
 
-/** Starts a run of `processor` over one range; `onOutput` receives each output as it is made. */
-export function createProcessorRun(processor: BatchProcessor, ctx: ProcessorContext, onOutput: (output: EncodedOutput) => void): ProcessorRun {
-  return processor.kind === 'reduce' ? reduceRun(processor, ctx, onOutput) : mapRun(processor, ctx, onOutput);
+/**
+ * Starts a run of `processor` over one range; `onOutput` receives each output as it is made.
+ * `decoder` replaces the one of the processor's `decode` (the batch step passes the Avro one).
+ */
+export function createProcessorRun(processor: BatchProcessor, ctx: ProcessorContext, onOutput: (output: EncodedOutput) => void, decoder?: Decoder): ProcessorRun {
+  const decode = decoder ?? DECODERS[processor.decode];
+  return processor.kind === 'reduce' ? reduceRun(processor, ctx, onOutput, decode) : mapRun(processor, ctx, onOutput, decode);
 }
 
-function reduceRun(p: ReduceProcessor, ctx: ProcessorContext, onOutput: (output: EncodedOutput) => void): ProcessorRun {
-  const decode = DECODERS[p.decode];
+function reduceRun(p: ReduceProcessor, ctx: ProcessorContext, onOutput: (output: EncodedOutput) => void, decode: Decoder): ProcessorRun {
   const { topic, partition } = ctx;
   const groups = new Map<string, Group>();
   let accepted = 0;
@@ -160,8 +168,7 @@ function reduceRun(p: ReduceProcessor, ctx: ProcessorContext, onOutput: (output:
   return run;
 }
 
-function mapRun(p: MapProcessor, ctx: ProcessorContext, onOutput: (output: EncodedOutput) => void): ProcessorRun {
-  const decode = DECODERS[p.decode];
+function mapRun(p: MapProcessor, ctx: ProcessorContext, onOutput: (output: EncodedOutput) => void, decode: Decoder): ProcessorRun {
   const { topic, partition } = ctx;
   let accepted = 0;
   let rejected = 0;

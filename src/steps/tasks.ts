@@ -2,6 +2,7 @@ import type { AggregationSpecInput } from '../aggregate';
 import type { KafkaIo } from '../kafka';
 import { aggregateProcessor } from '../processors/aggregate';
 import type { ProcessorContext } from '../processors/define';
+import { createAvroDecoder } from '../processors/avro';
 import { createProcessorRun } from '../processors/engine';
 import { loadProcessor } from '../processors/load';
 import { createStagingWriter, encodeOutputMeta, readStagingChunks, type StagingInput } from '../staging';
@@ -33,6 +34,8 @@ export interface AggregateFileInput {
   outputFile: string;
   /** Receives the rejected records with their reason. */
   errorsFile: string;
+  /** Where a processor with `decode: 'avro'` finds the writers' schemas. */
+  schemaRegistryUrl?: string;
 }
 
 export interface AggregateFileResult {
@@ -71,13 +74,15 @@ export function createStepTasks(kafka: KafkaIo) {
       const processor = input.processorModule === undefined ? aggregateProcessor(input.aggregation) : loadProcessor(input.processorModule);
       const ctx: ProcessorContext = { ...input.context, options: input.aggregation };
       let outputs: StagingInput[] = [];
-      const run = createProcessorRun(processor, ctx, (o) => outputs.push({ offset: o.offset, value: o.value, note: encodeOutputMeta(o) }));
+      const avro = processor.decode === 'avro' ? createAvroDecoder(registryUrlFor(input)) : undefined;
+      const run = createProcessorRun(processor, ctx, (o) => outputs.push({ offset: o.offset, value: o.value, note: encodeOutputMeta(o) }), avro?.decode);
       const output = await createStagingWriter(input.outputFile);
       const errors = await createStagingWriter(input.errorsFile);
       try {
         let seen = 0;
         for await (const chunk of readStagingChunks(input.file)) {
           const rejected: StagingInput[] = [];
+          await avro?.prepare(chunk, chunk.length);
           for (let i = 0; i < chunk.length; i++) {
             const reason = run.add(chunk, i);
             if (reason !== null) rejected.push({ offset: chunk.offset(i), value: chunk.value(i), note: reason });
@@ -97,6 +102,11 @@ export function createStepTasks(kafka: KafkaIo) {
       return { groups: run.groups, accepted: run.accepted, malformed: run.rejected };
     },
   };
+}
+
+function registryUrlFor(input: AggregateFileInput): string {
+  if (input.schemaRegistryUrl) return input.schemaRegistryUrl;
+  throw new Error(`the processor of pipeline "${input.context.pipeline}" decodes Avro, and this worker has no schema registry: set KTO_SCHEMA_REGISTRY_URL`);
 }
 
 export type StepTasks = ReturnType<typeof createStepTasks>;

@@ -51,7 +51,9 @@ export async function runProcessor(
 ): Promise<RunProcessorResult> {
   const found = typeof processor === 'string' ? loadModule(path.resolve(processor)) : processor;
   const resolved = resolveProcessorExport(found, options.options);
-  const p = options.decode === undefined ? resolved : withDecode(resolved, options.decode);
+  // An Avro processor's records are given decoded: they reach it as JSON would, with no registry.
+  const decode = options.decode ?? (resolved.decode === 'avro' ? 'json' : undefined);
+  const p = decode === undefined ? resolved : withDecode(resolved, decode);
   const given = records.map(toRecord);
   const source = recordSource(given);
   const ctx: ProcessorContext = {

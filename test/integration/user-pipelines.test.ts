@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
+import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import { loadPipelines, type LoadedPipelines } from '../../src/project/load';
 import { batchOptionsOf } from '../../src/project/pipelines-file';
 import { batchWorkflowId, type BatchPipelineOptions, type BatchReport } from '../../src/shared/batch';
@@ -182,5 +183,32 @@ describe('a project\'s own processors on the real stack', () => {
     const errors = await readTopic(env.config.kafka.brokers, options.errorTopic!);
     expect(errors.map((e) => `${e.partition}/${e.headers['kto-source-offset']}`).sort()).toEqual(noPath.map((r) => `${r.partition}/${r.offset}`).sort());
     for (const e of errors) expect(e.headers['kto-error-reason']).toMatch(/^processor-error: .*toLowerCase/);
+  });
+
+  test('avro: a processor with decode "avro" reads Confluent-framed records with their schema from the registry; other values are dead letters with the reason', async () => {
+    const options = pipeline('order-totals');
+    await env.kafka.admin.ensureTopics([{ topic: options.topic, partitions: 1 }, { topic: options.outputTopic, partitions: 1 }]);
+    const registry = new SchemaRegistry({ host: env.config.schemaRegistry.url });
+    const schema = { type: 'record', name: 'Order', namespace: 'test', fields: [{ name: 'customer', type: 'string' }, { name: 'cents', type: 'long' }] };
+    const { id } = await registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(schema) }, { subject: `${options.topic}-value` });
+    const orders = Array.from({ length: 200 }, (_, i) => ({ customer: `c${i % 7}`, cents: (i * 131) % 10_000 }));
+    const framed = await Promise.all(orders.map((o) => registry.encode(id, o)));
+    const unknownId = Buffer.concat([Buffer.from([0, 0x7f, 0xff, 0xff, 0xf0]), framed[0].subarray(5)]);
+    await env.kafka.produce([...framed.map((value) => ({ topic: options.topic, key: null, value })), ...[Buffer.from('{"customer":"json"}'), unknownId].map((value) => ({ topic: options.topic, key: null, value }))]);
+
+    const report: BatchReport = await (await startBatch(env.client, env.config, options, `avro-${randomUUID()}`)).result();
+    expect(report).toMatchObject({ recordsIn: 202, malformed: 2 });
+    const expected = new Map<string, { orders: number; cents: number }>();
+    for (const o of orders) {
+      const t = expected.get(o.customer) ?? { orders: 0, cents: 0 };
+      expected.set(o.customer, { orders: t.orders + 1, cents: t.cents + o.cents });
+    }
+    const output = await readTopic(env.config.kafka.brokers, options.outputTopic);
+    expect(new Map(output.map((r) => [r.key, { orders: valueOf(r).orders, cents: valueOf(r).cents }]))).toEqual(expected);
+    const errors = await readTopic(env.config.kafka.brokers, options.errorTopic);
+    expect(errors.map((e) => [e.headers['kto-source-offset'], e.headers['kto-error-reason']])).toEqual([
+      ['200', expect.stringMatching(/^invalid-avro: not in the Confluent wire format/)],
+      ['201', expect.stringMatching(/^unknown-schema: schema id 2147483632 /)],
+    ]);
   });
 });

@@ -101,6 +101,7 @@ describe('kto.config.ts', () => {
       ['latency-p95', path.join(fixture, 'processors/latency-p95.ts')],
       ['server-errors', path.join(fixture, 'processors/server-errors.ts')],
       ['slowest-hour', path.join(fixture, 'processors/slowest-hour.ts')],
+      ['order-totals', path.join(fixture, 'processors/order-totals.ts')],
       ['voltage-peaks', path.join(fixture, 'processors/voltage-peaks.ts')],
     ]);
     expect(loaded.batch[2].after).toEqual(['latency-p95']);

@@ -231,7 +231,20 @@ describe('decoding', () => {
       { type: 'buffer', value: Buffer.from('[1,2]').toString('hex') },
     ]);
     expect(errors).toEqual([]);
-    expect(() => defineMap({ ...echo, decode: 'xml' as 'json' })).toThrow(/decode must be one of json, text, bytes, got "xml"/);
+    expect(() => defineMap({ ...echo, decode: 'xml' as 'json' })).toThrow(/decode must be one of json, text, bytes, avro, got "xml"/);
+  });
+
+  it('runs an Avro processor on records given decoded (no registry in a unit test)', async () => {
+    const totals = defineReduce<{ customer: string; cents: number }, number>({
+      decode: 'avro',
+      key: (r) => r.value.customer,
+      init: () => 0,
+      add: (s, r) => s + r.value.cents,
+      merge: (a, b) => a + b,
+      emit: (s, customer) => ({ customer, cents: s }),
+    });
+    const { outputs } = await runProcessor(totals, [{ customer: 'a', cents: 5 }, { customer: 'b', cents: 1 }, { customer: 'a', cents: 2 }]);
+    expect(outputs.map((o) => o.value)).toEqual([{ customer: 'a', cents: 7 }, { customer: 'b', cents: 1 }]);
   });
 });
 
