@@ -31,16 +31,19 @@ function optionsFrom(name: string | undefined, flags: RunFlags): IngestOptions {
   if (name && !configured && !(flags.url && flags.topic)) {
     throw unknownPipelineError('ingest', name, pipelines, ', or pass --url and --topic', 'add it under `ingest:` in kto.pipelines.yaml, or pass --url and --topic');
   }
-  const base: Partial<IngestOptions> = configured ? ingestOptionsOf(configured) : name ? { pipeline: name } : {};
+  const configuredBase: Partial<IngestOptions> = configured ? ingestOptionsOf(configured) : name ? { pipeline: name } : {};
+  // --url polls that endpoint with the built-in random-user source instead of the pipeline's own source.
+  const { source: _source, sourceOptions: _options, ...withoutSource } = configuredBase;
+  const base: Partial<IngestOptions> = flags.url ? withoutSource : configuredBase;
   const url = flags.url ?? base.url;
   const topic = flags.topic ?? base.topic;
-  if (!url || !topic) {
-    throw new UserError('ingest run needs a pipeline name from the pipelines file, or --url and --topic.', 'e.g. kto ingest run random-users, or kto ingest run --url "http://127.0.0.1:8099/api/?results=5" --topic users');
+  if ((!url && base.source === undefined) || !topic) {
+    throw new UserError('ingest run needs a pipeline name from kto.config.ts or the pipelines file, or --url and --topic.', 'e.g. kto ingest run random-users, or kto ingest run --url "http://127.0.0.1:8099/api/?results=5" --topic users');
   }
-  if (!/^https?:\/\//.test(url)) throw new UserError(`--url must be an http(s) URL, got "${url}".`, 'e.g. --url "http://127.0.0.1:8099/api/?results=5"');
+  if (url && !/^https?:\/\//.test(url)) throw new UserError(`--url must be an http(s) URL, got "${url}".`, 'e.g. --url "http://127.0.0.1:8099/api/?results=5"');
   return {
     ...base,
-    url,
+    ...(url ? { url } : {}),
     topic,
     intervalMs: millis(flags.intervalMs, '--interval-ms', 10) ?? base.intervalMs,
     windowMs: millis(flags.windowMs, '--window-ms', 100) ?? base.windowMs,
@@ -67,7 +70,7 @@ async function run(name: string | undefined, flags: RunFlags): Promise<void> {
         throw err;
       });
     if (!flags.json) {
-      process.stdout.write(`ingest ${options.pipeline}: polling ${options.url} every ${options.intervalMs} ms for ${options.windowMs / 1000} s into ${options.topic}\n`);
+      process.stdout.write(`ingest ${options.pipeline}: polling ${options.url ?? `the source of ${options.pipeline}`} every ${options.intervalMs} ms for ${options.windowMs / 1000} s into ${options.topic}\n`);
       process.stdout.write(`workflow ${workflowId}: ${temporalUiUrl(config, workflowId)}\n`);
     }
     const report = await handle.result();
