@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { VOLTAGE_DAILY_PIPELINE } from '../demo/voltage';
 import { TopicNotFoundError } from '../kafka';
 import { loadPipelines } from '../project/load';
-import { batchOptionsOf, DURATION, findBatchPipeline, withoutUndefined, type BatchPipelineConfig } from '../project/pipelines-file';
+import { batchOptionsOf, batchPipelineFields, DURATION, findBatchPipeline, withoutUndefined, type BatchPipelineConfig } from '../project/pipelines-file';
 import type { BatchPipelineOptions } from '../shared/batch';
 import { formatOutputRecords, runBatchCommand } from './batch-run';
 import { action, cliContext, positiveInt, unknownPipelineError, withClient, withKafka } from './context';
@@ -32,39 +32,64 @@ export function resolveBatchPipeline(name: string): BatchPipelineConfig | undefi
 }
 
 function unknownPipeline(name: string): UserError {
-  return unknownPipelineError('batch', name, loadPipelines(), '', 'add it to kto.pipelines.yaml, or pass --topic, --output-topic and --group');
+  return unknownPipelineError('batch', name, loadPipelines(), '', 'declare it with defineBatchPipeline in kto.config.ts (or in kto.pipelines.yaml), or pass --topic, --output-topic and --group');
 }
 
-/** The workflow input from a configured pipeline and/or flags; flags win. */
-function pipelineFrom(name: string | undefined, flags: RunFlags): { options: BatchPipelineOptions; timeout?: Duration } {
-  const configured = name ? resolveBatchPipeline(name) : undefined;
-  if (name && !configured && !(flags.topic && flags.outputTopic && flags.group)) throw unknownPipeline(name);
-  const base: Partial<BatchPipelineOptions> = configured ? batchOptionsOf(configured) : name ? { pipeline: name } : {};
-  let aggregation = base.aggregation;
+/** The `kto batch run` flags that override a pipeline's fields, checked by the pipeline schema's own rules. */
+const FLAG_FIELDS = {
+  topic: '--topic',
+  outputTopic: '--output-topic',
+  groupId: '--group',
+  errorTopic: '--error-topic',
+  startFrom: '--start-from',
+  maxConcurrentPartitions: '--max-concurrent-partitions',
+  aggregation: '--aggregation',
+} as const;
+const flagsSchema = batchPipelineFields.pick({ topic: true, outputTopic: true, groupId: true, errorTopic: true, startFrom: true, maxConcurrentPartitions: true, aggregation: true }).partial();
+
+/** The flags as pipeline fields, or a UserError naming the flag that breaks which rule; nothing starts before this passes. */
+function fieldsFromFlags(flags: RunFlags): Partial<BatchPipelineOptions> {
+  let aggregation: unknown;
   if (flags.aggregation) {
     try {
-      aggregation = JSON.parse(flags.aggregation) as BatchPipelineOptions['aggregation'];
+      aggregation = JSON.parse(flags.aggregation);
     } catch (err) {
       throw new UserError(`--aggregation is not valid JSON: ${(err as Error).message}.`, `e.g. --aggregation '{"valueField":"voltage","bucket":"hour"}'`);
     }
   }
-  if (flags.startFrom && flags.startFrom !== 'earliest' && flags.startFrom !== 'latest') {
-    throw new UserError(`--start-from must be "earliest" or "latest", got "${flags.startFrom}".`, '--start-from earliest');
-  }
-  const options = {
-    ...base,
-    topic: flags.topic ?? base.topic,
-    outputTopic: flags.outputTopic ?? base.outputTopic,
-    groupId: flags.group ?? base.groupId,
-    errorTopic: flags.errorTopic ?? base.errorTopic,
+  const given = {
+    topic: flags.topic,
+    outputTopic: flags.outputTopic,
+    groupId: flags.group,
+    errorTopic: flags.errorTopic,
+    startFrom: flags.startFrom,
+    maxConcurrentPartitions: flags.maxConcurrentPartitions === undefined ? undefined : Number(flags.maxConcurrentPartitions),
     aggregation,
-    startFrom: (flags.startFrom as BatchPipelineOptions['startFrom']) ?? base.startFrom,
-    maxConcurrentPartitions: flags.maxConcurrentPartitions ? positiveInt(flags.maxConcurrentPartitions, '--max-concurrent-partitions') : base.maxConcurrentPartitions,
   };
+  const parsed = flagsSchema.safeParse(withoutUndefined(given));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const flag = FLAG_FIELDS[issue.path[0] as keyof typeof FLAG_FIELDS];
+    const where = issue.path.length > 1 ? ` (at ${issue.path.slice(1).join('.')})` : '';
+    throw new UserError(`${flag} is not valid${where}: ${issue.message}.`, 'see kto batch run --help, and the pipeline fields in the README');
+  }
+  return parsed.data as Partial<BatchPipelineOptions>;
+}
+
+/** The workflow input from a configured pipeline and/or flags; flags win. */
+function pipelineFrom(name: string | undefined, flags: RunFlags): { options: BatchPipelineOptions; timeout?: Duration } {
+  const overrides = fieldsFromFlags(flags);
+  const configured = name ? resolveBatchPipeline(name) : undefined;
+  if (name && !configured && !(flags.topic && flags.outputTopic && flags.group)) throw unknownPipeline(name);
+  const base: Partial<BatchPipelineOptions> = configured ? batchOptionsOf(configured) : name ? { pipeline: name } : {};
+  if (overrides.aggregation && base.processor) {
+    throw new UserError(`pipeline "${name}" runs its own processor, so --aggregation has nothing to configure.`, 'drop --aggregation, or run the built-in aggregation with --topic, --output-topic and --group and no pipeline name');
+  }
+  const options = { ...base, ...overrides };
   const missing = (['topic', 'outputTopic', 'groupId'] as const).filter((k) => !options[k]);
   if (missing.length) {
     throw new UserError(
-      `batch run needs a pipeline name from the pipelines file, or --topic, --output-topic and --group (missing: ${missing.join(', ')}).`,
+      `batch run needs a pipeline name from kto.config.ts or the pipelines file, or --topic, --output-topic and --group (missing: ${missing.join(', ')}).`,
       'e.g. kto batch run voltage-daily, or kto batch run --topic in --output-topic out --group my-group',
     );
   }

@@ -51,11 +51,12 @@ export function positiveInt(value: string, flag: string, example = '8'): number 
   return v;
 }
 
-/** The error for a pipeline name the pipelines file does not hold: where kto looked, what it holds, `fix` when it holds nothing. */
+/** The error for a pipeline name the project does not declare: where kto looked, what it holds, `fix` when it holds nothing. */
 export function unknownPipelineError(kind: 'batch' | 'ingest', name: string, pipelines: LoadedPipelines, alternative: string, fix: string): UserError {
   const known = pipelines[kind].map((p) => p.name);
+  const files = [pipelines.configFile, pipelines.file].filter((f): f is string => f !== null);
   return new UserError(
-    `no ${kind} pipeline named "${name}" in ${pipelines.file ?? 'the pipelines file (none found: no kto.pipelines.yaml here and KTO_PIPELINES_FILE unset)'}.`,
+    `no ${kind} pipeline named "${name}" in ${files.length ? files.join(' or ') : 'this project (no kto.config.ts or kto.pipelines.yaml here, and KTO_CONFIG and KTO_PIPELINES_FILE unset)'}.`,
     known.length ? `use one of: ${known.join(', ')}${alternative}` : fix,
   );
 }

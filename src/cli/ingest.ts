@@ -29,7 +29,7 @@ function optionsFrom(name: string | undefined, flags: RunFlags): IngestOptions {
   const pipelines = loadPipelines();
   const configured = name ? findIngestPipeline(pipelines, name) : undefined;
   if (name && !configured && !(flags.url && flags.topic)) {
-    throw unknownPipelineError('ingest', name, pipelines, ', or pass --url and --topic', 'add it under `ingest:` in kto.pipelines.yaml, or pass --url and --topic');
+    throw unknownPipelineError('ingest', name, pipelines, ', or pass --url and --topic', 'declare it with defineIngest in kto.config.ts (or under `ingest:` in kto.pipelines.yaml), or pass --url and --topic');
   }
   const configuredBase: Partial<IngestOptions> = configured ? ingestOptionsOf(configured) : name ? { pipeline: name } : {};
   // --url polls that endpoint with the built-in random-user source instead of the pipeline's own source.

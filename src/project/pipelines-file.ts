@@ -62,7 +62,8 @@ const scheduleSchema = scheduleSchemaWith({ cron: '@daily', enabled: true, timeo
 
 const pipelineName = z.string({ error: 'name is required' }).regex(NAME, 'name must start with a letter or digit and use only letters, digits, ".", "_", "-" (at most 100)');
 
-export const batchPipelineSchema = z.strictObject({
+/** A batch pipeline's fields, each checked on its own (the CLI checks its flags with them). */
+export const batchPipelineFields = z.strictObject({
   /** Names the pipeline in workflow ids, schedule ids and transactional ids. */
   name: pipelineName,
   topic: topicName('topic'),
@@ -88,15 +89,16 @@ export const batchPipelineSchema = z.strictObject({
   workerLossTimeout: duration('workerLossTimeout must be a duration such as "30s"').optional(),
   /** Run on a Temporal Schedule; without it the pipeline runs only through `kto batch run` (or after its upstreams). */
   schedule: scheduleSchema.optional(),
-})
-  .superRefine((p, ctx) => {
-    if (p.processor !== undefined && p.aggregation !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['processor'], message: 'processor and aggregation exclude each other: a pipeline has one way to turn its records into output' });
-    }
-    if (p.after !== undefined && p.schedule !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['after'], message: 'a pipeline runs on a schedule or after its upstreams, not both: remove one of "schedule" and "after"' });
-    }
-  });
+});
+
+export const batchPipelineSchema = batchPipelineFields.superRefine((p, ctx) => {
+  if (p.processor !== undefined && p.aggregation !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['processor'], message: 'processor and aggregation exclude each other: a pipeline has one way to turn its records into output' });
+  }
+  if (p.after !== undefined && p.schedule !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['after'], message: 'a pipeline runs on a schedule or after its upstreams, not both: remove one of "schedule" and "after"' });
+  }
+});
 export type BatchPipelineConfig = z.output<typeof batchPipelineSchema>;
 
 const millis = (what: string, min: number) =>
