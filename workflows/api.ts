@@ -14,6 +14,11 @@ import { batch } from './batch';
  *   await startCommand('app.notify', { text: `${report.recordsOut} rows` });
  * }
  * ```
+ *
+ * Both call activities that kto's worker registers (the project's registry lives in the worker's
+ * process), so the calling workflow must run on a kto worker: the project's `workflowsPath`
+ * module, which the worker bundles with kto's workflows. Outside workflow code they throw, as
+ * every `@temporalio/workflow` API does.
  */
 
 const registry = proxyActivities<Activities>({
@@ -23,17 +28,29 @@ const registry = proxyActivities<Activities>({
 
 /**
  * Runs a declared batch pipeline as a child workflow and returns its report. The child's id is
- * the pipeline's (`kto-batch-<name>`), as for a scheduled or manual run, so it never runs twice
- * at once: while another run of the pipeline is in flight, this fails with
- * WorkflowExecutionAlreadyStartedError.
+ * `kto-batch-<name>`, as for a run of `kto batch run` or one started by an upstream (`after:`):
+ * while such a run is in flight, this fails with WorkflowExecutionAlreadyStartedError. A run
+ * started by a Temporal Schedule has the scheduled time appended to that id, so it does not
+ * block this call; the two runs then meet at the partition children (`kto-batch-<name>-p<n>`),
+ * which never run twice at once, and the later run fails for the partitions the other holds.
+ * @throws ActivityFailure (cause `PipelineNotFound`) when this worker declares no batch pipeline
+ *   of that name; ChildWorkflowFailure when the run fails (e.g. `PartitionsFailed`).
  */
 export async function runBatch(pipeline: string): Promise<BatchReport> {
   const options = await registry.batchPipelineOptions(pipeline);
   return executeChild(batch, { workflowId: batchWorkflowId(pipeline), args: [options] });
 }
 
+/** Options of {@link startCommand}. */
 export interface StartCommandOptions {
-  /** The command's workflow id derives from it, as for a message's key: the same key starts nothing twice. */
+  /**
+   * The command's workflow id (unless the command's `idOf` says otherwise), 1 to 255
+   * characters. While a workflow with that id is open, a second start fails with
+   * WorkflowExecutionAlreadyStartedError; once it has closed, the same key starts the command
+   * again (Temporal's default id reuse policy for children, unlike the dispatcher, which rejects
+   * a key it has seen).
+   * @default an id derived from the calling workflow's id and the call's order (see {@link startCommand})
+   */
   idempotencyKey?: string;
 }
 
@@ -43,9 +60,14 @@ let commandsStarted = 0;
 
 /**
  * Starts a declared command's workflow, as the dispatcher would for a message: only commands
- * the project (or kto) declares, params validated by the command's schema, a rejected command
- * fails with the reason. The started workflow outlives the caller (parent close policy ABANDON).
- * Without an idempotency key the id derives from the calling workflow and the call's order.
+ * the project (or kto) declares, params validated by the command's schema, on the command's
+ * task queue with its start options. The started workflow outlives the caller (parent close
+ * policy ABANDON); await the returned handle's `result()` to wait for it. Without an idempotency
+ * key the id is `<calling workflow id>-0-<n>`, n being the call's number among this workflow's
+ * `startCommand` calls (from 0), so a replay gets the same id.
+ * @throws ActivityFailure (cause `CommandRejected`, with `unknown-command` or `invalid-params`
+ *   and the detail) when the command is not declared or its params or key are invalid;
+ *   WorkflowExecutionAlreadyStartedError when a workflow with the id is open.
  */
 export async function startCommand(command: string, params: unknown, options: StartCommandOptions = {}): Promise<ChildWorkflowHandle<AnyWorkflow>> {
   const start: CommandStart = await registry.resolveCommand({

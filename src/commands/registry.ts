@@ -19,18 +19,29 @@ export interface CommandEnvelope {
   idempotencyKey?: string;
 }
 
-/** Where the command came from; the default workflow id is derived from it. */
+/**
+ * Where the command came from; the default workflow id is derived from it. For a command a
+ * workflow starts with `startCommand`, `topic` is the calling workflow's id, `partition` 0 and
+ * `offset` the call's number among that workflow's calls without an idempotency key.
+ */
 export interface CommandSource {
+  /** The commands topic the message was read from. */
   topic: string;
+  /** Its partition. */
   partition: number;
+  /** Its offset. */
   offset: bigint;
 }
 
+/** What `toArgs` and `idOf` are given about one command, once its params are valid. */
 export interface CommandIdContext<P> {
   /** The canonical command name (an alias is resolved to it). */
   command: string;
+  /** The params as the command's schema output them. */
   params: P;
+  /** The producer's idempotency key (1 to 255 characters), if it gave one. */
   idempotencyKey?: string;
+  /** Where the command came from. */
   source: CommandSource;
 }
 
@@ -44,6 +55,10 @@ export type CommandStartOptions = Pick<
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type WorkflowRef = string | ((...args: any[]) => Promise<unknown>);
 
+/**
+ * A command the dispatcher (and `startCommand` in workflow code) may start: the name a message
+ * gives, and everything else that decides what runs. See {@link defineCommand}.
+ */
 export interface CommandDefinition<S extends z.ZodType = z.ZodType> {
   /** What a message's `command` field names, e.g. `app.refresh_cache`. */
   name: string;
@@ -57,6 +72,7 @@ export interface CommandDefinition<S extends z.ZodType = z.ZodType> {
   toArgs?: (params: z.output<S>, context: CommandIdContext<z.output<S>>) => unknown[];
   /** @default the idempotency key when present, else `<topic>-<partition>-<offset>` */
   idOf?: (context: CommandIdContext<z.output<S>>) => string;
+  /** Retry policy, timeouts, memo and summary of the started workflow. @default {} */
   startOptions?: CommandStartOptions;
   /** Other names accepted for this command, e.g. the seed's DAG id. */
   aliases?: string[];
@@ -65,6 +81,17 @@ export interface CommandDefinition<S extends z.ZodType = z.ZodType> {
 /**
  * Declares a command the dispatcher may start, with params typed from its schema. A message
  * names the command; the definition alone decides the workflow, its queue and its id.
+ *
+ * It checks nothing itself. Building the registry (the dispatcher, the worker, `kto command
+ * send`) throws when a name or alias is used twice, kto's own `app.send_email_alert`,
+ * `send-email-alert` and `send_email_alert` included.
+ * @example
+ * defineCommand({
+ *   name: 'app.refresh_cache',
+ *   workflow: refreshCache, // exported by the project's workflowsPath module
+ *   params: z.object({ region: z.string() }).strict(),
+ *   startOptions: { workflowExecutionTimeout: '1h' },
+ * });
  */
 export function defineCommand<S extends z.ZodType>(definition: CommandDefinition<S>): CommandDefinition {
   return definition as unknown as CommandDefinition;

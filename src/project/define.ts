@@ -18,14 +18,32 @@ export type BatchPipelineInput = z.input<typeof batchPipelineSchema>;
 export type IngestInput = Omit<z.input<typeof ingestPipelineSchema>, 'source' | 'sourceOptions' | 'url'> &
   ({ source: string; sourceOptions?: JsonValue; url?: never } | { url: string; source?: never; sourceOptions?: never });
 
+/** A batch pipeline as {@link defineBatchPipeline} returns it: its fields, tagged `kind: 'batch'`. */
 export type BatchPipelineDefinition = BatchPipelineInput & { readonly kind: 'batch' };
+/** An ingest pipeline as {@link defineIngest} returns it: its fields, tagged `kind: 'ingest'`. */
 export type IngestDefinition = IngestInput & { readonly kind: 'ingest' };
+/** What {@link KtoProjectConfig.pipelines} lists; the `kind` tag tells the loader which schema to apply. */
 export type PipelineDefinition = BatchPipelineDefinition | IngestDefinition;
 
 /**
  * Declares a batch pipeline. Its records become output either through the built-in
  * `aggregation` or through the project's own `processor` module (see `defineReduce` and
  * `defineMap`), whose path is relative to the file that declares the pipeline.
+ *
+ * It only tags the fields; they are validated when the project is loaded (by every `kto`
+ * command, the worker and `startTestStack`), which throws a `PipelinesFileError` naming the file,
+ * the pipeline, the field and the fix: `processor` with `aggregation`, `after` with `schedule`,
+ * an `after` naming no batch pipeline, a cycle of `after`s, a name used twice across
+ * `kto.config.ts` and `kto.pipelines.yaml`.
+ * @example
+ * defineBatchPipeline({
+ *   name: 'service-latency',
+ *   topic: 'access-log',
+ *   outputTopic: 'service-latency', // co-partitioned with topic: kto topics create service-latency --like access-log
+ *   groupId: 'service-latency',
+ *   processor: './processors/service-latency.ts',
+ *   schedule: { cron: '@hourly' },
+ * });
  */
 export function defineBatchPipeline(definition: BatchPipelineInput): BatchPipelineDefinition {
   return { ...definition, kind: 'batch' };
@@ -72,7 +90,17 @@ export interface KtoProjectConfig {
   activities?: Record<string, ActivityFunction>;
 }
 
-/** Declares a project's configuration with full types; `kto.config.ts` exports the result as default. */
+/**
+ * Declares a project's configuration with full types; `kto.config.ts` exports the result as
+ * default. It returns `config` as it is: the loader checks it (see {@link defineBatchPipeline}).
+ * @example
+ * export default defineConfig({
+ *   pipelines: [defineBatchPipeline({ ... })],
+ *   commands: [defineCommand({ ... })],
+ *   workflowsPath: './workflows.ts',
+ *   activities: { formatNotice },
+ * });
+ */
 export function defineConfig(config: KtoProjectConfig): KtoProjectConfig {
   return config;
 }

@@ -9,6 +9,7 @@ import { createProcessorRun, type EncodedOutput, type ProcessorRun, type RecordS
  * the batch step, and gives its outputs and dead letters back decoded.
  */
 
+/** Options of {@link runProcessor}; they make the {@link ProcessorContext} the processor sees. */
 export interface RunProcessorOptions {
   /** @default 'test-topic' */
   topic?: string;
@@ -18,10 +19,11 @@ export interface RunProcessorOptions {
   pipeline?: string;
   /** The pipeline's processor options: given to a factory and found in `ctx.options`. */
   options?: unknown;
-  /** Overrides the processor's `decode`, as a pipeline's configuration may. */
+  /** Overrides the processor's `decode` for this run. */
   decode?: Decode;
 }
 
+/** What {@link runProcessor} gives back. */
 export interface RunProcessorResult {
   /** In the order the batch step writes them; values JSON-parsed back, or a Buffer when not JSON. */
   outputs: Array<{ key: string | null; value: unknown; headers?: Record<string, string> }>;

@@ -20,6 +20,7 @@ import { runWorker } from '../worker';
  * kto.config.ts, as `kto worker` and `kto dispatcher` would.
  */
 
+/** Options of {@link startTestStack}. */
 export interface TestStackOptions {
   /** Where the project's kto.config.ts (or KTO_CONFIG) is found. @default process.cwd() */
   cwd?: string;
@@ -33,41 +34,64 @@ export interface TestStackOptions {
   logLevel?: string;
 }
 
+/** A record for {@link TestStack.produce}. */
 export interface TestRecord {
+  /** Kafka key. @default null */
   key?: string | null;
-  /** Objects and arrays are written as JSON, strings as UTF-8, Buffers as they are. */
+  /** Objects and arrays are written as JSON, strings as UTF-8, Buffers as they are; null or undefined is a tombstone. */
   value: unknown;
+  /** Kafka headers. */
   headers?: Record<string, string>;
   /** @default chosen by the key, or round-robin without one */
   partition?: number;
 }
 
+/** A record as {@link TestStack.readTopic} gives it. */
 export interface ReadRecord {
   partition: number;
   offset: number;
+  /** Kafka key, or null. */
   key: string | null;
-  /** JSON-parsed when the value is JSON, else the string. */
+  /** JSON-parsed when the value is JSON, else the string; null for a tombstone. */
   value: unknown;
+  /** Kafka headers as strings, kto's own (`kto-pipeline`, `kto-error-reason`, …) included. */
   headers: Record<string, string>;
 }
 
+/**
+ * A running test stack, as {@link startTestStack} returns it. Call `stop()` when the tests are
+ * done (e.g. in `after`). A call after the worker or dispatcher failed (a project whose workflows
+ * do not bundle, say) throws that failure instead of timing out.
+ */
 export interface TestStack {
   /** kto's configuration pointing at this stack: a task queue and commands topic of its own. */
   readonly config: KtoConfig;
   /** The project as the worker loaded it. */
   readonly project: LoadedPipelines;
+  /** A Temporal client connected to the stack, e.g. to start a project workflow on `config.temporal.taskQueue`. */
   readonly client: Client;
+  /** kto's own Kafka client for this stack (admin, produce, readTopic); prefer the methods below. */
   readonly kafka: KafkaIo;
-  /** Creates topics (no-op for existing ones), e.g. before a pipeline reads or writes them. */
+  /** Creates topics (no-op for existing ones), e.g. before a pipeline reads or writes them. @default 1 partition each */
   createTopics(topics: Array<{ topic: string; partitions?: number }>): Promise<void>;
+  /** Writes records to a topic (idempotent producer, acks=all, outside any transaction). */
   produce(topic: string, records: TestRecord[]): Promise<void>;
   /** What a read_committed consumer sees of the whole topic, partition by partition. */
   readTopic(topic: string): Promise<ReadRecord[]>;
-  /** Runs a declared batch pipeline now, as `kto batch run` does, and returns its report. */
+  /**
+   * Runs a declared batch pipeline now, as `kto batch run` does, and returns its report once the
+   * run completes (not waiting for the runs it starts downstream through `after:`).
+   * @throws Error when the project declares no batch pipeline of that name;
+   *   BatchAlreadyRunningError while a run of the pipeline is in flight; BatchRunFailedError when the run fails.
+   */
   runBatch(pipeline: string): Promise<BatchReport>;
-  /** Puts a command on the commands topic, as `kto command send` does; the dispatcher starts it. */
+  /** Puts a command on the stack's commands topic as JSON, as `kto command send` does; the dispatcher (`dispatcher: true`) starts it. */
   sendCommand(command: string, params: unknown, options?: { idempotencyKey?: string }): Promise<void>;
-  /** The result of a workflow by id (e.g. a command's idempotency key), waiting until it has started. */
+  /**
+   * The result of a workflow by id (e.g. a command's idempotency key): waits up to `timeoutMs`
+   * (default 60 000) for it to exist, then for its result.
+   * @throws Error `no workflow <id> started within <n> ms`; the workflow's failure (WorkflowFailedError).
+   */
   workflowResult<T = unknown>(workflowId: string, timeoutMs?: number): Promise<T>;
   /** Stops the dispatcher, the worker and the services this call started. */
   stop(): Promise<void>;
@@ -75,8 +99,15 @@ export interface TestStack {
 
 /**
  * Starts a private stack (about 10 s once the downloads are cached; the first call downloads
- * them like `kto dev up`). With `KTO_TEST_STACK=external` it uses the stack the KTO_*
- * variables point at instead (one from `kto dev up`, or CI's) and starts only kto's processes.
+ * them like `kto dev up`), one per process at a time, in `<dir>/run-<pid>`; a stack left by a
+ * test process that died is stopped first. Then it loads the project from `cwd` and starts a
+ * worker (and the dispatcher) serving it on a task queue and commands topic of their own.
+ *
+ * With `KTO_TEST_STACK=external` it uses the stack the KTO_* variables point at instead (one
+ * from `kto dev up`, or CI's) and starts only kto's processes: the project's topics, consumer
+ * groups and workflow ids are then the real ones, and what earlier runs wrote is still there.
+ * @throws PipelinesFileError when the project does not load; ConfigError for invalid KTO_*
+ *   variables; the stack's own error when a service does not start (its services are stopped).
  */
 export async function startTestStack(options: TestStackOptions = {}): Promise<TestStack> {
   const cwd = path.resolve(options.cwd ?? process.cwd());
