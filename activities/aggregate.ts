@@ -1,9 +1,8 @@
-import { ApplicationFailure } from '@temporalio/common';
-import { AggregationSpecError, createAggregator, type AggregationSpecInput, type Aggregator } from '../src/aggregate';
+import { createAggregator } from '../src/aggregate';
+import { KtoError } from '../src/errors';
 import type { AggregateInput, AggregateResult } from '../src/shared/batch';
 import { rangeStagingPath } from '../src/staging';
 import type { StepRunner } from '../src/steps/runner';
-import { PROCESSOR_MODULE_ERROR } from '../src/processors/load';
 import { withHeartbeat } from './heartbeat';
 
 export interface AggregateActivityDeps {
@@ -16,15 +15,6 @@ export interface AggregateActivityDeps {
   schemaRegistryUrl?: string;
 }
 
-/** An aggregator for a run's spec; an invalid spec fails the run at once instead of being retried. */
-export function aggregatorFor(spec: AggregationSpecInput | undefined): Aggregator {
-  try {
-    return createAggregator(spec);
-  } catch (err) {
-    if (err instanceof AggregationSpecError) throw ApplicationFailure.nonRetryable(err.message, 'InvalidAggregationSpec');
-    throw err;
-  }
-}
 
 export function createAggregateActivities({ stagingDir, steps, processors = {}, schemaRegistryUrl }: AggregateActivityDeps) {
   return {
@@ -39,27 +29,21 @@ export function createAggregateActivities({ stagingDir, steps, processors = {}, 
       const started = Date.now();
       const processorModule = input.processor === undefined ? undefined : processors[input.processor];
       if (input.processor !== undefined && processorModule === undefined) {
-        throw ApplicationFailure.nonRetryable(
+        throw new KtoError(
           `this worker has no processor for pipeline "${input.processor}". Fix: start the worker in the project folder holding the kto.config.ts that declares it (or set KTO_CONFIG)`,
-          'ProcessorNotFound',
+          { type: 'ProcessorNotFound' },
         );
       }
-      // Checked here, where an invalid spec becomes a non-retryable failure.
-      if (processorModule === undefined) aggregatorFor(input.aggregation);
+      // Checked before the step: an invalid spec (an AggregationSpecError) fails the run at once.
+      if (processorModule === undefined) createAggregator(input.aggregation);
       const at = { ...input, from: input.range.from };
       const outputFile = rangeStagingPath(stagingDir, at, 'output');
       const errorsFile = rangeStagingPath(stagingDir, at, 'errors');
       const context = { pipeline: input.pipeline, topic: input.topic, partition: input.partition, from: input.range.from, to: input.range.to };
-      try {
-        const result = await withHeartbeat((progress) =>
-          steps.run('aggregate', { processorModule, aggregation: input.aggregation, context, file: input.file, outputFile, errorsFile, schemaRegistryUrl }, progress),
-        );
-        return { ...result, outputFile, errorsFile, durationMs: Date.now() - started };
-      } catch (err) {
-        // A module that does not load or export a processor fails the same way on every attempt.
-        if (err instanceof Error && err.name === PROCESSOR_MODULE_ERROR) throw ApplicationFailure.nonRetryable(err.message, 'InvalidProcessor');
-        throw err;
-      }
+      const result = await withHeartbeat((progress) =>
+        steps.run('aggregate', { processorModule, aggregation: input.aggregation, context, file: input.file, outputFile, errorsFile, schemaRegistryUrl }, progress),
+      );
+      return { ...result, outputFile, errorsFile, durationMs: Date.now() - started };
     },
   };
 }

@@ -1,5 +1,6 @@
-import { ApplicationFailure } from '@temporalio/common';
+import { createAggregator } from '../src/aggregate';
 import type { AggregationSpecInput } from '../src/aggregate/spec';
+import { KtoError } from '../src/errors';
 import { TopicNotFoundError, type KafkaIo, type OutboundRecord } from '../src/kafka';
 import {
   COMPLETE_BATCH_HEADERS,
@@ -13,7 +14,6 @@ import {
   type ProcessBatchResult,
 } from '../src/shared/complete-batch';
 import { createStagingWriter, readStaging, removeStaging, stagingPath } from '../src/staging';
-import { aggregatorFor } from './aggregate';
 import { withHeartbeat } from './heartbeat';
 
 /** What a handler emits: output records (to the output topic) or rejected records (to the error topic). */
@@ -31,7 +31,7 @@ export type BatchHandler = (batch: CompleteBatch) => AsyncIterable<BatchOutput>;
 
 /** The batch pipeline's aggregation (src/aggregate) over the payloads; malformed payloads go to the error topic. */
 export const aggregateHandler: BatchHandler = async function* ({ aggregation, records }) {
-  const aggregator = aggregatorFor(aggregation);
+  const aggregator = createAggregator(aggregation);
   for await (const r of records()) {
     const value = typeof r.payload === 'string' ? r.payload : JSON.stringify(r.payload);
     const result = aggregator.add(value, BigInt(r.offset));
@@ -66,7 +66,7 @@ export function createCompleteBatchActivities({ kafka, stagingDir, batchHandlers
       const { event } = input;
       const handler = batchHandlers[input.handler];
       if (!handler) {
-        throw ApplicationFailure.nonRetryable(`batch handler "${input.handler}" is not registered (known: ${Object.keys(batchHandlers).join(', ')})`, 'UnknownBatchHandler');
+        throw new KtoError(`batch handler "${input.handler}" is not registered (known: ${Object.keys(batchHandlers).join(', ')})`, { type: 'UnknownBatchHandler' });
       }
       const assembler = createBatchAssembler(event.eventId, event.capacity);
       const file = stagingPath(stagingDir, 'complete-batch', input.runId, 'records');
@@ -202,9 +202,6 @@ export function createCompleteBatchActivities({ kafka, stagingDir, batchHandlers
           }
         });
         return written ? result('processed', { outputRecords, errorRecords }) : result('already-processed');
-      } catch (err) {
-        if (err instanceof TopicNotFoundError) throw ApplicationFailure.nonRetryable(err.message, 'TopicNotFound');
-        throw err;
       } finally {
         await removeStaging(file);
       }

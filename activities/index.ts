@@ -1,4 +1,5 @@
 import { createAggregateActivities, type AggregateActivityDeps } from './aggregate';
+import { withFailures } from './failures';
 import { createCompleteBatchActivities } from './complete-batch';
 import { createEmailActivities, type EmailActivitiesOptions } from './email';
 import { createIngestSourceActivities, type IngestSourceActivityDeps } from './ingest-source';
@@ -10,16 +11,29 @@ export type ActivityDeps = KafkaActivityDeps &
   Pick<AggregateActivityDeps, 'processors' | 'schemaRegistryUrl'> &
   Pick<IngestSourceActivityDeps, 'sources'> & { project: ProjectActivityDeps };
 
-/** Every kto activity, bound to real or fake dependencies (tests inject their own). */
+/**
+ * Every kto activity, bound to real or fake dependencies (tests inject their own), in two sets:
+ * `shared` runs on the shared task queue (any worker), `local` only on the queue of the worker
+ * whose staging files it reads (aggregate and produce of a consumed range). Their KtoErrors
+ * become Temporal failures (failures.ts).
+ */
 export function createActivities(deps: ActivityDeps) {
+  const { aggregate } = createAggregateActivities(deps);
+  const { produce, ...kafka } = createKafkaActivities(deps);
   return {
-    ...createKafkaActivities(deps),
-    ...createAggregateActivities(deps),
-    ...createCompleteBatchActivities(deps),
-    ...createEmailActivities({ smtp: deps.smtp, logger: deps.logger }),
-    ...createIngestSourceActivities({ kafka: deps.kafka, logger: deps.logger, sources: deps.sources }),
-    ...createProjectActivities(deps.project),
+    shared: withFailures({
+      ...kafka,
+      ...createCompleteBatchActivities(deps),
+      ...createEmailActivities({ smtp: deps.smtp, logger: deps.logger }),
+      ...createIngestSourceActivities({ kafka: deps.kafka, logger: deps.logger, sources: deps.sources }),
+      ...createProjectActivities(deps.project),
+    }),
+    local: withFailures({ aggregate, produce }),
   };
 }
 
-export type Activities = ReturnType<typeof createActivities>;
+type ActivitySets = ReturnType<typeof createActivities>;
+/** The activities workflows schedule on the shared task queue. */
+export type Activities = ActivitySets['shared'];
+/** The activities workflows schedule on the task queue of one worker (`ConsumeResult.workerQueue`). */
+export type WorkerLocalActivities = ActivitySets['local'];

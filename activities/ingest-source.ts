@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Context } from '@temporalio/activity';
-import { ApplicationFailure } from '@temporalio/common';
 import { backoffDelay } from '../src/dispatcher/backoff';
 import type { IngestSource, SourceContext } from '../src/ingest/define';
-import { loadSource, SOURCE_MODULE_ERROR } from '../src/ingest/load';
+import { isKtoError, KtoError } from '../src/errors';
+import { loadSource } from '../src/ingest/load';
 import { randomUserSource } from '../src/ingest/random-user';
 import type { KafkaIo } from '../src/kafka';
 import type { Logger } from '../src/logger';
@@ -47,23 +47,17 @@ function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
 /** The source a run polls and the options it gets: the pipeline's module, or the built-in random-user source for a `url`. */
 function sourceOf(input: PollInput, sources: Record<string, string>): { source: IngestSource; options: unknown } {
   if (input.source === undefined) {
-    if (input.url === undefined) throw ApplicationFailure.nonRetryable('the ingest run names no source. Fix: give it a source (a pipeline declared with one) or a url', 'InvalidSource');
+    if (input.url === undefined) throw new KtoError('the ingest run names no source. Fix: give it a source (a pipeline declared with one) or a url', { type: 'InvalidSource' });
     return { source: randomUserSource as IngestSource, options: { url: input.url } };
   }
   const file = sources[input.source];
   if (file === undefined) {
-    throw ApplicationFailure.nonRetryable(
+    throw new KtoError(
       `this worker has no source for pipeline "${input.source}". Fix: start the worker in the project folder holding the kto.config.ts that declares it (or set KTO_CONFIG)`,
-      'SourceNotFound',
+      { type: 'SourceNotFound' },
     );
   }
-  try {
-    return { source: loadSource(file), options: input.sourceOptions };
-  } catch (err) {
-    // A module that does not load or export a source fails the same way on every attempt.
-    if (isNamed(err, SOURCE_MODULE_ERROR)) throw ApplicationFailure.nonRetryable(err.message, 'InvalidSource');
-    throw err;
-  }
+  return { source: loadSource(file), options: input.sourceOptions };
 }
 
 /** One fetched record as a Kafka record, or why it is skipped. */
@@ -124,7 +118,8 @@ export function createIngestSourceActivities({ kafka, logger, sources = {} }: In
           items = await untilAborted(Promise.resolve().then(() => source.fetch(ctx)), signal);
         } catch (err) {
           if (context.cancellationSignal.aborted) throw err;
-          if (isNamed(err, 'SourceRejectedError')) throw ApplicationFailure.nonRetryable(err.message, 'SourceRejected');
+          // A SourceRejectedError (a KtoError, maybe of another copy of kto) fails the run.
+          if (isNamed(err, 'SourceRejectedError')) throw isKtoError(err) ? err : new KtoError(err.message, { type: 'SourceRejected' });
           if (isNamed(err, 'MalformedResponseError')) {
             counts.skipped++;
             log.warn({ reason: err.message, poll: ctx.poll }, 'malformed response skipped');

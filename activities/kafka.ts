@@ -1,6 +1,6 @@
 import { Context } from '@temporalio/activity';
-import { ApplicationFailure } from '@temporalio/common';
-import { OffsetConflictError, TopicNotFoundError, type KafkaIo, type OutboundRecord } from '../src/kafka';
+import { KtoError } from '../src/errors';
+import { TopicNotFoundError, type KafkaIo, type OutboundRecord } from '../src/kafka';
 import {
   OUTPUT_HEADERS,
   transactionalId,
@@ -31,13 +31,6 @@ export interface KafkaActivityDeps {
   metrics?: PipelineMetrics;
 }
 
-/** Configuration mistakes fail the run at once instead of being retried for an hour. */
-function nonRetryableFor(err: unknown): never {
-  if (err instanceof TopicNotFoundError) throw ApplicationFailure.nonRetryable(err.message, 'TopicNotFound');
-  if (err instanceof OffsetConflictError) throw ApplicationFailure.nonRetryable(err.message, 'OffsetConflict');
-  throw err;
-}
-
 export function createKafkaActivities({ kafka, stagingDir, workerQueue, stateTopic, steps, metrics = NO_PIPELINE_METRICS }: KafkaActivityDeps) {
   const { admin } = kafka;
 
@@ -47,37 +40,33 @@ export function createKafkaActivities({ kafka, stagingDir, workerQueue, stateTop
      * names the partitions with something to do, so an empty run starts no child at all.
      */
     async listPartitions(pipeline: BatchPipeline): Promise<{ partitions: number[]; pending: number[] }> {
-      try {
-        const partitions = await admin.partitions(pipeline.topic);
-        const outputPartitions = await admin.partitions(pipeline.outputTopic);
-        const needed = Math.max(...partitions) + 1;
-        if (outputPartitions.length < needed) {
-          throw ApplicationFailure.nonRetryable(
-            `output topic "${pipeline.outputTopic}" has ${outputPartitions.length} partitions but input topic "${pipeline.topic}" has ${needed}; ` +
-              `each input partition's output goes to the same partition number. Fix: create the output topic co-partitioned ` +
-              `(\`kto topics create ${pipeline.outputTopic} --like ${pipeline.topic}\`) or add partitions to it.`,
-            'OutputTopicTooSmall',
-          );
-        }
-        await admin.ensureTopics([
-          { topic: pipeline.errorTopic, partitions: needed },
-          { topic: stateTopic, partitions: 1, config: { 'cleanup.policy': 'compact' } },
-        ]);
-        const [committed, watermarks] = await Promise.all([
-          admin.committedOffsets(pipeline.groupId, pipeline.topic),
-          admin.watermarks(pipeline.topic),
-        ]);
-        // A partition without a committed offset always gets a child: it must record where it starts.
-        const pending = watermarks
-          .filter((w) => {
-            const offset = committed.get(w.partition) ?? null;
-            return offset === null || offset < w.high;
-          })
-          .map((w) => w.partition);
-        return { partitions, pending };
-      } catch (err) {
-        return nonRetryableFor(err);
+      const partitions = await admin.partitions(pipeline.topic);
+      const outputPartitions = await admin.partitions(pipeline.outputTopic);
+      const needed = Math.max(...partitions) + 1;
+      if (outputPartitions.length < needed) {
+        throw new KtoError(
+          `output topic "${pipeline.outputTopic}" has ${outputPartitions.length} partitions but input topic "${pipeline.topic}" has ${needed}; ` +
+            `each input partition's output goes to the same partition number. Fix: create the output topic co-partitioned ` +
+            `(\`kto topics create ${pipeline.outputTopic} --like ${pipeline.topic}\`) or add partitions to it.`,
+          { type: 'OutputTopicTooSmall' },
+        );
       }
+      await admin.ensureTopics([
+        { topic: pipeline.errorTopic, partitions: needed },
+        { topic: stateTopic, partitions: 1, config: { 'cleanup.policy': 'compact' } },
+      ]);
+      const [committed, watermarks] = await Promise.all([
+        admin.committedOffsets(pipeline.groupId, pipeline.topic),
+        admin.watermarks(pipeline.topic),
+      ]);
+      // A partition without a committed offset always gets a child: it must record where it starts.
+      const pending = watermarks
+        .filter((w) => {
+          const offset = committed.get(w.partition) ?? null;
+          return offset === null || offset < w.high;
+        })
+        .map((w) => w.partition);
+      return { partitions, pending };
     },
 
     /**
@@ -86,27 +75,23 @@ export function createKafkaActivities({ kafka, stagingDir, workerQueue, stateTop
      */
     async consume(input: ConsumeInput): Promise<ConsumeResult> {
       const started = Date.now();
-      try {
-        const range = input.pinned ?? (await pinRange(kafka, input));
-        const from = BigInt(range.from);
-        const to = BigInt(range.to);
-        metrics.lag(input.pipeline, input.topic, input.partition, to + 1n - from);
-        if (from > to) {
-          // A first run that starts at the end still records where it started, or every
-          // later run would start at the end again.
-          if (range.firstRun) await initializeGroupOffset(kafka, input, from);
-          return { ...range, records: 0, file: null, workerQueue, durationMs: Date.now() - started };
-        }
-
-        const file = rangeStagingPath(stagingDir, { ...input, from: range.from }, 'records');
-        const { records } = await withHeartbeat((progress) =>
-          steps.run('stage', { topic: input.topic, partition: input.partition, from: range.from, to: range.to, file }, progress),
-        );
-        metrics.consumed(input.pipeline, input.topic, records);
-        return { ...range, records, file, workerQueue, durationMs: Date.now() - started };
-      } catch (err) {
-        return nonRetryableFor(err);
+      const range = input.pinned ?? (await pinRange(kafka, input));
+      const from = BigInt(range.from);
+      const to = BigInt(range.to);
+      metrics.lag(input.pipeline, input.topic, input.partition, to + 1n - from);
+      if (from > to) {
+        // A first run that starts at the end still records where it started, or every
+        // later run would start at the end again.
+        if (range.firstRun) await initializeGroupOffset(kafka, input, from);
+        return { ...range, records: 0, file: null, workerQueue, durationMs: Date.now() - started };
       }
+
+      const file = rangeStagingPath(stagingDir, { ...input, from: range.from }, 'records');
+      const { records } = await withHeartbeat((progress) =>
+        steps.run('stage', { topic: input.topic, partition: input.partition, from: range.from, to: range.to, file }, progress),
+      );
+      metrics.consumed(input.pipeline, input.topic, records);
+      return { ...range, records, file, workerQueue, durationMs: Date.now() - started };
     },
 
     /**
@@ -173,27 +158,23 @@ export function createKafkaActivities({ kafka, stagingDir, workerQueue, stateTop
           value: JSON.stringify({ status: 'committed', ...range, next: (BigInt(range.to) + 1n).toString(), at: new Date().toISOString() }),
         };
       }
-      try {
-        const result = await withHeartbeat((progress) =>
-          kafka.commitRange({
-            transactionalId: transactionalId(input.pipeline, input.partition),
-            groupId: input.groupId,
-            topic: input.topic,
-            partition: input.partition,
-            from: BigInt(range.from),
-            to: BigInt(range.to),
-            firstRun: range.firstRun,
-            records,
-            onProgress: (produced) => progress({ produced }),
-          }),
-        );
-        await removeStaging(input.outputFile, input.errorsFile, rangeStagingPath(stagingDir, { ...input, from: range.from }, 'records'));
-        if (result.status === 'already-committed') return { status: result.status, outputRecords: 0, errorRecords: 0, durationMs: Date.now() - started };
-        metrics.produced(input.pipeline, input.outputTopic, outputRecords, errorRecords);
-        return { status: result.status, outputRecords, errorRecords, durationMs: Date.now() - started };
-      } catch (err) {
-        return nonRetryableFor(err);
-      }
+      const result = await withHeartbeat((progress) =>
+        kafka.commitRange({
+          transactionalId: transactionalId(input.pipeline, input.partition),
+          groupId: input.groupId,
+          topic: input.topic,
+          partition: input.partition,
+          from: BigInt(range.from),
+          to: BigInt(range.to),
+          firstRun: range.firstRun,
+          records,
+          onProgress: (produced) => progress({ produced }),
+        }),
+      );
+      await removeStaging(input.outputFile, input.errorsFile, rangeStagingPath(stagingDir, { ...input, from: range.from }, 'records'));
+      if (result.status === 'already-committed') return { status: result.status, outputRecords: 0, errorRecords: 0, durationMs: Date.now() - started };
+      metrics.produced(input.pipeline, input.outputTopic, outputRecords, errorRecords);
+      return { status: result.status, outputRecords, errorRecords, durationMs: Date.now() - started };
     },
   };
 }
@@ -208,10 +189,10 @@ async function pinRange(kafka: KafkaIo, input: ConsumeInput): Promise<PinnedRang
   const offset = committed.get(input.partition) ?? null;
   const from = offset ?? (input.startFrom === 'earliest' ? mark.low : mark.high);
   if (from < mark.low) {
-    throw ApplicationFailure.nonRetryable(
+    throw new KtoError(
       `partition ${input.partition} of "${input.topic}": records ${from}..${mark.low - 1n} were deleted by retention before the pipeline read them. ` +
         `Fix: accept the loss by moving the group "${input.groupId}" to ${mark.low} (kafka-consumer-groups --reset-offsets --to-earliest), then re-run.`,
-      'OffsetsOutOfRange',
+      { type: 'OffsetsOutOfRange' },
     );
   }
   return { from: from.toString(), to: (mark.high - 1n).toString(), firstRun: offset === null };

@@ -1,4 +1,4 @@
-import { ApplicationFailure } from '@temporalio/common';
+import { KtoError } from '../src/errors';
 import { builtInCommands, createCommandRegistry, isRejection, type CommandDefinition } from '../src/commands/registry';
 import { batchOptionsOf, type BatchPipelineConfig } from '../src/project/pipelines-file';
 import type { BatchPipelineOptions } from '../src/shared/batch';
@@ -27,9 +27,9 @@ export function createProjectActivities({ batch, commands, taskQueue, operatorEm
     async batchPipelineOptions(name: string): Promise<BatchPipelineOptions> {
       const found = batch.find((p) => p.name === name);
       if (!found) {
-        throw ApplicationFailure.nonRetryable(
+        throw new KtoError(
           `no batch pipeline named "${name}" on this worker (known: ${batch.map((p) => p.name).join(', ') || 'none'}). Fix: declare it in kto.config.ts or kto.pipelines.yaml and restart the worker`,
-          'PipelineNotFound',
+          { type: 'PipelineNotFound' },
         );
       }
       return batchOptionsOf(found);
@@ -46,7 +46,7 @@ export function createProjectActivities({ batch, commands, taskQueue, operatorEm
         { command: request.command, params: request.params, idempotencyKey: request.idempotencyKey },
         { topic: request.caller, partition: 0, offset: BigInt(request.sequence) },
       );
-      if (isRejection(resolved)) throw ApplicationFailure.nonRetryable(`command rejected (${resolved.reason}): ${resolved.detail}`, 'CommandRejected');
+      if (isRejection(resolved)) throw new KtoError(`command rejected (${resolved.reason}): ${resolved.detail}`, { type: 'CommandRejected' });
       return { workflowType: resolved.workflowType, workflowId: resolved.workflowId, taskQueue: resolved.taskQueue, args: resolved.args, startOptions: resolved.startOptions };
     },
   };

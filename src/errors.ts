@@ -13,3 +13,28 @@ export class UserError extends Error {
     this.name = 'UserError';
   }
 }
+
+/**
+ * A failure of kto's own with what a retry can do about it. Activities throw these (through any
+ * layer, even from a step thread) and one place turns them into Temporal failures
+ * (`activities/failures.ts`): of type `type`, retried by Temporal only when `retryable`.
+ */
+export class KtoError extends Error {
+  /** The Temporal failure type, e.g. `TopicNotFound`: workflows and the UI see it. */
+  readonly type: string;
+  readonly retryable: boolean;
+
+  constructor(message: string, options: { type: string; retryable?: boolean }) {
+    super(message);
+    this.name = 'KtoError';
+    this.type = options.type;
+    this.retryable = options.retryable ?? false;
+  }
+}
+
+/** A KtoError, also one from another copy of kto (a project's own dependency) or rebuilt after a thread boundary. */
+export function isKtoError(err: unknown): err is KtoError {
+  if (err instanceof KtoError) return true;
+  const e = err as { type?: unknown; retryable?: unknown } | null;
+  return err instanceof Error && typeof e?.type === 'string' && typeof e.retryable === 'boolean';
+}

@@ -90,17 +90,17 @@ function workflowsEntry(ktoWorkflows: string, projectWorkflows: string): string 
   return file;
 }
 
-/** kto's activities with the project's beside them; a project activity may not take a kto name. */
-function withProjectActivities<A extends object>(kto: A, project: Record<string, unknown>): A {
-  const taken = Object.keys(project).filter((name) => name in kto);
+/** kto's shared activities with the project's beside them; a project activity may not take the name of any kto activity. */
+function withProjectActivities<A extends object>(shared: A, local: object, project: Record<string, unknown>): A {
+  const taken = Object.keys(project).filter((name) => name in shared || name in local);
   if (taken.length > 0) throw new UserError(`the project's activities ${taken.join(', ')} have the names of kto activities.`, 'rename them in kto.config.ts');
-  return { ...kto, ...project };
+  return { ...shared, ...project };
 }
 
 /**
- * Runs kto's worker: workflows and activities on the shared task queue, plus the same
- * activities on a queue only this process polls, where the steps that need its local
- * staging files run (Temporal's worker-specific task queue pattern).
+ * Runs kto's worker: workflows and the shared activities (with the project's) on the shared
+ * task queue, and the worker-local activities on a queue only this process polls, where the
+ * steps that need its local staging files run (Temporal's worker-specific task queue pattern).
  */
 export async function runWorker({ config, logger, stopSignal, activityInterceptors = [], workflowBundle, project }: WorkerOptions): Promise<void> {
   installRuntime(logger, config.logLevel);
@@ -133,15 +133,17 @@ export async function runWorker({ config, logger, stopSignal, activityIntercepto
     const processors = Object.fromEntries(batch.flatMap((p) => (p.processor ? [[p.name, p.processor]] : [])));
     const sources = Object.fromEntries((project?.ingest ?? []).flatMap((p) => (p.source ? [[p.name, p.source]] : [])));
     const projectDeps = { batch, commands: project?.commands ?? [], taskQueue: config.temporal.taskQueue, operatorEmail: config.alertOperatorEmail };
-    const activities = withProjectActivities(
-      createActivities({ kafka, steps, stagingDir, workerQueue, stateTopic: BATCH_STATE_TOPIC, smtp: config.smtp, logger, metrics: metrics.pipeline, processors, sources, schemaRegistryUrl: config.schemaRegistry.url, project: projectDeps }),
-      project?.activities ?? {},
-    );
+    const { shared, local } = createActivities({ kafka, steps, stagingDir, workerQueue, stateTopic: BATCH_STATE_TOPIC, smtp: config.smtp, logger, metrics: metrics.pipeline, processors, sources, schemaRegistryUrl: config.schemaRegistry.url, project: projectDeps });
     const interceptors = { activity: [telemetryInterceptor(metrics, logger), ...activityInterceptors] };
-    const common = { connection, namespace: config.temporal.namespace, activities, interceptors };
+    const common = { connection, namespace: config.temporal.namespace, interceptors };
     workers = await Promise.all([
-      Worker.create({ ...common, taskQueue: config.temporal.taskQueue, workflowBundle: workflowBundle ?? (await bundleWorkflows(project?.workflowsPath)) }),
-      Worker.create({ ...common, taskQueue: workerQueue }),
+      Worker.create({
+        ...common,
+        taskQueue: config.temporal.taskQueue,
+        activities: withProjectActivities(shared, local, project?.activities ?? {}),
+        workflowBundle: workflowBundle ?? (await bundleWorkflows(project?.workflowsPath)),
+      }),
+      Worker.create({ ...common, taskQueue: workerQueue, activities: local }),
     ]);
     log.info('worker started');
     const running = Promise.all(workers.map((w) => w.run()));

@@ -1,6 +1,6 @@
 import { ActivityFailure, ApplicationFailure, TimeoutFailure, log, proxyActivities, upsertMemo, upsertSearchAttributes } from '@temporalio/workflow';
 import type { Duration, RetryPolicy } from '@temporalio/common';
-import type { Activities } from '../activities';
+import type { Activities, WorkerLocalActivities } from '../activities';
 import type { ConsumeResult, PartitionInput, PartitionSummary, PinnedRange } from '../src/shared/batch';
 import { KTO_PARTITION, KTO_PIPELINE, KTO_RECORDS, KTO_TOPIC } from '../src/shared/search-attributes';
 
@@ -19,7 +19,7 @@ const kafkaIo = (lossTimeout: Duration) =>
  * re-reads its pinned range on another worker.
  */
 const workerLocal = (taskQueue: string, lossTimeout: Duration) =>
-  proxyActivities<Activities>({
+  proxyActivities<WorkerLocalActivities>({
     taskQueue,
     startToCloseTimeout: '30m',
     scheduleToStartTimeout: lossTimeout,

@@ -1,3 +1,4 @@
+import { KtoError } from '../errors';
 import { z } from 'zod';
 import { compileTimestampFormat, TimestampFormatError } from './timestamp';
 
@@ -64,9 +65,9 @@ export type AggregationSpec = z.output<typeof aggregationSpecSchema>;
 /** What a user or a workflow may pass: every field optional except where a refine requires it. */
 export type AggregationSpecInput = z.input<typeof aggregationSpecSchema>;
 
-export class AggregationSpecError extends Error {
+export class AggregationSpecError extends KtoError {
   constructor(readonly problems: string[]) {
-    super(`Invalid aggregation spec:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    super(`Invalid aggregation spec:\n${problems.map((p) => `  - ${p}`).join('\n')}`, { type: 'InvalidAggregationSpec' });
     this.name = 'AggregationSpecError';
   }
 }

@@ -1,3 +1,4 @@
+import { KtoError } from '../errors';
 /**
  * The ingest source API: what a user writes to poll their own system into a topic. An ingest
  * pipeline names a source module (`source: './sources/orders.ts'`) whose default export is
@@ -63,9 +64,9 @@ export type IngestSource<R = unknown, V = R> = Readonly<Required<SourceDefinitio
  * options): asking again will not help, so the run fails at once with this message. Give the
  * fix in it, e.g. `new SourceRejectedError('GET /orders answered 401. Fix: set ORDERS_TOKEN')`.
  */
-export class SourceRejectedError extends Error {
+export class SourceRejectedError extends KtoError {
   constructor(message: string) {
-    super(message);
+    super(message, { type: 'SourceRejected' });
     this.name = 'SourceRejectedError';
   }
 }

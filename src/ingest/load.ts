@@ -1,8 +1,6 @@
+import { KtoError } from '../errors';
 import { loadModule } from '../runtime/load-module';
 import { resolveSourceExport, type IngestSource } from './define';
-
-/** The error name of a source module that does not load or export a source: retrying cannot help. */
-export const SOURCE_MODULE_ERROR = 'SourceModuleError';
 
 const loaded = new Map<string, IngestSource>();
 
@@ -13,7 +11,8 @@ export function loadSource(file: string): IngestSource {
     try {
       source = resolveSourceExport(loadModule(file));
     } catch (err) {
-      throw Object.assign(new Error(`source module ${file}: ${(err as Error).message}`), { name: SOURCE_MODULE_ERROR });
+      // The same on every attempt: retrying cannot help.
+      throw new KtoError(`source module ${file}: ${(err as Error).message}`, { type: 'InvalidSource' });
     }
     loaded.set(file, source);
   }

@@ -1,3 +1,4 @@
+import { KtoError } from '../errors';
 import type { Admin, Kafka } from 'kafkajs';
 import { lazilyConnected } from './client';
 
@@ -95,9 +96,9 @@ export function createKafkaAdmin(kafka: Kafka) {
 
 export type KafkaAdmin = ReturnType<typeof createKafkaAdmin>;
 
-export class TopicNotFoundError extends Error {
+export class TopicNotFoundError extends KtoError {
   constructor(readonly topic: string) {
-    super(`Kafka topic "${topic}" does not exist. Fix: create it (e.g. \`kto topics create ${topic} --partitions N\`) or correct the name.`);
+    super(`Kafka topic "${topic}" does not exist. Fix: create it (e.g. \`kto topics create ${topic} --partitions N\`) or correct the name.`, { type: 'TopicNotFound' });
     this.name = 'TopicNotFoundError';
   }
 }

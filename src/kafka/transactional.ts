@@ -1,3 +1,4 @@
+import { KtoError } from '../errors';
 import type { IHeaders, Kafka, Producer } from 'kafkajs';
 import type { KafkaAdmin } from './admin';
 import { chunkRecords } from './chunk';
@@ -29,7 +30,7 @@ export interface RangeCommitOptions {
 export type RangeCommitResult = { status: 'committed'; produced: number } | { status: 'already-committed'; produced: 0 };
 
 /** The group offset is neither where the range starts nor where it ends: someone else moved it. */
-export class OffsetConflictError extends Error {
+export class OffsetConflictError extends KtoError {
   constructor(
     readonly expected: { from: bigint; to: bigint },
     readonly found: bigint | null,
@@ -37,6 +38,7 @@ export class OffsetConflictError extends Error {
     super(
       `consumer group offset is ${found ?? 'not set'}, expected ${expected.from} (range not yet written) or ${expected.to + 1n} (already written). ` +
         'Another process moved it (a reset or a second pipeline on the same group). Fix: give each pipeline its own group id, then re-run.',
+      { type: 'OffsetConflict' },
     );
     this.name = 'OffsetConflictError';
   }

@@ -1,8 +1,7 @@
+import { KtoError } from '../errors';
 import { loadModule } from '../runtime/load-module';
 import { resolveProcessorExport, type BatchProcessor } from './define';
 
-/** The error name of a processor module that does not load or export a processor: retrying cannot help. */
-export const PROCESSOR_MODULE_ERROR = 'ProcessorModuleError';
 
 const loaded = new Map<string, BatchProcessor>();
 
@@ -13,7 +12,8 @@ export function loadProcessor(file: string, options?: unknown): BatchProcessor {
     try {
       processor = resolveProcessorExport(loadModule(file), options);
     } catch (err) {
-      throw Object.assign(new Error(`processor module ${file}: ${(err as Error).message}`), { name: PROCESSOR_MODULE_ERROR });
+      // The same on every attempt: retrying cannot help.
+      throw new KtoError(`processor module ${file}: ${(err as Error).message}`, { type: 'InvalidProcessor' });
     }
     loaded.set(file, processor);
   }

@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { KafkaConfig } from '../config';
+import { isKtoError, KtoError } from '../errors';
 import { TopicNotFoundError, type KafkaIo } from '../kafka';
 import { scriptEntry } from '../runtime/entry';
 import { createStepTasks, type Progress, type StepName, type StepTasks } from './tasks';
@@ -48,6 +49,9 @@ export interface SerializedError {
   message: string;
   stack?: string;
   topic?: string;
+  /** A KtoError's failure type and retryability. */
+  type?: string;
+  retryable?: boolean;
 }
 
 interface Job {
@@ -141,12 +145,18 @@ export function createStepRunner({ kafka, kafkaConfig, logLevel, threads: size, 
 
 export function serializeError(err: unknown): SerializedError {
   if (!(err instanceof Error)) return { name: 'Error', message: String(err) };
-  return { name: err.name, message: err.message, stack: err.stack, topic: err instanceof TopicNotFoundError ? err.topic : undefined };
+  const kto = isKtoError(err) ? { type: err.type, retryable: err.retryable } : {};
+  return { name: err.name, message: err.message, stack: err.stack, topic: err instanceof TopicNotFoundError ? err.topic : undefined, ...kto };
 }
 
-/** Errors keep the class kto's activities branch on across the thread boundary. */
+/** Errors keep the class kto's activities branch on, and a KtoError what a retry can do, across the thread boundary. */
 function deserializeError(e: SerializedError): Error {
-  const err = e.name === 'TopicNotFoundError' && e.topic !== undefined ? new TopicNotFoundError(e.topic) : Object.assign(new Error(e.message), { name: e.name });
+  const err =
+    e.name === 'TopicNotFoundError' && e.topic !== undefined
+      ? new TopicNotFoundError(e.topic)
+      : e.type !== undefined
+        ? new KtoError(e.message, { type: e.type, retryable: e.retryable })
+        : Object.assign(new Error(e.message), { name: e.name });
   if (e.stack) err.stack = e.stack;
   return err;
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import type { Activities } from '../../activities';
+import type { Activities, WorkerLocalActivities } from '../../activities';
 import type { BatchReport, ConsumeInput } from '../../src/shared/batch';
 import { connectClient } from '../../src/temporal/connection';
 import { bundleWorkflows } from '../../src/worker';
@@ -21,7 +21,7 @@ test('the fan-out refills bounded lanes and its history per partition keeps 1,02
   const config = testConfig();
   const taskQueue = `scale-${randomUUID()}`;
   const partitions = Array.from({ length: PARTITIONS }, (_, i) => i);
-  const fakes: Pick<Activities, 'listPartitions' | 'consume' | 'commit' | 'aggregate' | 'produce'> = {
+  const fakes: Pick<Activities, 'listPartitions' | 'consume' | 'commit' | 'downstreamPipelines'> & WorkerLocalActivities = {
     listPartitions: async () => ({ partitions, pending: partitions }),
     consume: async (input: ConsumeInput) => ({
       from: '0',
@@ -33,6 +33,7 @@ test('the fan-out refills bounded lanes and its history per partition keeps 1,02
       durationMs: 1,
     }),
     commit: async () => ({ durationMs: 1 }),
+    downstreamPipelines: async () => [],
     aggregate: async () => ({ groups: 1, accepted: 10, malformed: 0, outputFile: 'out', errorsFile: 'err', durationMs: 1 }),
     produce: async () => ({ status: 'committed' as const, outputRecords: 1, errorRecords: 0, durationMs: 1 }),
   };

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
+import { withFailures } from '../../activities/failures';
 import { createIngestSourceActivities } from '../../activities/ingest-source';
 import { startRandomUserSource, randomUserPage, type RandomUserSource, type RandomUserSourceStats } from '../../src/devstack/random-user-source';
 import { defineSource, resolveSourceExport } from '../../src/ingest/define';
@@ -144,7 +145,8 @@ const logger = createLogger({ level: 'silent', pretty: false });
 
 /** Runs one ingest window of `options` through the activity, with the project's sources by pipeline name. */
 async function pollWindow(kafka: KafkaIo, options: IngestOptions, sources: Record<string, string> = {}): Promise<PollCounts> {
-  const { pollSource } = createIngestSourceActivities({ kafka, logger, sources });
+  // As the worker registers it: kto's errors become Temporal failures.
+  const { pollSource } = withFailures(createIngestSourceActivities({ kafka, logger, sources }));
   const input = ingestWithDefaults(options);
   return (await new MockActivityEnvironment().run(pollSource, { ...input, until: Date.now() + input.windowMs })) as PollCounts;
 }
