@@ -22,18 +22,22 @@ async function withSchedules<T>(fn: (schedules: ScheduleManager, client: Client)
 
 async function apply(flags: { prune?: boolean; json?: boolean }): Promise<void> {
   const pipelines = loadPipelines();
-  if (!pipelines.file) {
-    throw new UserError('no pipelines file: kto.pipelines.yaml is not in this folder and KTO_PIPELINES_FILE is not set.', 'run from the folder holding kto.pipelines.yaml, or set KTO_PIPELINES_FILE');
+  const files = [pipelines.configFile, pipelines.file].filter((f): f is string => f !== null);
+  if (files.length === 0) {
+    throw new UserError(
+      'no project here: no kto.config.ts or kto.pipelines.yaml in this folder, and KTO_CONFIG and KTO_PIPELINES_FILE are not set.',
+      'run from your project folder (kto init <dir> creates one), or set KTO_CONFIG',
+    );
   }
   const results = await withSchedules((s) => s.apply([...pipelines.batch, ...pipelines.ingest], { prune: flags.prune }));
   if (flags.json) {
-    process.stdout.write(`${JSON.stringify({ file: pipelines.file, results })}\n`);
+    process.stdout.write(`${JSON.stringify({ file: pipelines.file, configFile: pipelines.configFile, results })}\n`);
     return;
   }
-  if (results.length === 0) process.stdout.write(`no pipeline in ${pipelines.file} has a schedule; nothing to apply\n`);
+  if (results.length === 0) process.stdout.write(`no pipeline in ${files.join(' or ')} has a schedule; nothing to apply\n`);
   for (const r of results) process.stdout.write(`${r.outcome.padEnd(9)} ${r.scheduleId}\n`);
   if (results.some((r) => r.outcome === 'orphaned')) {
-    process.stdout.write('orphaned: the schedule\'s pipeline is no longer in the file; `kto schedule apply --prune` deletes it\n');
+    process.stdout.write('orphaned: the schedule\'s pipeline is no longer declared; `kto schedule apply --prune` deletes it\n');
   }
 }
 
@@ -44,7 +48,7 @@ async function list(flags: { json?: boolean }): Promise<void> {
     return;
   }
   if (rows.length === 0) {
-    process.stdout.write('no kto schedules; create them from the pipelines file with `kto schedule apply`\n');
+    process.stdout.write('no kto schedules; create them from kto.config.ts and kto.pipelines.yaml with `kto schedule apply`\n');
     return;
   }
   const table = newTable(['id', 'cron', 'paused', 'next run', 'last run']);
@@ -83,7 +87,7 @@ const simple = (verb: string, fn: (s: ScheduleManager, name: string) => Promise<
 export function registerScheduleCommands(program: Command): Command {
   const schedule = program
     .command('schedule')
-    .description('Temporal Schedules for the pipelines of the pipelines file (one per pipeline, id kto-batch-<name> or kto-ingest-<name>)');
+    .description('Temporal Schedules for the pipelines of kto.config.ts and kto.pipelines.yaml (one per pipeline, id kto-batch-<name> or kto-ingest-<name>)');
   schedule
     .command('apply')
     .description('create or update one schedule per pipeline with a `schedule`; reports created / updated / unchanged')

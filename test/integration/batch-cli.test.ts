@@ -42,6 +42,24 @@ describe('kto topics', () => {
     ]);
   });
 
+  test('produce writes JSON Lines keyed by a field; a bad line, a missing key or an unknown topic writes nothing and says why', async () => {
+    const topic = uniqueTopic('cli-produce');
+    await env.kafka.admin.ensureTopics([{ topic, partitions: 2 }]);
+    const file = path.join(os.tmpdir(), `${topic}.jsonl`);
+    writeFileSync(file, '{"service":"api","ms":3}\n\n{"service":"web","ms":5}\n{"service":"api","ms":8}\n');
+    expect(await runKto(['topics', 'produce', topic, file, '--key-field', 'service'])).toMatchObject({ code: 0, stdout: `3 record(s) written to ${topic}\n` });
+    const records = await env.kafka.readTopic({ topic });
+    expect(records.map((r) => `${r.key}:${r.value}`).sort()).toEqual(['api:{"service":"api","ms":3}', 'api:{"service":"api","ms":8}', 'web:{"service":"web","ms":5}']);
+
+    writeFileSync(file, '{"service":"api"}\nnot json\n');
+    const bad = await runKto(['topics', 'produce', topic, file]);
+    expect(bad).toMatchObject({ code: 1, stderr: expect.stringMatching(/^kto: line 2 of .* is not JSON .*nothing was written\.\nfix: /) });
+    writeFileSync(file, '{"ms":1}\n');
+    expect((await runKto(['topics', 'produce', topic, file, '--key-field', 'service'])).stderr).toMatch(/line 1 of .* has no scalar field "service"/);
+    expect((await env.kafka.readTopic({ topic })).length).toBe(3);
+    expect((await runKto(['topics', 'produce', 'no-such-topic-kto', file])).stderr).toMatch(/Kafka topic "no-such-topic-kto" does not exist/);
+  });
+
   test('create --like a missing topic says so', async () => {
     const result = await runKto(['topics', 'create', uniqueTopic('cli-out'), '--like', 'no-such-topic-kto']);
     expect(result.code).toBe(1);
