@@ -1,7 +1,7 @@
 import { createAggregator } from '../src/aggregate';
-import { KtoError } from '../src/errors';
+import { KtoError } from '../src/runtime/errors';
 import type { AggregateInput, AggregateResult } from '../src/shared/batch';
-import { rangeStagingPath } from '../src/staging';
+import { rangeStagingPath } from '../src/steps/staging';
 import type { StepRunner } from '../src/steps/runner';
 import { withHeartbeat } from './heartbeat';
 

@@ -1,6 +1,6 @@
 import { createAggregator } from '../src/aggregate';
 import type { AggregationSpecInput } from '../src/aggregate/spec';
-import { KtoError } from '../src/errors';
+import { KtoError } from '../src/runtime/errors';
 import { TopicNotFoundError, type KafkaIo, type OutboundRecord } from '../src/kafka';
 import {
   COMPLETE_BATCH_HEADERS,
@@ -13,7 +13,7 @@ import {
   type ProcessBatchInput,
   type ProcessBatchResult,
 } from '../src/shared/complete-batch';
-import { createStagingWriter, readStaging, removeStaging, stagingPath } from '../src/staging';
+import { createStagingWriter, readStaging, removeStaging, stagingPath } from '../src/steps/staging';
 import { withHeartbeat } from './heartbeat';
 
 /** What a handler emits: output records (to the output topic) or rejected records (to the error topic). */

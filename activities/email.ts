@@ -1,8 +1,8 @@
 import { ApplicationFailure } from '@temporalio/common';
 import nodemailer from 'nodemailer';
 import { z } from 'zod';
-import type { SmtpConfig } from '../src/config';
-import type { Logger } from '../src/logger';
+import type { SmtpConfig } from '../src/runtime/config';
+import type { Logger } from '../src/runtime/logger';
 
 /**
  * The email side effect of the `send-email-alert` workflow (the seed's Airflow EmailOperator).

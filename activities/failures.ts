@@ -1,5 +1,5 @@
 import { ApplicationFailure } from '@temporalio/common';
-import { isKtoError } from '../src/errors';
+import { isKtoError } from '../src/runtime/errors';
 
 /**
  * The one place where kto's own errors become Temporal failures: a KtoError fails the activity

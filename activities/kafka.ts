@@ -1,5 +1,5 @@
 import { Context } from '@temporalio/activity';
-import { KtoError } from '../src/errors';
+import { KtoError } from '../src/runtime/errors';
 import { TopicNotFoundError, type KafkaIo, type OutboundRecord } from '../src/kafka';
 import {
   OUTPUT_HEADERS,
@@ -12,9 +12,9 @@ import {
   type ProduceInput,
   type ProduceResult,
 } from '../src/shared/batch';
-import { decodeOutputMeta, rangeStagingPath, readStaging, removeStaging } from '../src/staging';
+import { decodeOutputMeta, rangeStagingPath, readStaging, removeStaging } from '../src/steps/staging';
 import type { StepRunner } from '../src/steps/runner';
-import { NO_PIPELINE_METRICS, type PipelineMetrics } from '../src/worker-telemetry';
+import { NO_PIPELINE_METRICS, type PipelineMetrics } from '../src/worker/telemetry';
 import { withHeartbeat } from './heartbeat';
 
 export interface KafkaActivityDeps {

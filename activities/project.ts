@@ -1,4 +1,4 @@
-import { KtoError } from '../src/errors';
+import { KtoError } from '../src/runtime/errors';
 import { builtInCommands, createCommandRegistry, isRejection, type CommandDefinition } from '../src/commands/registry';
 import { batchOptionsOf, type BatchPipelineConfig } from '../src/project/pipelines-file';
 import type { BatchPipelineOptions } from '../src/shared/batch';

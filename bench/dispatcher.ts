@@ -6,7 +6,7 @@ import { jsonCommandRecord } from '../src/dispatcher/records';
 import { createCommandRegistry, defineCommand, type CommandDefinition } from '../src/commands/registry';
 import { createDispatcher, type StartedCommand } from '../src/dispatcher';
 import { createCommandDecoder } from '../src/dispatcher/decode';
-import { createLogger } from '../src/logger';
+import { createLogger } from '../src/runtime/logger';
 import { KTO_COMMAND } from '../src/shared/search-attributes';
 import type { BenchContext, BenchPart, BenchRow } from './part';
 import { formatInt, formatSeconds, round } from './report';

@@ -1,5 +1,5 @@
 import type { Client } from '@temporalio/client';
-import type { KtoConfig } from '../src/config';
+import type { KtoConfig } from '../src/runtime/config';
 import type { KafkaIo } from '../src/kafka';
 
 /**

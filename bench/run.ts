@@ -1,8 +1,8 @@
 import path from 'node:path';
-import { loadConfig } from '../src/config';
+import { loadConfig } from '../src/runtime/config';
 import { endpointEnv } from '../src/devstack';
 import { createKafkaIo } from '../src/kafka';
-import { createLogger } from '../src/logger';
+import { createLogger } from '../src/runtime/logger';
 import { connectClient } from '../src/temporal/connection';
 import { batchPart } from './batch';
 import { dispatcherPart } from './dispatcher';

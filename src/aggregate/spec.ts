@@ -1,4 +1,4 @@
-import { KtoError } from '../errors';
+import { KtoError } from '../runtime/errors';
 import { z } from 'zod';
 import { compileTimestampFormat, TimestampFormatError } from './timestamp';
 

@@ -1,8 +1,8 @@
 import type { Client } from '@temporalio/client';
 import type { Duration } from '@temporalio/common';
 import type { BatchProgress } from '../../workflows';
-import { BatchRunFailedError, startBatchRun, waitForBatchRun, type BatchRun } from '../batch-runner';
-import type { KtoConfig } from '../config';
+import { BatchRunFailedError, startBatchRun, waitForBatchRun, type BatchRun } from '../temporal/batch-run';
+import type { KtoConfig } from '../runtime/config';
 import type { TopicRecord } from '../kafka';
 import type { BatchPipelineOptions, BatchReport } from '../shared/batch';
 import { newTable, secs } from './format';

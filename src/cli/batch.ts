@@ -7,7 +7,7 @@ import { batchOptionsOf, batchPipelineFields, DURATION, findBatchPipeline, witho
 import type { BatchPipelineOptions } from '../shared/batch';
 import { formatOutputRecords, runBatchCommand } from './batch-run';
 import { action, cliContext, positiveInt, unknownPipelineError, withClient, withKafka } from './context';
-import { UserError } from '../errors';
+import { UserError } from '../runtime/errors';
 
 interface RunFlags {
   topic?: string;

@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
 import { loadPipelines } from '../project/load';
 import { builtInCommands, createCommandRegistry, isRejection, type CommandEnvelope } from '../commands/registry';
-import type { KtoConfig } from '../config';
+import type { KtoConfig } from '../runtime/config';
 import { encodeAvroCommand } from '../dispatcher/decode';
 import { headersOf, jsonCommandRecord, sendCommandRecord } from '../dispatcher/records';
 import { action, cliContext, withKafka } from './context';
-import { UserError } from '../errors';
+import { UserError } from '../runtime/errors';
 
 /** Confluent-framed Avro (the seed's format), registered under the topic's `<topic>-value` subject. */
 async function avroCommandRecord(config: KtoConfig, topic: string, message: CommandEnvelope): Promise<{ value: Buffer; headers: Record<string, string> }> {

@@ -1,10 +1,10 @@
 import type { Client } from '@temporalio/client';
-import { ConfigError, loadConfig, type KtoConfig } from '../config';
+import { ConfigError, loadConfig, type KtoConfig } from '../runtime/config';
 import { createKafkaIo, type KafkaIo } from '../kafka';
-import { createLogger, type Logger } from '../logger';
+import { createLogger, type Logger } from '../runtime/logger';
 import type { LoadedPipelines } from '../project/load';
 import { connectClient } from '../temporal/connection';
-import { UserError } from '../errors';
+import { UserError } from '../runtime/errors';
 
 export interface CliContext {
   config: KtoConfig;

@@ -4,7 +4,7 @@ import { produceVoltageSample, VOLTAGE_DAILY_PIPELINE, VOLTAGE_DEMO_PARTITIONS }
 import { mailDirOf } from '../devstack';
 import { createMailbox } from '../devstack/mailbox';
 import { createKafkaIo, type TopicRecord } from '../kafka';
-import { createLogger } from '../logger';
+import { createLogger } from '../runtime/logger';
 import { batchOptionsOf } from '../project/pipelines-file';
 import { connectClient } from '../temporal/connection';
 import { runWorker } from '../worker';
@@ -13,7 +13,7 @@ import { runBatchCommand } from './batch-run';
 import { newTable } from './format';
 import { jsonCommandRecord, sendCommandRecord } from '../dispatcher/records';
 import { action, cliContext, positiveInt } from './context';
-import { UserError } from '../errors';
+import { UserError } from '../runtime/errors';
 import { configuredStack } from './dev';
 import { runDispatcher } from '../dispatcher/run';
 import { createTopic } from './topics';

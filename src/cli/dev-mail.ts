@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { mailDirOf } from '../devstack';
 import { createMailbox, type StoredMessage } from '../devstack/mailbox';
 import { action, cliContext } from './context';
-import { UserError } from '../errors';
+import { UserError } from '../runtime/errors';
 import { newTable, shortTime } from './format';
 
 interface MailOptions {

@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { createDevStack, followLogs, readLogTail, SERVICE_NAMES, type DevStack, type ServiceName } from '../devstack';
-import type { KtoConfig } from '../config';
-import type { Logger } from '../logger';
+import type { KtoConfig } from '../runtime/config';
+import type { Logger } from '../runtime/logger';
 import { action, cliContext } from './context';
-import { UserError } from '../errors';
+import { UserError } from '../runtime/errors';
 import { newTable } from './format';
 import { registerMailCommand } from './dev-mail';
 

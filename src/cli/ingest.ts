@@ -1,13 +1,13 @@
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type { Command } from 'commander';
-import { temporalUiUrl } from '../batch-runner';
+import { temporalUiUrl } from '../temporal/batch-run';
 import { loadPipelines } from '../project/load';
 import { findIngestPipeline, ingestOptionsOf } from '../project/pipelines-file';
 import { ingestWithDefaults, ingestWorkflowId, type IngestOptions, type IngestReport } from '../shared/ingest';
 import type { ingest } from '../../workflows';
 import { newTable } from './format';
 import { action, cliContext, unknownPipelineError, withClient } from './context';
-import { UserError } from '../errors';
+import { UserError } from '../runtime/errors';
 
 interface RunFlags {
   url?: string;

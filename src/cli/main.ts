@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { registerBatchCommands } from './batch';
-import { registerBatchEventsCommands } from './batch-events';
+import { registerCompleteBatchCommands } from './complete-batch';
 import { registerCommandCommands } from './command';
 import { registerDemoCommand } from './demo';
 import { registerDevCommands } from './dev';
@@ -26,7 +26,7 @@ Examples:
   kto dispatcher                                start workflows from the commands topic
   kto command send send-email-alert --params '{"email":"ops@example.com"}'
   kto ingest run random-users                   poll the HTTP source for one window
-  kto batch-events publish b.jsonl --name sensors.voltage.v1 --event-id 20201201-eod
+  kto complete-batch publish b.jsonl --name sensors.voltage.v1 --event-id 20201201-eod
   kto runs list --pipeline voltage-daily        runs by search attribute; kto runs show <id> for the steps
 `;
 
@@ -39,7 +39,7 @@ registerProjectCommands(program);
 registerDevCommands(program);
 registerWorkerCommand(program);
 registerBatchCommands(program);
-registerBatchEventsCommands(program);
+registerCompleteBatchCommands(program);
 registerScheduleCommands(program);
 registerTopicsCommands(program);
 registerDemoCommand(program);

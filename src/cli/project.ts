@@ -1,7 +1,7 @@
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { UserError } from '../errors';
+import { UserError } from '../runtime/errors';
 import { loadPipelines } from '../project/load';
 import { action } from './context';
 import { newTable } from './format';

@@ -1,10 +1,10 @@
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { Option, type Command } from 'commander';
-import { temporalUiUrl } from '../batch-runner';
-import { listRuns, RUN_STATUSES, showRun, type RunDetails, type RunFilter, type RunRow } from '../runs';
+import { temporalUiUrl } from '../temporal/batch-run';
+import { listRuns, RUN_STATUSES, showRun, type RunDetails, type RunFilter, type RunRow } from '../temporal/runs';
 import { newTable, secs, shortTime } from './format';
 import { action, cliContext, positiveInt, withClient } from './context';
-import { UserError } from '../errors';
+import { UserError } from '../runtime/errors';
 
 const dash = (x: unknown) => (x === null || x === undefined || x === '' ? '-' : String(x));
 

@@ -1,11 +1,11 @@
 import { ScheduleNotFoundError, type Client } from '@temporalio/client';
 import type { Command } from 'commander';
-import { BatchAlreadyRunningError, findRunningBatches, temporalUiUrl } from '../batch-runner';
+import { BatchAlreadyRunningError, findRunningBatches, temporalUiUrl } from '../temporal/batch-run';
 import { loadPipelines } from '../project/load';
-import { createScheduleManager, pipelineOfScheduleId, type ScheduleManager } from '../schedules';
+import { createScheduleManager, pipelineOfScheduleId, type ScheduleManager } from '../temporal/schedules';
 import { newTable } from './format';
 import { action, cliContext, withClient } from './context';
-import { UserError } from '../errors';
+import { UserError } from '../runtime/errors';
 
 /** Runs `fn` with a schedule manager on a fresh Temporal connection, closed afterwards. */
 async function withSchedules<T>(fn: (schedules: ScheduleManager, client: Client) => Promise<T>): Promise<T> {

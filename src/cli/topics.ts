@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import type { KafkaIo } from '../kafka';
 import { newTable } from './format';
 import { action, positiveInt, withKafka } from './context';
-import { UserError } from '../errors';
+import { UserError } from '../runtime/errors';
 
 /** Looks the topic up in the full topic list: asking for a missing topic by name makes kafkajs log an error. */
 async function partitionCount(kafka: KafkaIo, topic: string): Promise<number | null> {

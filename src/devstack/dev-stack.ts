@@ -1,8 +1,8 @@
 import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { UserError } from '../errors';
-import { createLogger, type Logger } from '../logger';
+import { UserError } from '../runtime/errors';
+import { createLogger, type Logger } from '../runtime/logger';
 import { createKafkaService } from './kafka';
 import { isPortFree, isPortOpen, PORT_ENV_VARS, portInUseError, type DevStackPorts, type PortName } from './ports';
 import { findProcesses, isAlive, isOwnProcess, readPid, removeFile, spawnDetached, stopProcessGroup, tailLines } from './processes';

@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { UserError } from '../errors';
+import { UserError } from '../runtime/errors';
 
 /** The ports of the local stack, one per listener, as in `DevStackConfig['ports']`. */
 export interface DevStackPorts {

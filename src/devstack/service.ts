@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { Logger } from '../logger';
+import type { Logger } from '../runtime/logger';
 import type { DevStackPorts, PortName } from './ports';
 
 export const SERVICE_NAMES = ['temporal', 'kafka', 'smtp', 'schema-registry'] as const;

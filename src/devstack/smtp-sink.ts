@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { SMTPServer, type SMTPServerSession } from 'smtp-server';
 import { z } from 'zod';
-import { createLogger, type Logger } from '../logger';
+import { createLogger, type Logger } from '../runtime/logger';
 import { createMailbox, type Mailbox } from './mailbox';
 
 /**

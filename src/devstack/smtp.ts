@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { UserError } from '../errors';
+import { UserError } from '../runtime/errors';
 import { scriptEntry } from '../runtime/entry';
 import { stackPaths, type ServiceContext, type ServiceSpec } from './service';
 

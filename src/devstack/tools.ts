@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { accessSync, constants, createWriteStream, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { UserError } from '../errors';
+import { UserError } from '../runtime/errors';
 import { tailLines } from './processes';
 
 /** The programs the stack needs from the machine, with what installs each on Debian/Ubuntu. */

@@ -1,9 +1,9 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { isRejection, type CommandEnvelope, type CommandRegistry, type ResolvedCommand } from '../commands/registry';
 import { KTO_COMMAND } from '../shared/search-attributes';
-import type { KtoConfig } from '../config';
+import type { KtoConfig } from '../runtime/config';
 import type { ConsumedRecord, KafkaIo } from '../kafka';
-import type { Logger } from '../logger';
+import type { Logger } from '../runtime/logger';
 import { retryForever, type BackoffOptions } from './backoff';
 import { writeDeadLetter, type DeadLetterReason } from './dead-letter';
 import { CommandDecodeError, type CommandDecoder } from './decode';

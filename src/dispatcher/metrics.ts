@@ -1,6 +1,6 @@
 import { Counter, Histogram, Registry } from 'prom-client';
 
-/** The dispatcher's Prometheus metrics, on a registry of its own (served by src/metrics.ts). */
+/** The dispatcher's Prometheus metrics, on a registry of its own (served by src/runtime/metrics.ts). */
 export function createDispatcherMetrics() {
   const registry = new Registry();
   const registers = [registry];

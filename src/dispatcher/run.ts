@@ -1,8 +1,8 @@
 import { builtInCommands, createCommandRegistry, type CommandDefinition } from '../commands/registry';
-import type { KtoConfig } from '../config';
+import type { KtoConfig } from '../runtime/config';
 import { createKafkaIo } from '../kafka';
-import type { Logger } from '../logger';
-import { createMetricsServer } from '../metrics';
+import type { Logger } from '../runtime/logger';
+import { createMetricsServer } from '../runtime/metrics';
 import { connectClient } from '../temporal/connection';
 import { createCommandDecoder } from './decode';
 import { createDispatcher, type DispatcherOptions } from './index';

@@ -1,4 +1,4 @@
-import { KtoError } from '../errors';
+import { KtoError } from '../runtime/errors';
 /**
  * The ingest source API: what a user writes to poll their own system into a topic. An ingest
  * pipeline names a source module (`source: './sources/orders.ts'`) whose default export is

@@ -1,4 +1,4 @@
-import { KtoError } from '../errors';
+import { KtoError } from '../runtime/errors';
 import { loadModule } from '../runtime/load-module';
 import { resolveSourceExport, type IngestSource } from './define';
 

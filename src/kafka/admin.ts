@@ -1,4 +1,4 @@
-import { KtoError } from '../errors';
+import { KtoError } from '../runtime/errors';
 import type { Admin, Kafka } from 'kafkajs';
 import { lazilyConnected } from './client';
 

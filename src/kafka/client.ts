@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Kafka, logLevel, type KafkaConfig as KafkaJsConfig, type LogEntry, type SASLOptions } from 'kafkajs';
-import type { KafkaConfig } from '../config';
-import type { Logger } from '../logger';
+import type { KafkaConfig } from '../runtime/config';
+import type { Logger } from '../runtime/logger';
 import { fixIdleRequestQueueTimer } from './request-queue';
 
 /** Maps kto's Kafka settings (librdkafka names) onto a kafkajs client. */

@@ -1,5 +1,5 @@
 import type { Consumer, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
-import type { Logger } from '../logger';
+import type { Logger } from '../runtime/logger';
 
 /** One record as the group consumer hands it over; offsets are bigint like the rest of src/kafka. */
 export interface ConsumedRecord {

@@ -1,6 +1,6 @@
 import { Partitioners, type Kafka } from 'kafkajs';
-import type { KafkaConfig } from '../config';
-import type { Logger } from '../logger';
+import type { KafkaConfig } from '../runtime/config';
+import type { Logger } from '../runtime/logger';
 import { createKafkaAdmin } from './admin';
 import { createKafka, lazilyConnected } from './client';
 import { createGroupConsumer, type GroupConsumerOptions } from './group-consumer';
@@ -31,7 +31,7 @@ export function createKafkaIo(config: KafkaConfig, logger: Logger) {
     admin,
     readRange: (options: ReadRangeOptions) => readRange(kafka, admin, options),
     commitRange: (options: RangeCommitOptions) => commitRange(kafka, admin, options),
-    /** Several sends in one transaction, with the offsets they landed at (batch events); see transactional-publish.ts. */
+    /** Several sends in one transaction, with the offsets they landed at (complete batches); see transactional-publish.ts. */
     publishTransaction: <T>(options: PublishTransactionOptions<T>) => publishTransaction(kafka, options),
     /** Every non-internal topic with its partition count. */
     listTopics: () => admin.topics(),

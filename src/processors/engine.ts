@@ -1,4 +1,4 @@
-import type { StagedChunk } from '../staging';
+import type { StagedChunk } from '../steps/staging';
 import type { BatchProcessor, Decode, InputRecord, MapProcessor, OutputRecord, ProcessorContext, ReduceProcessor } from './define';
 import { RecordError } from './define';
 

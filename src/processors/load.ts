@@ -1,4 +1,4 @@
-import { KtoError } from '../errors';
+import { KtoError } from '../runtime/errors';
 import { loadModule } from '../runtime/load-module';
 import { resolveProcessorExport, type BatchProcessor } from './define';
 

@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
-import type { KafkaConfig } from '../config';
-import { isKtoError, KtoError } from '../errors';
+import type { KafkaConfig } from '../runtime/config';
+import { isKtoError, KtoError } from '../runtime/errors';
 import { TopicNotFoundError, type KafkaIo } from '../kafka';
 import { scriptEntry } from '../runtime/entry';
 import { createStepTasks, type Progress, type StepName, type StepTasks } from './tasks';

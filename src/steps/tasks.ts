@@ -5,7 +5,7 @@ import type { ProcessorContext } from '../processors/define';
 import { createAvroDecoder } from '../processors/avro';
 import { createProcessorRun } from '../processors/engine';
 import { loadProcessor } from '../processors/load';
-import { createStagingWriter, encodeOutputMeta, readStagingChunks, type StagingInput } from '../staging';
+import { createStagingWriter, encodeOutputMeta, readStagingChunks, type StagingInput } from './staging';
 
 /**
  * The two CPU-heavy steps of a batch partition, as plain functions of files and offsets so they

@@ -1,6 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { createKafkaIo } from '../kafka';
-import { createLogger } from '../logger';
+import { createLogger } from '../runtime/logger';
 import { serializeError, type StepReply, type StepRequest, type StepThreadData } from './runner';
 import { createStepTasks } from './tasks';
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Client, Connection, type ConnectionOptions } from '@temporalio/client';
 import { NativeConnection, type NativeConnectionOptions } from '@temporalio/worker';
-import type { TemporalConfig } from '../config';
+import type { TemporalConfig } from '../runtime/config';
 
 /** TLS and API-key options shared by the client and the worker connections. */
 function connectionOptions(config: TemporalConfig): ConnectionOptions & NativeConnectionOptions {

@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
-import { startBatchRun, waitForBatchRun } from '../batch-runner';
-import { loadConfig, type KtoConfig } from '../config';
+import { startBatchRun, waitForBatchRun } from '../temporal/batch-run';
+import { loadConfig, type KtoConfig } from '../runtime/config';
 import { abandonedRunDirs, claimRunDir, createDevStack, endpointEnv, findFreeStackPorts, releaseRunDir } from '../devstack';
 import { runDispatcher } from '../dispatcher/run';
 import { jsonCommandRecord, sendCommandRecord } from '../dispatcher/records';
 import { createKafkaIo, type KafkaIo } from '../kafka';
-import { createLogger, type Logger } from '../logger';
+import { createLogger, type Logger } from '../runtime/logger';
 import { loadPipelines, type LoadedPipelines } from '../project/load';
 import { batchOptionsOf } from '../project/pipelines-file';
 import type { BatchReport } from '../shared/batch';

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { produceVoltageSample } from '../../src/demo/voltage';
 import { parsePipelines } from '../../src/project/pipelines-file';
-import { createScheduleManager } from '../../src/schedules';
+import { createScheduleManager } from '../../src/temporal/schedules';
 import type { BatchReport } from '../../src/shared/batch';
 import { uniqueTopic, waitFor } from '../support/helpers';
 import { useTestEnv } from '../support/test-env';

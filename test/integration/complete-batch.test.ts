@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
-import { batchTopics, createBatchEventsConsumer, publishBatch, type BatchEventsConsumerOptions } from '../../src/batch-events';
+import { batchTopics, createCompleteBatchConsumer, publishBatch, type CompleteBatchConsumerOptions } from '../../src/complete-batch';
 import { COMPLETE_BATCH_HEADERS, type CompleteBatchSummary } from '../../src/shared/complete-batch';
 import { countWorkflows } from '../support/dispatcher-harness';
 import { uniqueTopic, waitFor } from '../support/helpers';
@@ -26,8 +26,8 @@ async function streamTopics() {
   return topics;
 }
 
-function startConsumer(topics: ReturnType<typeof batchTopics>, config = env.config, options: Partial<BatchEventsConsumerOptions> = {}) {
-  const consumer = createBatchEventsConsumer({
+function startConsumer(topics: ReturnType<typeof batchTopics>, config = env.config, options: Partial<CompleteBatchConsumerOptions> = {}) {
+  const consumer = createCompleteBatchConsumer({
     ...env,
     config,
     eventTopic: topics.event,

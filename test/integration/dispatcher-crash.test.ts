@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { KtoConfig } from '../../src/config';
+import type { KtoConfig } from '../../src/runtime/config';
 import {
   committedOffset,
   countWorkflows,

@@ -1,7 +1,7 @@
 import { WorkflowFailedError, type Client } from '@temporalio/client';
-import type { KtoConfig } from '../../src/config';
+import type { KtoConfig } from '../../src/runtime/config';
 import { DLQ_HEADERS } from '../../src/dispatcher';
-import { createMetricsServer } from '../../src/metrics';
+import { createMetricsServer } from '../../src/runtime/metrics';
 import {
   committedOffset,
   countWorkflows,

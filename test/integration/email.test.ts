@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createEmailActivities } from '../../activities/email';
-import { createLogger } from '../../src/logger';
+import { createLogger } from '../../src/runtime/logger';
 import { sinkRaw, waitForMail } from '../support/dispatcher-harness';
 import { testConfig } from '../support/helpers';
 

@@ -6,7 +6,7 @@ import { randomUserPage, startRandomUserSource, type RandomUserSource, type Rand
 import { shapeRandomUser, type ShapedUser } from '../../src/ingest/random-user';
 import { loadPipelines } from '../../src/project/load';
 import { ingestOptionsOf } from '../../src/project/pipelines-file';
-import { createScheduleManager } from '../../src/schedules';
+import { createScheduleManager } from '../../src/temporal/schedules';
 import type { IngestOptions, IngestReport } from '../../src/shared/ingest';
 import { KTO_PIPELINE, KTO_RECORDS, KTO_TOPIC } from '../../src/shared/search-attributes';
 import { runWorker } from '../../src/worker';

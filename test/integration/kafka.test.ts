@@ -1,6 +1,6 @@
 import type { Admin, Consumer, Kafka } from 'kafkajs';
 import { createKafka } from '../../src/kafka/client';
-import { createLogger } from '../../src/logger';
+import { createLogger } from '../../src/runtime/logger';
 import { createTopic, testConfig, uniqueTopic, waitFor } from '../support/helpers';
 
 // Proves the test stack's broker does what kto relies on: consumer groups with committed offsets,

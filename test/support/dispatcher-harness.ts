@@ -1,11 +1,11 @@
 import type { Client } from '@temporalio/client';
 import { builtInCommands, createCommandRegistry, type CommandDefinition } from '../../src/commands/registry';
-import type { KtoConfig } from '../../src/config';
+import type { KtoConfig } from '../../src/runtime/config';
 import { createDispatcher, type DispatcherOptions } from '../../src/dispatcher';
 import { createCommandDecoder } from '../../src/dispatcher/decode';
 import type { StoredMessage } from '../../src/devstack/mailbox';
 import type { KafkaIo } from '../../src/kafka';
-import type { Logger } from '../../src/logger';
+import type { Logger } from '../../src/runtime/logger';
 import { jsonCommandRecord } from '../../src/dispatcher/records';
 import type { CommandEnvelope } from '../../src/commands/registry';
 import { uniqueTopic, waitFor } from './helpers';

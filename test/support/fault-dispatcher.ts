@@ -3,8 +3,8 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runDispatcher } from '../../src/dispatcher/run';
 import { onShutdownSignal } from '../../src/runtime/signals';
-import { loadConfig } from '../../src/config';
-import { createLogger } from '../../src/logger';
+import { loadConfig } from '../../src/runtime/config';
+import { createLogger } from '../../src/runtime/logger';
 
 /**
  * A real `kto dispatcher` with one hook for fault tests: with KTO_TEST_HOLD_DIR set, every

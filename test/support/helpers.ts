@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Admin } from 'kafkajs';
-import { loadConfig, type KtoConfig } from '../../src/config';
+import { loadConfig, type KtoConfig } from '../../src/runtime/config';
 
 export interface WaitForOptions {
   /** @default 15_000 */

@@ -1,8 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { Client } from '@temporalio/client';
-import type { KtoConfig } from '../../src/config';
+import type { KtoConfig } from '../../src/runtime/config';
 import { createKafkaIo, type KafkaIo } from '../../src/kafka';
-import { createLogger, type Logger } from '../../src/logger';
+import { createLogger, type Logger } from '../../src/runtime/logger';
 import { connectClient } from '../../src/temporal/connection';
 import { runWorker } from '../../src/worker';
 import { testConfig, uniqueTopic } from './helpers';

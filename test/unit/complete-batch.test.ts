@@ -1,4 +1,4 @@
-import { batchEventDecoder, batchEventSchema, batchTopics, COMPLETE_BATCH_COMMAND, completeBatchCommand } from '../../src/batch-events';
+import { batchEventDecoder, batchEventSchema, batchTopics, COMPLETE_BATCH_COMMAND, completeBatchCommand } from '../../src/complete-batch';
 import { createCommandRegistry, isRejection } from '../../src/commands/registry';
 import { CommandDecodeError } from '../../src/dispatcher/decode';
 import { createBatchAssembler, orderByPosition, parseDataRecord } from '../../src/shared/complete-batch';
@@ -50,7 +50,7 @@ describe('batch assembler', () => {
   });
 });
 
-describe('batch events', () => {
+describe('complete batch events', () => {
   test('topics follow <prefix>.<name>.<role>', () => {
     expect(batchTopics('com.example', 'sensors.voltage.v1')).toEqual({
       data: 'com.example.sensors.voltage.v1.data',

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ConfigError, ENV_KEYS, loadConfig, parseProperties, REDACTED, redactConfig } from '../../src/config';
+import { ConfigError, ENV_KEYS, loadConfig, parseProperties, REDACTED, redactConfig } from '../../src/runtime/config';
 import { kafkaClientOptions } from '../../src/kafka/client';
 
 let dir: string;

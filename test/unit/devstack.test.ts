@@ -3,7 +3,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseProperties } from '../../src/config';
+import { parseProperties } from '../../src/runtime/config';
 import { SEARCH_ATTRIBUTES } from '../../src/shared/search-attributes';
 import { withInstallLock } from '../../src/devstack/install-lock';
 import { newClusterId, renderServerProperties } from '../../src/devstack/kafka';

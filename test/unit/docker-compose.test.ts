@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
-import { ENV_KEYS, loadConfig } from '../../src/config';
+import { ENV_KEYS, loadConfig } from '../../src/runtime/config';
 import { SEARCH_ATTRIBUTES } from '../../src/shared/search-attributes';
 
 // docker-compose.yml cannot be run here (no Docker engine), so these tests hold it to what

@@ -5,9 +5,9 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { ApplicationFailure } from '@temporalio/common';
 import { createEmailActivities } from '../../activities/email';
-import type { SmtpConfig } from '../../src/config';
+import type { SmtpConfig } from '../../src/runtime/config';
 import { startSmtpSink, type SmtpSink } from '../../src/devstack/smtp-sink';
-import { createLogger } from '../../src/logger';
+import { createLogger } from '../../src/runtime/logger';
 
 let dir: string;
 let sink: SmtpSink;

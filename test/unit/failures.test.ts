@@ -1,6 +1,6 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { toTemporalFailure, withFailures } from '../../activities/failures';
-import { KtoError } from '../../src/errors';
+import { KtoError } from '../../src/runtime/errors';
 import { TopicNotFoundError } from '../../src/kafka';
 import { serializeError } from '../../src/steps/runner';
 

@@ -11,9 +11,9 @@ import { defineSource, resolveSourceExport } from '../../src/ingest/define';
 import { loadSource } from '../../src/ingest/load';
 import { parseRandomUserResponse, RANDOM_USER_SOURCE, randomUserSource, shapeRandomUser, uuidV5 } from '../../src/ingest/random-user';
 import type { KafkaIo } from '../../src/kafka';
-import { createLogger } from '../../src/logger';
+import { createLogger } from '../../src/runtime/logger';
 import { ingestOptionsOf, parsePipelines, PipelinesFileError } from '../../src/project/pipelines-file';
-import { desiredSchedule } from '../../src/schedules';
+import { desiredSchedule } from '../../src/temporal/schedules';
 import { ingestWithDefaults, type IngestOptions, type PollCounts } from '../../src/shared/ingest';
 import { expectedRecords } from '../fixtures/ingest-source/sources/meter-readings';
 

@@ -2,8 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { loadConfig, redactConfig } from '../../src/config';
-import { createLogger } from '../../src/logger';
+import { loadConfig, redactConfig } from '../../src/runtime/config';
+import { createLogger } from '../../src/runtime/logger';
 import { runKto } from '../support/run-cli';
 
 const SECRET = 'hunter2-sasl-Zq8';

@@ -6,7 +6,7 @@ import { VOLTAGE_DAILY_PIPELINE } from '../../src/demo/voltage';
 import { RANDOM_USER_SOURCE } from '../../src/ingest/random-user';
 import { loadPipelines } from '../../src/project/load';
 import { batchOptionsOf, ingestOptionsOf, parsePipelines, parsePipelinesText, PipelinesFileError } from '../../src/project/pipelines-file';
-import { desiredSchedule, NO_CATCHUP_WINDOW } from '../../src/schedules';
+import { desiredSchedule, NO_CATCHUP_WINDOW } from '../../src/temporal/schedules';
 
 const root = path.resolve(__dirname, '../..');
 const minimal = { name: 'p1', topic: 'in', outputTopic: 'out', groupId: 'g' };

@@ -5,7 +5,7 @@ import { AggregationSpecError, createAggregator } from '../../src/aggregate';
 import { aggregateProcessor } from '../../src/processors/aggregate';
 import { defineMap, defineReduce, RecordError, resolveProcessorExport, type InputRecord, type ProcessorContext } from '../../src/processors/define';
 import { createProcessorRun, type EncodedOutput } from '../../src/processors/engine';
-import { createStagingWriter, readStagingChunks } from '../../src/staging';
+import { createStagingWriter, readStagingChunks } from '../../src/steps/staging';
 import { runProcessor } from '../../src/testing/run-processor';
 import { mulberry32 } from '../../src/demo/prng';
 

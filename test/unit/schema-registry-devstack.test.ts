@@ -1,4 +1,4 @@
-import { loadConfig } from '../../src/config';
+import { loadConfig } from '../../src/runtime/config';
 import { PORT_ENV_VARS, SERVICE_NAMES } from '../../src/devstack';
 import { localSchemaRegistryUrl, schemaRegistryArgs } from '../../src/devstack/schema-registry';
 

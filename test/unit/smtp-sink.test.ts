@@ -5,7 +5,7 @@ import nodemailer from 'nodemailer';
 import { simpleParser } from 'mailparser';
 import { createMailbox } from '../../src/devstack/mailbox';
 import { startSmtpSink, type SmtpSink } from '../../src/devstack/smtp-sink';
-import { createLogger } from '../../src/logger';
+import { createLogger } from '../../src/runtime/logger';
 
 let dir: string;
 let sink: SmtpSink;

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createStagingWriter, readStaging, readStagingChunks, stagingPath, type StagedRecord } from '../../src/staging';
+import { createStagingWriter, readStaging, readStagingChunks, stagingPath, type StagedRecord } from '../../src/steps/staging';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'kto-staging-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,10 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadConfig } from '../../src/config';
+import { loadConfig } from '../../src/runtime/config';
 import { createKafkaIo } from '../../src/kafka';
-import { createLogger } from '../../src/logger';
-import { createStagingWriter, readStaging } from '../../src/staging';
+import { createLogger } from '../../src/runtime/logger';
+import { createStagingWriter, readStaging } from '../../src/steps/staging';
 import { createStepRunner, type StepRunner } from '../../src/steps/runner';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'kto-steps-test-'));

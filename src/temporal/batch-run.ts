@@ -1,11 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import type { Duration } from '@temporalio/common';
-import { batchProgressQuery, type batch, type BatchProgress } from '../workflows';
-import { UserError } from './errors';
-import type { KtoConfig } from './config';
-import { batchPipelineWithDefaults, batchWorkflowId, type BatchPipelineOptions, type BatchReport } from './shared/batch';
-import { innermostMessage } from './shared/errors';
+import { batchProgressQuery, type batch, type BatchProgress } from '../../workflows';
+import { UserError } from '../runtime/errors';
+import type { KtoConfig } from '../runtime/config';
+import { batchPipelineWithDefaults, batchWorkflowId, type BatchPipelineOptions, type BatchReport } from '../shared/batch';
+import { innermostMessage } from '../shared/errors';
 
 /**
  * Starting a batch run now (`kto batch run`, `kto demo`) and following it to its report.

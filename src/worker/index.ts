@@ -12,16 +12,16 @@ import {
   type LogLevel,
   type WorkflowBundleWithSourceMap,
 } from '@temporalio/worker';
-import { createActivities } from '../activities';
-import { redactConfig, type KtoConfig } from './config';
-import { UserError } from './errors';
-import type { LoadedPipelines } from './project/load';
-import { createKafkaIo } from './kafka';
-import type { Logger } from './logger';
-import { createMetricsServer } from './metrics';
-import { createStepRunner } from './steps/runner';
-import { createWorkerMetrics, telemetryInterceptor } from './worker-telemetry';
-import { connectWorker } from './temporal/connection';
+import { createActivities } from '../../activities';
+import { redactConfig, type KtoConfig } from '../runtime/config';
+import { UserError } from '../runtime/errors';
+import type { LoadedPipelines } from '../project/load';
+import { createKafkaIo } from '../kafka';
+import type { Logger } from '../runtime/logger';
+import { createMetricsServer } from '../runtime/metrics';
+import { createStepRunner } from '../steps/runner';
+import { createWorkerMetrics, telemetryInterceptor } from './telemetry';
+import { connectWorker } from '../temporal/connection';
 
 /** Compacted topic holding each batch partition's pinned and committed ranges. */
 export const BATCH_STATE_TOPIC = 'kto.batch-state';
@@ -65,7 +65,7 @@ export function bundleWorkflows(projectWorkflows: string | null = null): Promise
   const key = projectWorkflows ?? '';
   let bundle = bundles.get(key);
   if (bundle === undefined) {
-    const ktoWorkflows = require.resolve('../workflows');
+    const ktoWorkflows = require.resolve('../../workflows');
     const entry = projectWorkflows ? workflowsEntry(ktoWorkflows, projectWorkflows) : null;
     bundle = bundleWorkflowCode({
       workflowsPath: entry ?? ktoWorkflows,

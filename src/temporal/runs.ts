@@ -2,7 +2,7 @@ import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { tsToMs } from '@temporalio/common/lib/time';
 import type { temporal } from '@temporalio/proto';
-import { KTO_COMMAND, KTO_PARTITION, KTO_PIPELINE, KTO_RECORDS, KTO_TOPIC } from './shared/search-attributes';
+import { KTO_COMMAND, KTO_PARTITION, KTO_PIPELINE, KTO_RECORDS, KTO_TOPIC } from '../shared/search-attributes';
 
 /**
  * What `kto runs list` and `kto runs show` read from Temporal: visibility queries over kto's

@@ -8,10 +8,10 @@ import {
   type ScheduleOptionsStartWorkflowAction,
 } from '@temporalio/client';
 import type { Duration } from '@temporalio/common';
-import type { batch, ingest } from '../workflows';
-import { batchOptionsOf, ingestOptionsOf, type BatchPipelineConfig, type IngestPipelineConfig, type OverlapPolicyName } from './project/pipelines-file';
-import { batchWorkflowId } from './shared/batch';
-import { ingestWorkflowId } from './shared/ingest';
+import type { batch, ingest } from '../../workflows';
+import { batchOptionsOf, ingestOptionsOf, type BatchPipelineConfig, type IngestPipelineConfig, type OverlapPolicyName } from '../project/pipelines-file';
+import { batchWorkflowId } from '../shared/batch';
+import { ingestWorkflowId } from '../shared/ingest';
 
 /**
  * Temporal Schedules for the pipelines of the pipelines file: one per pipeline with a

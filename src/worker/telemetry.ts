@@ -1,9 +1,9 @@
 import type { ActivityInterceptorsFactory } from '@temporalio/worker';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { Logger } from './logger';
+import type { Logger } from '../runtime/logger';
 
 /**
- * The worker's Prometheus metrics (served by src/metrics.ts on KTO_METRICS_PORT) and the
+ * The worker's Prometheus metrics (served by src/runtime/metrics.ts on KTO_METRICS_PORT) and the
  * activity interceptor that times every activity and logs it with its workflow and Kafka ids.
  */
 

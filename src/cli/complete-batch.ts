@@ -1,9 +1,9 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
-import { batchTopics, createBatchEventsConsumer, EmptyBatchError, publishBatch, type BatchTopics } from '../batch-events';
+import { batchTopics, createCompleteBatchConsumer, EmptyBatchError, publishBatch, type BatchTopics } from '../complete-batch';
 import { action, cliContext, withClient, withKafka } from './context';
-import { UserError } from '../errors';
+import { UserError } from '../runtime/errors';
 import { onShutdownSignal } from '../runtime/signals';
 
 interface TopicFlags {
@@ -50,8 +50,8 @@ const withTopicFlags = (c: Command) =>
     .option('--output-topic <topic>', 'output topic (default from --name)')
     .option('--error-topic <topic>', 'error topic (default from --name)');
 
-export function registerBatchEventsCommands(program: Command): void {
-  const group = program.command('batch-events').description('complete batches: publish a batch with its event; process each batch once it is complete');
+export function registerCompleteBatchCommands(program: Command): void {
+  const group = program.command('complete-batch').description('complete batches: publish a batch with its event; process each batch once it is complete');
 
   withTopicFlags(group.command('publish <file>'))
     .description('publish the lines of <file> (JSON lines) as one batch plus its event, in one transaction; a retry with the same --event-id publishes nothing twice')
@@ -66,7 +66,7 @@ export function registerBatchEventsCommands(program: Command): void {
             dataTopic: topics.data,
             eventTopic: topics.event,
             eventId: flags.eventId,
-            description: flags.description ?? `kto batch-events publish ${file}`,
+            description: flags.description ?? `kto complete-batch publish ${file}`,
             records: jsonLines(file),
           }),
         ).catch((err: unknown) => {
@@ -103,7 +103,7 @@ export function registerBatchEventsCommands(program: Command): void {
         await withKafka((kafka) =>
           withClient(async (client) => {
             await kafka.admin.ensureTopics([{ topic: topics.output, partitions: 1 }]);
-            const consumer = createBatchEventsConsumer({
+            const consumer = createCompleteBatchConsumer({
               config,
               logger,
               kafka,

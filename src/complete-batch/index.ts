@@ -1,13 +1,13 @@
 import type { Client } from '@temporalio/client';
 import { z } from 'zod';
-import type { AggregationSpecInput } from './aggregate/spec';
-import { createCommandRegistry, defineCommand, type CommandDefinition } from './commands/registry';
-import type { KtoConfig } from './config';
-import { createDispatcher, type DispatcherOptions } from './dispatcher';
-import { CommandDecodeError, type CommandDecoder } from './dispatcher/decode';
-import type { KafkaIo, PublishRecord } from './kafka';
-import type { Logger } from './logger';
-import type { BatchEvent, CompleteBatchInput } from './shared/complete-batch';
+import type { AggregationSpecInput } from '../aggregate/spec';
+import { createCommandRegistry, defineCommand, type CommandDefinition } from '../commands/registry';
+import type { KtoConfig } from '../runtime/config';
+import { createDispatcher, type DispatcherOptions } from '../dispatcher';
+import { CommandDecodeError, type CommandDecoder } from '../dispatcher/decode';
+import type { KafkaIo, PublishRecord } from '../kafka';
+import type { Logger } from '../runtime/logger';
+import type { BatchEvent, CompleteBatchInput } from '../shared/complete-batch';
 
 /**
  * Complete batches (README "Complete batches"): publishing a batch with its event in one
@@ -98,7 +98,7 @@ export function completeBatchCommand(options: CompleteBatchOptions): CommandDefi
   });
 }
 
-export interface BatchEventsConsumerOptions extends CompleteBatchOptions {
+export interface CompleteBatchConsumerOptions extends CompleteBatchOptions {
   config: KtoConfig;
   logger: Logger;
   kafka: KafkaIo;
@@ -115,7 +115,7 @@ export interface BatchEventsConsumerOptions extends CompleteBatchOptions {
 }
 
 /** A dispatcher on the event topic whose only command is complete-batch; bad events go to the error topic. */
-export function createBatchEventsConsumer(o: BatchEventsConsumerOptions) {
+export function createCompleteBatchConsumer(o: CompleteBatchConsumerOptions) {
   const registry = createCommandRegistry({ taskQueue: o.config.temporal.taskQueue, commands: [completeBatchCommand(o)] });
   return createDispatcher({
     config: {
