@@ -41,7 +41,7 @@ export function createAggregateActivities({ stagingDir, steps, processors = {}, 
       const errorsFile = rangeStagingPath(stagingDir, at, 'errors');
       const context = { pipeline: input.pipeline, topic: input.topic, partition: input.partition, from: input.range.from, to: input.range.to };
       const result = await withHeartbeat((progress) =>
-        steps.run('aggregate', { processorModule, aggregation: input.aggregation, context, file: input.file, outputFile, errorsFile, schemaRegistryUrl }, progress),
+        steps.run('aggregate', { processorModule, processorOptions: input.processorOptions, aggregation: input.aggregation, context, file: input.file, outputFile, errorsFile, schemaRegistryUrl }, progress),
       );
       return { ...result, outputFile, errorsFile, durationMs: Date.now() - started };
     },

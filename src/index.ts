@@ -12,5 +12,7 @@ export type { IngestSource, SourceContext, SourceDefinition } from './ingest/def
 export { RANDOM_USER_SOURCE } from './ingest/random-user';
 export type { RandomUserSourceOptions } from './ingest/random-user';
 export { defineMap, defineReduce, RecordError } from './processors/define';
-export type { BatchProcessor, Decode, InputRecord, MapDefinition, OutputRecord, ProcessorContext, ReduceDefinition } from './processors/define';
+export type { BatchProcessor, Decode, InputRecord, MapDefinition, MapProcessor, OutputRecord, ProcessorContext, ProcessorFactory, ReduceDefinition, ReduceProcessor } from './processors/define';
+export type { BatchPipelineOptions, BatchReport } from './shared/batch';
+export { KtoError, UserError } from './runtime/errors';
 export type { AggregationSpecInput } from './aggregate/spec';

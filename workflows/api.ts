@@ -42,6 +42,8 @@ export async function runBatch(pipeline: string): Promise<BatchReport> {
 }
 
 /** Options of {@link startCommand}. */
+export type { BatchReport };
+
 export interface StartCommandOptions {
   /**
    * The command's workflow id (unless the command's `idOf` says otherwise), 1 to 255

@@ -2,12 +2,13 @@ import { KtoError } from '../runtime/errors';
 import { loadModule } from '../runtime/load-module';
 import { resolveProcessorExport, type BatchProcessor } from './define';
 
-
 const loaded = new Map<string, BatchProcessor>();
 
 /** The processor a project's module exports, loaded once per thread. */
 export function loadProcessor(file: string, options?: unknown): BatchProcessor {
-  let processor = loaded.get(file);
+  // A factory makes one processor per options: two pipelines may share a module.
+  const key = `${file}\n${JSON.stringify(options ?? null)}`;
+  let processor = loaded.get(key);
   if (processor === undefined) {
     try {
       processor = resolveProcessorExport(loadModule(file), options);
@@ -15,7 +16,7 @@ export function loadProcessor(file: string, options?: unknown): BatchProcessor {
       // The same on every attempt: retrying cannot help.
       throw new KtoError(`processor module ${file}: ${(err as Error).message}`, { type: 'InvalidProcessor' });
     }
-    loaded.set(file, processor);
+    loaded.set(key, processor);
   }
   return processor;
 }

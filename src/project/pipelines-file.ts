@@ -79,6 +79,8 @@ export const batchPipelineFields = z.strictObject({
    * relative to the file that defines the pipeline; used instead of `aggregation`.
    */
   processor: z.string({ error: 'processor must be the path of a module' }).min(1, 'processor must be the path of a module').optional(),
+  /** Given to the processor: the argument of a processor factory, and `ctx.options` (any JSON value). */
+  processorOptions: z.json().optional(),
   /** Upstream pipelines: this one runs once after each run of theirs that committed new output, instead of on a clock. */
   after: z.array(z.string({ error: 'after must list pipeline names' }), { error: 'after must be a list of pipeline names' }).min(1, 'after must name at least one pipeline').optional(),
   /** @default 'earliest' */
@@ -94,6 +96,9 @@ export const batchPipelineFields = z.strictObject({
 export const batchPipelineSchema = batchPipelineFields.superRefine((p, ctx) => {
   if (p.processor !== undefined && p.aggregation !== undefined) {
     ctx.addIssue({ code: 'custom', path: ['processor'], message: 'processor and aggregation exclude each other: a pipeline has one way to turn its records into output' });
+  }
+  if (p.processorOptions !== undefined && p.processor === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['processorOptions'], message: 'processorOptions configures a processor: add "processor", or remove processorOptions' });
   }
   if (p.after !== undefined && p.schedule !== undefined) {
     ctx.addIssue({ code: 'custom', path: ['after'], message: 'a pipeline runs on a schedule or after its upstreams, not both: remove one of "schedule" and "after"' });

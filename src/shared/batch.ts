@@ -26,6 +26,8 @@ export interface BatchPipelineOptions {
    * Each worker resolves it in its own project config, so no file path travels in the workflow.
    */
   processor?: string;
+  /** Given to the processor: a factory's argument and `ctx.options` (any JSON value). */
+  processorOptions?: unknown;
   /** Where a partition with no committed offset starts. @default 'earliest' */
   startFrom?: 'earliest' | 'latest';
   /** Children running at once; bounds pending children and worker load. @default 64 */
@@ -38,7 +40,7 @@ export interface BatchPipelineOptions {
   workerLossTimeout?: Duration;
 }
 
-export type BatchPipeline = Required<Omit<BatchPipelineOptions, 'aggregation' | 'processor'>> & { aggregation: AggregationSpecInput; processor?: string };
+export type BatchPipeline = Required<Omit<BatchPipelineOptions, 'aggregation' | 'processor' | 'processorOptions'>> & { aggregation: AggregationSpecInput; processor?: string; processorOptions?: unknown };
 
 /** Fills every default of a batch pipeline in one place. */
 export function batchPipelineWithDefaults(options: BatchPipelineOptions): BatchPipeline {
@@ -50,6 +52,7 @@ export function batchPipelineWithDefaults(options: BatchPipelineOptions): BatchP
     errorTopic: options.errorTopic ?? `${options.topic}.errors`,
     aggregation: options.aggregation ?? {},
     ...(options.processor !== undefined && { processor: options.processor }),
+    ...(options.processorOptions !== undefined && { processorOptions: options.processorOptions }),
     startFrom: options.startFrom ?? 'earliest',
     maxConcurrentPartitions: options.maxConcurrentPartitions ?? 64,
     workerLossTimeout: options.workerLossTimeout ?? '30s',

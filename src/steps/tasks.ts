@@ -28,6 +28,8 @@ export interface AggregateFileInput {
   file: string;
   /** The project's processor module (absolute path); without it, the built-in aggregation. */
   processorModule?: string;
+  /** The pipeline's `processorOptions`: a factory's argument and `ctx.options`. */
+  processorOptions?: unknown;
   /** The range the file holds, which the processor sees (the built-in names it in each row's `source`). */
   context: Omit<ProcessorContext, 'options'>;
   /** Receives the output records (key and headers in each frame's note). */
@@ -71,8 +73,8 @@ export function createStepTasks(kafka: KafkaIo) {
      * file as they are made, rejected records with their reason to the errors file.
      */
     async aggregate(input: AggregateFileInput, progress: Progress): Promise<AggregateFileResult> {
-      const processor = input.processorModule === undefined ? aggregateProcessor(input.aggregation) : loadProcessor(input.processorModule);
-      const ctx: ProcessorContext = { ...input.context, options: input.aggregation };
+      const processor = input.processorModule === undefined ? aggregateProcessor(input.aggregation) : loadProcessor(input.processorModule, input.processorOptions);
+      const ctx: ProcessorContext = { ...input.context, options: input.processorModule === undefined ? input.aggregation : input.processorOptions };
       let outputs: StagingInput[] = [];
       const avro = processor.decode === 'avro' ? createAvroDecoder(registryUrlFor(input)) : undefined;
       const run = createProcessorRun(processor, ctx, (o) => outputs.push({ offset: o.offset, value: o.value, note: encodeOutputMeta(o) }), avro?.decode);

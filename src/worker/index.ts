@@ -13,9 +13,11 @@ import {
   type WorkflowBundleWithSourceMap,
 } from '@temporalio/worker';
 import { createActivities } from '../../activities';
+import { withFailures } from '../../activities/failures';
 import { redactConfig, type KtoConfig } from '../runtime/config';
 import { UserError } from '../runtime/errors';
 import type { LoadedPipelines } from '../project/load';
+import type { ActivityFunction } from '../project/define';
 import { createKafkaIo } from '../kafka';
 import type { Logger } from '../runtime/logger';
 import { createMetricsServer } from '../runtime/metrics';
@@ -91,10 +93,11 @@ function workflowsEntry(ktoWorkflows: string, projectWorkflows: string): string 
 }
 
 /** kto's shared activities with the project's beside them; a project activity may not take the name of any kto activity. */
-function withProjectActivities<A extends object>(shared: A, local: object, project: Record<string, unknown>): A {
+function withProjectActivities<A extends object>(shared: A, local: object, project: Record<string, ActivityFunction>): A {
   const taken = Object.keys(project).filter((name) => name in shared || name in local);
   if (taken.length > 0) throw new UserError(`the project's activities ${taken.join(', ')} have the names of kto activities.`, 'rename them in kto.config.ts');
-  return { ...shared, ...project };
+  // The project's KtoErrors become Temporal failures as kto's do.
+  return { ...shared, ...withFailures(project) };
 }
 
 /**

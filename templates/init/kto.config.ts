@@ -36,6 +36,7 @@ export default defineConfig({
       outputTopic: 'slow-services',
       groupId: 'slow-services',
       processor: './processors/slow-services.ts',
+      processorOptions: { thresholdMs: 900 },
     }),
   ],
   commands: [

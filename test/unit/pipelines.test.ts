@@ -132,6 +132,8 @@ describe('kto.config.ts', () => {
     expect(() => loadPipelines({}, empty)).toThrow(/no default export/);
     const both = project(`module.exports = { pipelines: [${batch('a', ", processor: './p.js', aggregation: {}")}] };`);
     expect(() => loadPipelines({}, both)).toThrow(/processor and aggregation exclude each other/);
+    const orphanOptions = project(`module.exports = { pipelines: [${batch('a', ', processorOptions: { n: 1 }')}] };`);
+    expect(() => loadPipelines({}, orphanOptions)).toThrow(/processorOptions configures a processor: add "processor"/);
     expect(() => loadPipelines({ KTO_CONFIG: 'nope.ts' }, empty)).toThrow(/KTO_CONFIG points at a file that does not exist/);
   });
 });
