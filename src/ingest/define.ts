@@ -1,4 +1,6 @@
 import { KtoError } from '../runtime/errors';
+import { describeExport, hasOwn } from '../runtime/exports';
+
 /**
  * The ingest source API: what a user writes to poll their own system into a topic. An ingest
  * pipeline names a source module (`source: './sources/orders.ts'`) whose default export is
@@ -99,10 +101,10 @@ export class MalformedResponseError extends Error {
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- without type arguments, records read as freely as in JavaScript
 export function defineSource<R = any, V = R>(def: SourceDefinition<R, V>): IngestSource<R, V> {
-  if (def === null || typeof def !== 'object') throw new TypeError(`defineSource takes an object of functions, got ${describe(def)}`);
+  if (def === null || typeof def !== 'object') throw new TypeError(`defineSource takes an object of functions, got ${describeExport(def)}`);
   const missing = (['fetch', 'key'] as const).filter((name) => typeof def[name] !== 'function');
   if (missing.length > 0) throw new TypeError(`defineSource needs the functions fetch and key; missing or not a function: ${missing.join(', ')}`);
-  if (def.shape !== undefined && typeof def.shape !== 'function') throw new TypeError(`defineSource: shape must be a function, got ${describe(def.shape)}`);
+  if (def.shape !== undefined && typeof def.shape !== 'function') throw new TypeError(`defineSource: shape must be a function, got ${describeExport(def.shape)}`);
   const { fetch, key } = def;
   const shape = def.shape ?? ((record: R) => record as unknown as V);
   return Object.freeze({ kind: 'source' as const, fetch, shape, key });
@@ -118,23 +120,10 @@ export function resolveSourceExport(moduleExports: unknown): IngestSource {
   // import() of CommonJS wraps module.exports in `default`, which may itself hold `default`.
   for (let depth = 0; depth < 2 && !isSourceLike(found) && hasOwn(found, 'default'); depth++) found = found.default;
   if (isSourceLike(found)) return defineSource(found);
-  throw new TypeError(`the source module exports ${describe(found)}, which is not a source. Fix: \`export default defineSource({ fetch(ctx) { … }, key(record) { … } })\` (or assign it to \`module.exports\`)`);
+  throw new TypeError(`the source module exports ${describeExport(found)}, which is not a source. Fix: \`export default defineSource({ fetch(ctx) { … }, key(record) { … } })\` (or assign it to \`module.exports\`)`);
 }
 
 function isSourceLike(value: unknown): value is SourceDefinition & { kind: 'source' } {
   return hasOwn(value, 'kind') && value.kind === 'source';
 }
 
-function hasOwn(value: unknown, name: string): value is Record<string, unknown> {
-  return value !== null && (typeof value === 'object' || typeof value === 'function') && Object.hasOwn(value, name);
-}
-
-function describe(value: unknown): string {
-  if (value === undefined) return 'nothing (undefined: is there an `export default`?)';
-  if (value === null) return 'null';
-  if (typeof value === 'function') return `a function${value.name ? ` "${value.name}"` : ''}`;
-  if (Array.isArray(value)) return `an array of ${value.length}`;
-  if (typeof value !== 'object') return `a ${typeof value} (${String(value).slice(0, 40)})`;
-  const keys = Object.keys(value);
-  return keys.length === 0 ? 'an empty object' : `an object with keys ${keys.slice(0, 8).join(', ')}${keys.length > 8 ? ', …' : ''}`;
-}

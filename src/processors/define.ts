@@ -1,3 +1,5 @@
+import { describeExport, hasOwn } from '../runtime/exports';
+
 /**
  * The batch processor API: what a user writes to run their own code inside kto's exactly-once
  * batch step. The step stages a pinned range of offsets of one partition, runs the processor
@@ -181,10 +183,10 @@ export function resolveProcessorExport(moduleExports: unknown, options: unknown)
   if (typeof found === 'function') {
     const made: unknown = (found as (options: unknown) => unknown)(options);
     if (isProcessorLike(made)) return normalise(made);
-    throw new TypeError(`the processor module exports a function (taken as a factory), but it returned ${describe(made)}. ${EXPORT_FIX}`);
+    throw new TypeError(`the processor module exports a function (taken as a factory), but it returned ${describeExport(made)}. ${EXPORT_FIX}`);
   }
   if (isProcessorLike(found)) return normalise(found);
-  throw new TypeError(`the processor module exports ${describe(found)}, which is neither a processor nor a factory. ${EXPORT_FIX}`);
+  throw new TypeError(`the processor module exports ${describeExport(found)}, which is neither a processor nor a factory. ${EXPORT_FIX}`);
 }
 
 const EXPORT_FIX =
@@ -199,21 +201,8 @@ function isProcessorLike(value: unknown): value is ReduceDefinition & { kind: 'r
   return hasOwn(value, 'kind') && (value.kind === 'reduce' || value.kind === 'map');
 }
 
-function hasOwn(value: unknown, name: string): value is Record<string, unknown> {
-  return value !== null && (typeof value === 'object' || typeof value === 'function') && Object.hasOwn(value, name);
-}
-
-function describe(value: unknown): string {
-  if (value === undefined) return 'nothing (undefined: is there an `export default`?)';
-  if (value === null) return 'null';
-  if (typeof value === 'function') return `a function${value.name ? ` "${value.name}"` : ''}`;
-  if (typeof value !== 'object') return `a ${typeof value} (${String(value).slice(0, 40)})`;
-  const keys = Object.keys(value);
-  return keys.length === 0 ? 'an empty object' : `an object with keys ${keys.slice(0, 8).join(', ')}${keys.length > 8 ? ', …' : ''}`;
-}
-
 function requireFunctions(caller: string, def: object, names: readonly string[]): void {
-  if (def === null || typeof def !== 'object') throw new TypeError(`${caller} takes an object of functions, got ${describe(def)}`);
+  if (def === null || typeof def !== 'object') throw new TypeError(`${caller} takes an object of functions, got ${describeExport(def)}`);
   const missing = names.filter((name) => typeof (def as Record<string, unknown>)[name] !== 'function');
   if (missing.length > 0) throw new TypeError(`${caller} needs the functions ${names.join(', ')}; missing or not a function: ${missing.join(', ')}`);
 }
