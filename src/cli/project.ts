@@ -64,7 +64,11 @@ export function registerProjectCommands(program: Command): void {
     .action(
       action((dir: string) => {
         const files = scaffoldProject(dir);
-        process.stdout.write(`created ${path.resolve(dir)}: ${files.join(', ')}\n\nnext:\n  cd ${dir}\n  npm install\n  npm run stack   # local stack + a worker for the project\n  npm test        # unit and integration tests\n`);
+        process.stdout.write(
+          `created ${path.resolve(dir)}: ${files.join(', ')}\n\nnext:\n  cd ${dir}\n` +
+            '  npm install     # or, from a kto checkout: npm install <path>/kafka-temporal-orchestrator-<version>.tgz (made by npm pack)\n' +
+            '  npm test        # unit and integration tests\n  npm run stack   # local stack + a worker for the project\n',
+        );
       }),
     );
 
