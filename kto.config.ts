@@ -1,4 +1,4 @@
-import { defineConfig, defineIngest, RANDOM_USER_SOURCE } from './src';
+import { defineConfig, defineIngest } from './src';
 
 /**
  * kto's own sample project, declared as any project declares its own (`kto.pipelines.yaml`
@@ -13,8 +13,8 @@ export default defineConfig({
     defineIngest({
       name: 'random-users',
       topic: 'kto.demo.users',
-      source: RANDOM_USER_SOURCE,
-      sourceOptions: { url: 'http://127.0.0.1:8099/api/?results=5' },
+      // The url form: kto's built-in random-user source, which every worker has (the image's too).
+      url: 'http://127.0.0.1:8099/api/?results=5',
       intervalMs: 1000, // the DAG's loop had no pause; one poll a second is kinder to a public API
       windowMs: 15000, // `if time.time() > curr_time + 15: break`
       schedule: {

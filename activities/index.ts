@@ -25,11 +25,17 @@ export function createActivities(deps: ActivityDeps) {
       ...kafka,
       ...createCompleteBatchActivities(deps),
       ...createEmailActivities({ smtp: deps.smtp, logger: deps.logger }),
-      ...createIngestSourceActivities({ kafka: deps.kafka, logger: deps.logger, sources: deps.sources }),
+      ...ingestSourceActivities(deps),
       ...createProjectActivities(deps.project),
     }),
     local: withFailures({ aggregate, produce }),
   };
+}
+
+/** `pollSource`, also under its former name `pollHttpSource` for ingest runs started before the rename. */
+function ingestSourceActivities(deps: ActivityDeps) {
+  const { pollSource } = createIngestSourceActivities({ kafka: deps.kafka, logger: deps.logger, sources: deps.sources });
+  return { pollSource, pollHttpSource: pollSource };
 }
 
 type ActivitySets = ReturnType<typeof createActivities>;

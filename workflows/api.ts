@@ -76,7 +76,8 @@ export async function startCommand(command: string, params: unknown, options: St
     command,
     params,
     idempotencyKey: options.idempotencyKey,
-    caller: workflowInfo().workflowId,
+    // The run id too: a retried or continued-as-new caller must not reuse the ids of its earlier run's children.
+    caller: `${workflowInfo().workflowId}-${workflowInfo().runId}`,
     sequence: commandsStarted++,
   });
   return startChild<AnyWorkflow>(start.workflowType, {

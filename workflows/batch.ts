@@ -76,6 +76,8 @@ export async function batch(options: BatchPipelineOptions): Promise<BatchReport>
   };
   await Promise.all(Array.from({ length: Math.min(pipeline.maxConcurrentPartitions, pending.length) }, lane));
 
+  // New output is new output even when other partitions failed: the downstreams run over it.
+  if (summaries.some((s) => s.status === 'committed') && patched('kto-after-upstreams')) await startDownstreams(pipeline.pipeline);
   if (failures.length > 0) {
     throw ApplicationFailure.create({
       type: 'PartitionsFailed',
@@ -89,7 +91,6 @@ export async function batch(options: BatchPipelineOptions): Promise<BatchReport>
   const sum = (pick: (s: PartitionSummary) => number) => summaries.reduce((n, s) => n + pick(s), 0);
   upsertSearchAttributes([{ key: KTO_RECORDS, value: sum((s) => s.records) }]);
   upsertMemo({ recordsIn: sum((s) => s.records), recordsOut: sum((s) => s.outputRecords), malformed: sum((s) => s.malformed) });
-  if (patched('kto-after-upstreams') && summaries.some((s) => s.status === 'committed')) await startDownstreams(pipeline.pipeline);
   return {
     pipeline: pipeline.pipeline,
     topic: pipeline.topic,

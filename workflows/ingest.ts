@@ -1,4 +1,4 @@
-import { proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
+import { patched, proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { ingestWithDefaults, type IngestOptions, type IngestReport } from '../src/shared/ingest';
 import { KTO_PIPELINE, KTO_RECORDS, KTO_TOPIC } from '../src/shared/search-attributes';
@@ -37,7 +37,9 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
   ]);
   // Workflow time is replay-safe: the window's end is fixed once, in history.
   const until = Date.now() + p.windowMs;
-  const counts = await sourceActivity(p.windowMs).pollSource({ ...p, until });
+  // Runs started before the source API poll with the activity's former name (the worker registers both).
+  const poll = patched('kto-poll-source') ? sourceActivity(p.windowMs).pollSource : sourceActivity(p.windowMs).pollHttpSource;
+  const counts = await poll({ ...p, until });
   upsertSearchAttributes([{ key: KTO_RECORDS, value: counts.produced }]);
   return {
     pipeline: p.pipeline,

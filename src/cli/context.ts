@@ -4,7 +4,7 @@ import { createKafkaIo, type KafkaIo } from '../kafka';
 import { createLogger, type Logger } from '../runtime/logger';
 import type { LoadedPipelines } from '../project/load';
 import { connectClient } from '../temporal/connection';
-import { UserError } from '../runtime/errors';
+import { isKtoError, UserError } from '../runtime/errors';
 
 export interface CliContext {
   config: KtoConfig;
@@ -65,7 +65,8 @@ export function unknownPipelineError(kind: 'batch' | 'ingest', name: string, pip
 export function reportFailure(err: unknown): void {
   if (err instanceof UserError) {
     process.stderr.write(`kto: ${err.message}\n${err.fix ? `fix: ${err.fix}\n` : ''}`);
-  } else if (err instanceof ConfigError) {
+  } else if (err instanceof ConfigError || isKtoError(err)) {
+    // A KtoError names what failed and the fix in its message (a missing topic, say).
     process.stderr.write(`kto: ${err.message}\n`);
   } else {
     process.stderr.write(`kto: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);

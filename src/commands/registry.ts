@@ -21,8 +21,8 @@ export interface CommandEnvelope {
 
 /**
  * Where the command came from; the default workflow id is derived from it. For a command a
- * workflow starts with `startCommand`, `topic` is the calling workflow's id, `partition` 0 and
- * `offset` the call's number among that workflow's calls without an idempotency key.
+ * workflow starts with `startCommand`, `topic` is the calling workflow's id and run id, `partition`
+ * 0 and `offset` the call's number among that run's `startCommand` calls.
  */
 export interface CommandSource {
   /** The commands topic the message was read from. */

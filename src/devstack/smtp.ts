@@ -23,7 +23,7 @@ export function createSmtpService(ctx: ServiceContext): ServiceSpec {
     readyTimeoutMs: 30_000,
     install: async () => {
       if (!existsSync(SMTP_SINK.file)) {
-        throw new UserError(`The SMTP sink script ${SMTP_SINK.file} is missing.`, 'restore src/devstack/smtp-sink.ts from git (`git checkout -- src/devstack`)');
+        throw new UserError(`The SMTP sink script ${SMTP_SINK.file} is missing.`, 'reinstall kto (npm install), or in a kto checkout run `npm run build`');
       }
     },
     prepare: async () => ({

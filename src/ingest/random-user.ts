@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { defineSource, MalformedResponseError, SourceRejectedError } from './define';
+import { redactUrl } from '../runtime/config';
 
 /**
  * The random-user format (https://randomuser.me/api/) and the record the seed's Airflow DAG
@@ -131,9 +132,9 @@ export const randomUserSource = defineSource<unknown, ShapedUser>({
     const { url } = parsed.data;
     const res = await fetch(url, { signal, headers: { accept: 'application/json' } });
     const body = await res.text();
-    if (isTransient(res.status)) throw new Error(`${url} answered HTTP ${res.status}`);
+    if (isTransient(res.status)) throw new Error(`${redactUrl(url)} answered HTTP ${res.status}`);
     if (res.status >= 400) {
-      throw new SourceRejectedError(`${url} answered HTTP ${res.status}: the request itself is wrong, so asking again will not help. Fix: correct the pipeline's url`);
+      throw new SourceRejectedError(`${redactUrl(url)} answered HTTP ${res.status}: the request itself is wrong, so asking again will not help. Fix: correct the pipeline's url`);
     }
     const response = parseRandomUserResponse(body);
     if (!response.ok) throw new MalformedResponseError(`${response.reason} (body: ${JSON.stringify(body.slice(0, 200))})`);

@@ -1,4 +1,5 @@
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import { redactUrl } from '../runtime/config';
 import { RecordError } from './define';
 import type { Decoder, RecordSource } from './engine';
 
@@ -29,14 +30,17 @@ export function createAvroDecoder(url: string): AvroDecoder {
   const registry = new SchemaRegistry({ host: url, clientId: 'kto-batch' });
   // null: the registry does not know the id, or it is not an Avro schema.
   const types = new Map<number, AvroType | null>();
+  let answering: Promise<boolean> | undefined;
+  const answers = () => (answering ??= fetch(`${url.replace(/\/$/, '')}/subjects`).then((r) => r.ok, () => false));
 
-  async function fetch(id: number): Promise<AvroType | null> {
+  async function schemaOf(id: number): Promise<AvroType | null> {
     try {
       const schema = await registry.getSchema(id);
       return 'fromBuffer' in schema ? (schema as AvroType) : null;
     } catch (err) {
-      if ((err as { status?: number }).status === 404) return null;
-      throw new Error(`the schema registry at ${url} did not give schema id ${id} (${(err as Error).message}); check KTO_SCHEMA_REGISTRY_URL`);
+      // A 404 is an unknown id only if the registry answers at all: one of a wrong URL must fail the step, not reject every record.
+      if ((err as { status?: number }).status === 404 && (await answers())) return null;
+      throw new Error(`the schema registry at ${redactUrl(url)} did not give schema id ${id} (${(err as Error).message}); check KTO_SCHEMA_REGISTRY_URL`);
     }
   }
 
@@ -47,7 +51,7 @@ export function createAvroDecoder(url: string): AvroDecoder {
         const id = schemaIdOf(source.value(i));
         if (id !== undefined && !types.has(id)) missing.add(id);
       }
-      for (const id of missing) types.set(id, await fetch(id));
+      for (const id of missing) types.set(id, await schemaOf(id));
     },
     decode(source, i) {
       const value = source.value(i);

@@ -98,9 +98,10 @@ export interface ReduceDefinition<V = unknown, S = unknown> {
   /** Folds one record in; may mutate `state` and return it, or return a new state. */
   add(state: S, record: InputRecord<V>, ctx: ProcessorContext): S;
   /**
-   * Combines two states of the same key, as if `b`'s records had been added to `a` after `a`'s:
-   * kto may reduce parts of a range separately and merge them. `runProcessor` (src/testing)
-   * checks that merging two halves gives what one pass gives.
+   * Combines two states of the same key, as if `b`'s records had been added to `a` after `a`'s.
+   * The batch step reduces a range in one pass today; `merge` is the contract that lets a range
+   * be split across threads, and `runProcessor` (src/testing) checks that merging two halves
+   * gives what one pass gives.
    */
   merge(a: S, b: S): S;
   /**

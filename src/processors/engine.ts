@@ -105,8 +105,10 @@ function reduceRun(p: ReduceProcessor, ctx: ProcessorContext, onOutput: (output:
       try {
         record = { value: decode(source, i), offset, topic, partition };
         key = p.key(record, ctx);
+        if (isThenable(key)) throw new SynchronousOnlyError('key()');
         if (typeof key !== 'string') throw new TypeError(`key() must return a string, got ${typeof key}`);
       } catch (err) {
+        if (err instanceof SynchronousOnlyError) throw err;
         rejected += 1;
         return reasonOf(err);
       }
@@ -126,6 +128,7 @@ function reduceRun(p: ReduceProcessor, ctx: ProcessorContext, onOutput: (output:
         return reasonOf(err);
       }
       if (next === undefined) throw new TypeError(`add() must return the state (the same object or a new one), got undefined for key "${key}"`);
+      if (isThenable(next)) throw new SynchronousOnlyError('add()');
       group.state = next;
       group.offset = offset;
       lastKey = key;
@@ -181,6 +184,7 @@ function mapRun(p: MapProcessor, ctx: ProcessorContext, onOutput: (output: Encod
       let encoded: EncodedOutput | EncodedOutput[] | undefined;
       try {
         const result = p.transform({ value: decode(source, i), offset, topic, partition }, ctx);
+        if (isThenable(result)) throw new SynchronousOnlyError('transform()');
         if (Array.isArray(result)) {
           encoded = [];
           for (const output of result as readonly OutputRecord[]) encoded.push(encodeOutput(output, offset));
@@ -188,6 +192,7 @@ function mapRun(p: MapProcessor, ctx: ProcessorContext, onOutput: (output: Encod
           encoded = encodeOutput(result as OutputRecord, offset);
         }
       } catch (err) {
+        if (err instanceof SynchronousOnlyError) throw err;
         rejected += 1;
         return reasonOf(err);
       }
@@ -217,6 +222,15 @@ function mapRun(p: MapProcessor, ctx: ProcessorContext, onOutput: (output: Encod
   };
 }
 
+const isThenable = (value: unknown): boolean => typeof (value as { then?: unknown } | null)?.then === 'function';
+
+/** A processor function that returned a promise: a fault of the code, which fails the step instead of rejecting records. */
+class SynchronousOnlyError extends TypeError {
+  constructor(from: string) {
+    super(`${from} returned a promise: processors run synchronously (do I/O in an activity, or in an ingest source)`);
+  }
+}
+
 /**
  * A RecordError's message is the reason as is; anything else a processor throws is its own fault.
  * Known by name, so that a RecordError from another copy of kto (a processor's own dependency) counts.
@@ -244,6 +258,7 @@ function encodeOutput(output: OutputRecord, offset: number | bigint): EncodedOut
 
 function encodeValue(value: unknown, from: string): Buffer {
   if (Buffer.isBuffer(value)) return value;
+  if (isThenable(value)) throw new SynchronousOnlyError(from);
   const json = JSON.stringify(value);
   if (json === undefined) throw new TypeError(`${from} gave an output value JSON cannot express (${typeof value}): return a JSON value or a Buffer`);
   return Buffer.from(json, 'utf8');

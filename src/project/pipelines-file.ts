@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { aggregationSpecSchema } from '../aggregate/spec';
 import type { BatchPipelineOptions } from '../shared/batch';
 import type { IngestOptions } from '../shared/ingest';
+import { UserError } from '../runtime/errors';
 
 /**
  * The pipelines file: every pipeline kto runs, by kind: `batch` (the daily Kafka batch the
@@ -167,12 +168,12 @@ const pipelinesFileSchema = z
   });
 export type PipelinesFile = z.output<typeof pipelinesFileSchema>;
 
-export class PipelinesFileError extends Error {
+export class PipelinesFileError extends UserError {
   constructor(
     readonly file: string,
     readonly problems: string[],
   ) {
-    super(`Invalid pipelines file ${file}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    super(`invalid project file ${file}:\n${problems.map((p) => `  - ${p}`).join('\n')}`, 'each problem above names its fix; every field is described in docs/api.md');
     this.name = 'PipelinesFileError';
   }
 }
@@ -188,7 +189,7 @@ function where(input: unknown, issuePath: PropertyKey[]): string {
 }
 
 function fixFor(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'unrecognized_keys') return `remove or correct ${issue.keys.map((k) => `"${k}"`).join(', ')} (known keys are in kto.pipelines.yaml at the repo root)`;
+  if (issue.code === 'unrecognized_keys') return `remove or correct ${issue.keys.map((k) => `"${k}"`).join(', ')} (the known fields are listed in docs/api.md)`;
   if (issue.code === 'invalid_type' && issue.input === undefined) return 'add it';
   return 'correct the value';
 }

@@ -323,6 +323,21 @@ export function loadConfig(env: Env = process.env): KtoConfig {
 /** A deep copy with every secret replaced, safe to print or log. */
 export function redactConfig<T>(value: T): T {
   return JSON.parse(
-    JSON.stringify(value, (key, v) => /password|secret|apikey/i.test(key) && v ? REDACTED : v),
+    JSON.stringify(value, (key, v) => (/password|secret|apikey/i.test(key) && v ? REDACTED : typeof v === 'string' && /^https?:\/\//.test(v) ? redactUrl(v) : v)),
   ) as T;
+}
+
+/** A URL fit for logs and messages: no user or password, and no value of a query parameter that names a secret. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.username || u.password) {
+      u.username = 'redacted';
+      u.password = '';
+    }
+    for (const key of [...u.searchParams.keys()]) if (/token|key|secret|password|sig|auth/i.test(key)) u.searchParams.set(key, 'redacted');
+    return u.toString();
+  } catch {
+    return url;
+  }
 }

@@ -7,9 +7,9 @@ export interface StartCommandRequest {
   command: string;
   params: unknown;
   idempotencyKey?: string;
-  /** Id of the workflow starting it: the default command workflow id derives from it and `sequence`. */
+  /** Workflow id and run id of the workflow starting it: the default command workflow id derives from it and `sequence`. */
   caller: string;
-  /** The caller's how-manyth command without a key, so each gets an id of its own and a replay the same one. */
+  /** The caller's how-manyth `startCommand` call (every call counts), so each gets an id of its own and a replay the same one. */
   sequence: number;
 }
 

@@ -16,6 +16,7 @@ import { createActivities } from '../../activities';
 import { withFailures } from '../../activities/failures';
 import { redactConfig, type KtoConfig } from '../runtime/config';
 import { UserError } from '../runtime/errors';
+import { loadModule } from '../runtime/load-module';
 import type { LoadedPipelines } from '../project/load';
 import type { ActivityFunction } from '../project/define';
 import { createKafkaIo } from '../kafka';
@@ -68,6 +69,13 @@ export function bundleWorkflows(projectWorkflows: string | null = null): Promise
   let bundle = bundles.get(key);
   if (bundle === undefined) {
     const ktoWorkflows = require.resolve('../../workflows');
+    if (projectWorkflows) {
+      // `export *` of both would leave a name they share ambiguous: refuse it, naming the fix.
+      const taken = Object.keys(loadModule(projectWorkflows) as object).filter((name) => name in (loadModule(ktoWorkflows) as object));
+      if (taken.length > 0) {
+        return Promise.reject(new UserError(`the project's workflows ${taken.join(', ')} (${projectWorkflows}) have the names of kto workflows.`, 'rename them'));
+      }
+    }
     const entry = projectWorkflows ? workflowsEntry(ktoWorkflows, projectWorkflows) : null;
     bundle = bundleWorkflowCode({
       workflowsPath: entry ?? ktoWorkflows,

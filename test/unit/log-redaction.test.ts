@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { loadConfig, redactConfig } from '../../src/runtime/config';
+import { loadConfig, redactConfig, redactUrl } from '../../src/runtime/config';
 import { createLogger } from '../../src/runtime/logger';
 import { runKto } from '../support/run-cli';
 
@@ -63,4 +63,12 @@ describe('log redaction', () => {
     expect(out).toContain('svc-kto');
     expect(out).not.toContain(SECRET);
   }, 60_000);
+});
+
+describe('URLs in logs and messages', () => {
+  test('lose their user and password and the values of query parameters that name a secret, nothing else', () => {
+    expect(redactUrl('https://key:s3cret@psrc.example.cloud/apis?token=t0k&results=5')).toBe('https://redacted@psrc.example.cloud/apis?token=redacted&results=5');
+    expect(redactUrl('http://127.0.0.1:8081/apis/ccompat/v7')).toBe('http://127.0.0.1:8081/apis/ccompat/v7');
+    expect(JSON.stringify(redactConfig({ schemaRegistry: { url: 'https://key:s3cret@psrc.example.cloud' } }))).not.toContain('s3cret');
+  });
 });

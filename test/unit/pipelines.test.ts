@@ -3,7 +3,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { VOLTAGE_DAILY_PIPELINE } from '../../src/demo/voltage';
-import { RANDOM_USER_SOURCE } from '../../src/ingest/random-user';
 import { loadPipelines } from '../../src/project/load';
 import { batchOptionsOf, ingestOptionsOf, parsePipelines, parsePipelinesText, PipelinesFileError } from '../../src/project/pipelines-file';
 import { desiredSchedule, NO_CATCHUP_WINDOW } from '../../src/temporal/schedules';
@@ -180,17 +179,17 @@ describe('one registry whichever way a pipeline is declared', () => {
     expect(fromConfig.map(ingestOptionsOf)).toEqual(fromYaml.map(ingestOptionsOf));
   });
 
-  test('kto\'s own project: voltage-daily in kto.pipelines.yaml, random-users in kto.config.ts on the built-in random-user source', () => {
+  test('kto\'s own project: voltage-daily in kto.pipelines.yaml, random-users in kto.config.ts with a url (the built-in random-user source)', () => {
     const loaded = loadPipelines({}, root);
     expect(loaded.configFile).toBe(path.join(root, 'kto.config.ts'));
     expect(loaded.batch.map((p) => p.name)).toEqual(['voltage-daily']);
     expect(loaded.sourceOf).toEqual({ 'voltage-daily': path.join(root, 'kto.pipelines.yaml'), 'random-users': path.join(root, 'kto.config.ts') });
     const [users] = loaded.ingest;
-    expect(users).toMatchObject({ name: 'random-users', source: RANDOM_USER_SOURCE, topic: 'kto.demo.users', schedule: { cron: '* * * * *', enabled: false } });
+    expect(users).toMatchObject({ name: 'random-users', url: 'http://127.0.0.1:8099/api/?results=5', topic: 'kto.demo.users', schedule: { cron: '* * * * *', enabled: false } });
+    // The workflow input carries the url, so any worker (one without this project, the image's) can run it.
     expect(ingestOptionsOf(users)).toEqual({
       pipeline: 'random-users',
-      source: 'random-users',
-      sourceOptions: { url: 'http://127.0.0.1:8099/api/?results=5' },
+      url: 'http://127.0.0.1:8099/api/?results=5',
       topic: 'kto.demo.users',
       intervalMs: 1000,
       windowMs: 15000,

@@ -365,3 +365,14 @@ describe('the engine on staged chunks', () => {
     expect({ accepted: run.accepted, rejected: run.rejected, groups: run.groups }).toEqual({ accepted: 3, rejected: 2, groups: 2 });
   });
 });
+
+describe('asynchronous processor functions', () => {
+  test('an add, transform or emit that returns a promise fails the run instead of committing `{}` or dead letters', async () => {
+    const asyncAdd = defineReduce<number, number>({ key: () => 'k', init: () => 0, add: (async (s: number) => s + 1) as unknown as (s: number) => number, merge: (a, b) => a + b, emit: (s) => s });
+    await expect(runProcessor(asyncAdd, [1, 2])).rejects.toThrow(/add\(\) returned a promise: processors run synchronously/);
+    const asyncMap = defineMap({ transform: (async () => null) as unknown as () => null });
+    await expect(runProcessor(asyncMap, [1])).rejects.toThrow(/transform\(\) returned a promise/);
+    const asyncEmit = defineReduce<number, number>({ key: () => 'k', init: () => 0, add: (s) => s + 1, merge: (a, b) => a + b, emit: (async (s: number) => s) as unknown as (s: number) => number });
+    await expect(runProcessor(asyncEmit, [1])).rejects.toThrow(/emit\(\) returned a promise/);
+  });
+});
