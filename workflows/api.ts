@@ -41,9 +41,9 @@ export async function runBatch(pipeline: string): Promise<BatchReport> {
   return executeChild(batch, { workflowId: batchWorkflowId(pipeline), args: [options] });
 }
 
-/** Options of {@link startCommand}. */
 export type { BatchReport };
 
+/** Options of {@link startCommand}. */
 export interface StartCommandOptions {
   /**
    * The command's workflow id (unless the command's `idOf` says otherwise), 1 to 255

@@ -22,7 +22,7 @@ interface RunFlags {
   wait: boolean;
 }
 
-/** A pipeline of the pipelines file by name; the demo pipeline is known even without a file. */
+/** A declared batch pipeline by name; the demo pipeline is known even without a project. */
 export function resolveBatchPipeline(name: string): BatchPipelineConfig | undefined {
   const pipelines = loadPipelines();
   const found = findBatchPipeline(pipelines, name);
@@ -138,7 +138,7 @@ export function registerBatchCommands(program: Command): Command {
   batch
     .command('run')
     .description('start the batch workflow of a pipeline now, follow its progress and print its report (refused while a run of the pipeline is in flight)')
-    .argument('[pipeline]', 'name of a batch pipeline in the pipelines file (KTO_PIPELINES_FILE, default kto.pipelines.yaml)')
+    .argument('[pipeline]', 'name of a batch pipeline of kto.config.ts or kto.pipelines.yaml')
     .option('--topic <topic>', 'input topic (overrides the pipeline\'s)')
     .option('--output-topic <topic>', 'output topic, co-partitioned with the input')
     .option('--group <groupId>', 'consumer group holding the pipeline\'s progress')

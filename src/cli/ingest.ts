@@ -53,7 +53,7 @@ function optionsFrom(name: string | undefined, flags: RunFlags): IngestOptions {
 function printReport(report: IngestReport): void {
   const table = newTable(['fetched', 'produced', 'skipped', 'errors', 'polls']);
   table.push([report.fetched, report.produced, report.skipped, report.errors, report.polls]);
-  process.stdout.write(`${table.toString()}\n${report.produced} record(s) written to ${report.topic}, keyed by id\n`);
+  process.stdout.write(`${table.toString()}\n${report.produced} record(s) written to ${report.topic}, keyed by the source's keys\n`);
 }
 
 async function run(name: string | undefined, flags: RunFlags): Promise<void> {
@@ -81,11 +81,11 @@ async function run(name: string | undefined, flags: RunFlags): Promise<void> {
 
 /** Adds `kto ingest run`. */
 export function registerIngestCommands(program: Command): Command {
-  const ingestCommand = program.command('ingest').description('poll an HTTP JSON source (random-user format) for a window and stream the shaped records into a topic');
+  const ingestCommand = program.command('ingest').description('poll a pipeline\'s source (or an HTTP JSON source in the random-user format) for a window and stream its records into a topic');
   ingestCommand
     .command('run')
     .description('run one ingest window now and print its report (refused while a run of the pipeline is in flight)')
-    .argument('[pipeline]', 'name of an ingest pipeline in the pipelines file (KTO_PIPELINES_FILE, default kto.pipelines.yaml)')
+    .argument('[pipeline]', 'name of an ingest pipeline of kto.config.ts or kto.pipelines.yaml')
     .option('--url <url>', 'source URL (overrides the pipeline\'s), e.g. "http://127.0.0.1:8099/api/?results=5"')
     .option('--topic <topic>', 'topic the records go to')
     .option('--interval-ms <ms>', 'time between polls (default 1000)')

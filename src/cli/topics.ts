@@ -63,7 +63,7 @@ async function list(flags: { json?: boolean }): Promise<void> {
 
 /** Adds `kto topics create | list`. */
 export function registerTopicsCommands(program: Command): Command {
-  const topics = program.command('topics').description('create and list Kafka topics');
+  const topics = program.command('topics').description('create and list Kafka topics, and write JSON records to one');
   topics
     .command('create')
     .description('create a topic (an existing one with the same partition count is left alone)')
