@@ -22,6 +22,7 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 # read them but not change them.
 COPY bin ./bin
 COPY --from=build /src/dist ./dist
+COPY templates ./templates
 
 # The staging directory exists in the image so a named volume mounted there inherits
 # the runtime user's ownership.

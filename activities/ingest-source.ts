@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Context } from '@temporalio/activity';
-import { backoffDelay } from '../src/dispatcher/backoff';
+import { backoffDelay } from '../src/runtime/backoff';
 import type { IngestSource, SourceContext } from '../src/ingest/define';
 import { isKtoError, KtoError } from '../src/runtime/errors';
 import { loadSource } from '../src/ingest/load';

@@ -1,5 +1,5 @@
 import { KtoError } from '../src/runtime/errors';
-import { builtInCommands, createCommandRegistry, isRejection, type CommandDefinition } from '../src/commands/registry';
+import { isRejection, projectCommandRegistry, type CommandDefinition } from '../src/commands/registry';
 import { batchOptionsOf, type BatchPipelineConfig } from '../src/project/pipelines-file';
 import type { BatchPipelineOptions } from '../src/shared/batch';
 import type { CommandStart, StartCommandRequest } from '../src/shared/project';
@@ -21,7 +21,7 @@ export interface ProjectActivityDeps {
  * registry lives in the worker's process; workflows reach it only through these activities.
  */
 export function createProjectActivities({ batch, commands, taskQueue, operatorEmail }: ProjectActivityDeps) {
-  const registry = createCommandRegistry({ taskQueue, commands: [...builtInCommands({ operatorEmail }), ...commands] });
+  const registry = projectCommandRegistry({ taskQueue, operatorEmail, commands });
   return {
     /** The workflow input of a declared batch pipeline. */
     async batchPipelineOptions(name: string): Promise<BatchPipelineOptions> {

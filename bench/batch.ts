@@ -11,7 +11,7 @@ import { startWorker, type BenchWorker } from './worker-process';
 /**
  * The batch pipeline against raw kafkajs, in one run on one stack:
  * throughput over 1M records, the cost of a run with nothing new, and whether the worker's
- * peak memory stays flat from 100k to 1M records (DESIGN invariant 3, bounded memory).
+ * peak memory stays flat from 100k to 1M records (bounded memory).
  */
 
 const PARTITIONS = 8;

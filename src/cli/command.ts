@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { loadPipelines } from '../project/load';
-import { builtInCommands, createCommandRegistry, isRejection, type CommandEnvelope } from '../commands/registry';
+import { builtInCommands, isRejection, projectCommandRegistry, type CommandEnvelope } from '../commands/registry';
 import type { KtoConfig } from '../runtime/config';
 import { encodeAvroCommand } from '../dispatcher/decode';
 import { headersOf, jsonCommandRecord, sendCommandRecord } from '../dispatcher/records';
@@ -42,7 +42,7 @@ async function send(name: string, flags: SendFlags): Promise<void> {
   const topic = flags.topic ?? config.dispatcher.topic;
   const message: CommandEnvelope = { command: name, params: parseParams(flags.params), idempotencyKey: flags.idempotencyKey };
   // Checked here too, so a typo fails at the prompt instead of in the dead-letter topic.
-  const registry = createCommandRegistry({ taskQueue: config.temporal.taskQueue, commands: [...builtInCommands(), ...loadPipelines().commands] });
+  const registry = projectCommandRegistry({ taskQueue: config.temporal.taskQueue, operatorEmail: config.alertOperatorEmail, commands: loadPipelines().commands });
   const resolved = registry.resolveCommand(message, { topic, partition: 0, offset: 0n });
   if (isRejection(resolved)) {
     throw new UserError(`the dispatcher would reject this command (${resolved.reason}): ${resolved.detail}.`, 'fix the command name or --params');

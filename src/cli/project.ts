@@ -11,7 +11,7 @@ function packageRoot(): string {
   for (let dir = __dirname; dir !== path.dirname(dir); dir = path.dirname(dir)) {
     if (existsSync(path.join(dir, 'package.json')) && existsSync(path.join(dir, 'templates', 'init'))) return dir;
   }
-  throw new Error(`kto's templates folder was not found above ${__dirname}`);
+  throw new UserError(`kto's templates folder (templates/init) was not found above ${__dirname}.`, 'reinstall kto: the package ships it');
 }
 
 /** Templates whose real names npm would not ship (or would take for a package of its own). */

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { EmailAlertRetry, SendEmailAlertInput } from '../../workflows/send-email-alert';
 
 /**
- * The allowlist of commands the dispatcher runs (DESIGN invariant 6). A Kafka message names a
+ * The allowlist of commands the dispatcher runs. A Kafka message names a
  * command; only this table maps it to a workflow type and task queue, so a message can never
  * choose what code runs. A project adds its own with `defineCommand` in `kto.config.ts`; kto's
  * own commands (`builtInCommands`) are defined the same way.
@@ -167,6 +167,11 @@ const MAX_IDEMPOTENCY_KEY = 255;
 
 function paramsProblem(error: z.ZodError): string {
   return error.issues.map((i) => `${i.path.join('.') || 'params'}: ${i.message}`).join('; ');
+}
+
+/** kto's commands and the project's, on `taskQueue` unless a command names its own: what the dispatcher, `startCommand` and `kto command send` resolve against. */
+export function projectCommandRegistry(options: { taskQueue: string; operatorEmail?: string; commands: CommandDefinition[] }) {
+  return createCommandRegistry({ taskQueue: options.taskQueue, commands: [...builtInCommands({ operatorEmail: options.operatorEmail }), ...options.commands] });
 }
 
 /** Parses params given as a JSON string (the seed's format) or as an object. */

@@ -4,7 +4,7 @@ import { KTO_COMMAND } from '../shared/search-attributes';
 import type { KtoConfig } from '../runtime/config';
 import type { ConsumedRecord, KafkaIo } from '../kafka';
 import type { Logger } from '../runtime/logger';
-import { retryForever, type BackoffOptions } from './backoff';
+import { retryForever, type BackoffOptions } from '../runtime/backoff';
 import { writeDeadLetter, type DeadLetterReason } from './dead-letter';
 import { CommandDecodeError, type CommandDecoder } from './decode';
 import { createDispatcherMetrics } from './metrics';
@@ -51,7 +51,7 @@ function withDefaults(options: DispatcherOptions) {
 type Finished = boolean;
 
 /**
- * The command dispatcher (DESIGN invariants 5 and 6): a consumer group on the commands topic
+ * The command dispatcher: a consumer group on the commands topic
  * that turns each record into exactly one workflow start.
  *
  * - Workflow ids come from the command (idempotency key, else `<topic>-<partition>-<offset>`)

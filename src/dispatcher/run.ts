@@ -1,4 +1,4 @@
-import { builtInCommands, createCommandRegistry, type CommandDefinition } from '../commands/registry';
+import { projectCommandRegistry, type CommandDefinition } from '../commands/registry';
 import type { KtoConfig } from '../runtime/config';
 import { createKafkaIo } from '../kafka';
 import type { Logger } from '../runtime/logger';
@@ -22,10 +22,7 @@ export interface RunDispatcherOptions {
 export async function runDispatcher({ config, logger, stopSignal, afterStartHook, commands = [] }: RunDispatcherOptions): Promise<void> {
   const kafka = createKafkaIo(config.kafka, logger);
   const client = await connectClient(config.temporal);
-  const registry = createCommandRegistry({
-    taskQueue: config.temporal.taskQueue,
-    commands: [...builtInCommands({ operatorEmail: config.alertOperatorEmail }), ...commands],
-  });
+  const registry = projectCommandRegistry({ taskQueue: config.temporal.taskQueue, operatorEmail: config.alertOperatorEmail, commands });
   const dispatcher = createDispatcher({
     config,
     logger,
