@@ -41,20 +41,15 @@ export function createKafkaActivities({ kafka, stagingDir, workerQueue, stateTop
      */
     async listPartitions(pipeline: BatchPipeline): Promise<{ partitions: number[]; pending: number[] }> {
       const partitions = await admin.partitions(pipeline.topic);
-      const outputPartitions = await admin.partitions(pipeline.outputTopic);
       const needed = Math.max(...partitions) + 1;
-      if (outputPartitions.length < needed) {
-        throw new KtoError(
-          `output topic "${pipeline.outputTopic}" has ${outputPartitions.length} partitions but input topic "${pipeline.topic}" has ${needed}; ` +
-            `each input partition's output goes to the same partition number. Fix: create the output topic co-partitioned ` +
-            `(\`kto topics create ${pipeline.outputTopic} --like ${pipeline.topic}\`) or add partitions to it.`,
-          { type: 'OutputTopicTooSmall' },
-        );
-      }
+      await requirePartitions(kafka, pipeline, needed, 'output');
       await admin.ensureTopics([
         { topic: pipeline.errorTopic, partitions: needed },
         { topic: stateTopic, partitions: 1, config: { 'cleanup.policy': 'compact' } },
       ]);
+      // An existing error topic must have a partition for each input partition too: kafkajs
+      // drops records for a partition missing from its metadata without an error.
+      await requirePartitions(kafka, pipeline, needed, 'error');
       const [committed, watermarks] = await Promise.all([
         admin.committedOffsets(pipeline.groupId, pipeline.topic),
         admin.watermarks(pipeline.topic),
@@ -177,6 +172,21 @@ export function createKafkaActivities({ kafka, stagingDir, workerQueue, stateTop
       return { status: result.status, outputRecords, errorRecords, durationMs: Date.now() - started };
     },
   };
+}
+
+/** Each input partition's output and dead letters go to the same partition number of their topics: both need as many. */
+async function requirePartitions(kafka: KafkaIo, pipeline: BatchPipeline, needed: number, role: 'output' | 'error'): Promise<void> {
+  const topic = role === 'output' ? pipeline.outputTopic : pipeline.errorTopic;
+  const have = (await kafka.admin.partitions(topic)).length;
+  if (have >= needed) return;
+  const fix =
+    role === 'output'
+      ? `create the output topic co-partitioned (\`kto topics create ${topic} --like ${pipeline.topic}\`) or add partitions to it.`
+      : `add partitions to it (kafka-topics.sh --alter --topic ${topic} --partitions ${needed}), or give the pipeline an errorTopic of its own.`;
+  throw new KtoError(
+    `${role} topic "${topic}" has ${have} partitions but input topic "${pipeline.topic}" has ${needed}; each input partition's ${role} records go to the same partition number. Fix: ${fix}`,
+    { type: role === 'output' ? 'OutputTopicTooSmall' : 'ErrorTopicTooSmall' },
+  );
 }
 
 async function pinRange(kafka: KafkaIo, input: ConsumeInput): Promise<PinnedRange> {

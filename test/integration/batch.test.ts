@@ -77,6 +77,19 @@ describe('batch pipeline on the real stack', () => {
     expect(failure).toBeInstanceOf(WorkflowFailedError);
     expect(rootCause(failure as Error).message).toMatch(/has 1 partitions but input topic .* has 4.*co-partitioned/);
   });
+
+  test('an existing error topic with fewer partitions than the input fails the run with the fix; no dead letter is dropped, no offset moves', async () => {
+    // Every 10th record malformed, in both partitions; the error topic has no partition 1 for those of partition 1.
+    const pipeline = await createTestPipeline(env.kafka, 2, 10);
+    await env.kafka.admin.ensureTopics([{ topic: pipeline.options.errorTopic, partitions: 1 }]);
+    await pipeline.produce(200);
+    const handle = await startBatch(env.client, env.config, pipeline.options, `narrow-errors-${randomUUID()}`);
+    const failure = await handle.result().catch((err: unknown) => err);
+    expect(failure).toBeInstanceOf(WorkflowFailedError);
+    expect(rootCause(failure as Error).message).toMatch(/error topic ".*\.errors" has 1 partitions but input topic .* has 2.*Fix: add partitions to it/);
+    expect([...(await env.kafka.admin.committedOffsets(pipeline.options.groupId, pipeline.options.topic)).values()].filter((o) => o !== null)).toEqual([]);
+    expect(await readTopic(env.config.kafka.brokers, pipeline.options.outputTopic)).toEqual([]);
+  });
 });
 
 function rootCause(err: Error): Error {
