@@ -2,7 +2,7 @@ import type { Client } from '@temporalio/client';
 import { ConfigError, loadConfig, type KtoConfig } from '../runtime/config';
 import { createKafkaIo, type KafkaIo } from '../kafka';
 import { createLogger, type Logger } from '../runtime/logger';
-import type { LoadedPipelines } from '../project/load';
+import { declaringFiles, type LoadedPipelines } from '../project/load';
 import { connectClient } from '../temporal/connection';
 import { isKtoError, UserError } from '../runtime/errors';
 
@@ -54,7 +54,7 @@ export function positiveInt(value: string, flag: string, example = '8'): number 
 /** The error for a pipeline name the project does not declare: where kto looked, what it holds, `fix` when it holds nothing. */
 export function unknownPipelineError(kind: 'batch' | 'ingest', name: string, pipelines: LoadedPipelines, alternative: string, fix: string): UserError {
   const known = pipelines[kind].map((p) => p.name);
-  const files = [pipelines.configFile, pipelines.file].filter((f): f is string => f !== null);
+  const files = declaringFiles(pipelines);
   return new UserError(
     `no ${kind} pipeline named "${name}" in ${files.length ? files.join(' or ') : 'this project (no kto.config.ts or kto.pipelines.yaml here, and KTO_CONFIG and KTO_PIPELINES_FILE unset)'}.`,
     known.length ? `use one of: ${known.join(', ')}${alternative}` : fix,

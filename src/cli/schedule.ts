@@ -1,7 +1,7 @@
 import { ScheduleNotFoundError, type Client } from '@temporalio/client';
 import type { Command } from 'commander';
 import { BatchAlreadyRunningError, findRunningBatches, temporalUiUrl } from '../temporal/batch-run';
-import { loadPipelines } from '../project/load';
+import { declaringFiles, loadPipelines } from '../project/load';
 import { createScheduleManager, pipelineOfScheduleId, type ScheduleManager } from '../temporal/schedules';
 import { newTable } from './format';
 import { action, cliContext, withClient } from './context';
@@ -22,7 +22,7 @@ async function withSchedules<T>(fn: (schedules: ScheduleManager, client: Client)
 
 async function apply(flags: { prune?: boolean; json?: boolean }): Promise<void> {
   const pipelines = loadPipelines();
-  const files = [pipelines.configFile, pipelines.file].filter((f): f is string => f !== null);
+  const files = declaringFiles(pipelines);
   if (files.length === 0) {
     throw new UserError(
       'no project here: no kto.config.ts or kto.pipelines.yaml in this folder, and KTO_CONFIG and KTO_PIPELINES_FILE are not set.',

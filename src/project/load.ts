@@ -27,6 +27,11 @@ export interface LoadedPipelines {
   sourceOf: Record<string, string>;
 }
 
+/** The files the project was read from: its config file, then its pipelines file (none when neither exists). */
+export function declaringFiles(project: Pick<LoadedPipelines, 'configFile' | 'file'>): string[] {
+  return [project.configFile, project.file].filter((f): f is string => f !== null);
+}
+
 function configFileOf(env: Record<string, string | undefined>, cwd: string): string | null {
   if (env.KTO_CONFIG) {
     const file = path.resolve(cwd, env.KTO_CONFIG);

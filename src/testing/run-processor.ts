@@ -3,6 +3,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { defineMap, defineReduce, resolveProcessorExport, type BatchProcessor, type Decode, type ProcessorContext, type ProcessorFactory } from '../processors/define';
 import { loadModule } from '../runtime/load-module';
 import { createProcessorRun, type EncodedOutput, type ProcessorRun, type RecordSource } from '../processors/engine';
+import { producerBytes } from './values';
 
 /**
  * Runs a processor over a list of records for a user's unit tests, through the same engine as
@@ -103,8 +104,7 @@ function toRecord(record: unknown, index: number): GivenRecord {
   const offset = wrapped && record.offset !== undefined ? record.offset : index;
   if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`record ${index}: offset must be a whole number from 0, got ${String(offset)}`);
   if (value === undefined) throw new TypeError(`record ${index}: a value is required (null for a tombstone)`);
-  const bytes = value === null ? null : Buffer.isBuffer(value) ? value : Buffer.from(typeof value === 'string' ? value : JSON.stringify(value), 'utf8');
-  return { value, offset, bytes };
+  return { value, offset, bytes: producerBytes(value) };
 }
 
 function isWrapper(record: unknown): record is { value: unknown; offset?: number } {

@@ -8,11 +8,12 @@ import { runDispatcher } from '../dispatcher/run';
 import { jsonCommandRecord, sendCommandRecord } from '../dispatcher/records';
 import { createKafkaIo, type KafkaIo } from '../kafka';
 import { createLogger, type Logger } from '../runtime/logger';
-import { loadPipelines, type LoadedPipelines } from '../project/load';
-import { batchOptionsOf } from '../project/pipelines-file';
+import { declaringFiles, loadPipelines, type LoadedPipelines } from '../project/load';
+import { batchOptionsOf, findBatchPipeline } from '../project/pipelines-file';
 import type { BatchReport } from '../shared/batch';
 import { connectClient } from '../temporal/connection';
 import { runWorker } from '../worker';
+import { producerBytes } from './values';
 
 /**
  * The local stack for a project's integration tests: Temporal, Kafka, the SMTP sink and the
@@ -166,8 +167,8 @@ async function startKto(config: KtoConfig, project: LoadedPipelines, logger: Log
   };
 
   const pipelineOptions = (name: string) => {
-    const found = project.batch.find((p) => p.name === name);
-    if (!found) throw new Error(`no batch pipeline "${name}" in ${project.configFile ?? project.file} (known: ${project.batch.map((p) => p.name).join(', ') || 'none'})`);
+    const found = findBatchPipeline(project, name);
+    if (!found) throw new Error(`no batch pipeline "${name}" in ${declaringFiles(project).join(' or ') || 'this project'} (known: ${project.batch.map((p) => p.name).join(', ') || 'none'})`);
     return batchOptionsOf(found);
   };
 
@@ -178,7 +179,7 @@ async function startKto(config: KtoConfig, project: LoadedPipelines, logger: Log
     kafka,
     createTopics: (topics) => kafka.admin.ensureTopics(topics.map((t) => ({ topic: t.topic, partitions: t.partitions ?? 1 }))),
     produce: (topic, records) =>
-      kafka.produce(records.map((r) => ({ topic, partition: r.partition, key: r.key ?? null, value: encodeValue(r.value), headers: r.headers }))),
+      kafka.produce(records.map((r) => ({ topic, partition: r.partition, key: r.key ?? null, value: producerBytes(r.value), headers: r.headers }))),
     async readTopic(topic) {
       const records = await kafka.readTopic({ topic });
       return records.map((r) => ({ partition: r.partition, offset: Number(r.offset), key: r.key, value: decodeValue(r.value), headers: r.headers }));
@@ -210,12 +211,6 @@ async function startKto(config: KtoConfig, project: LoadedPipelines, logger: Log
       await stopServices?.();
     },
   };
-}
-
-function encodeValue(value: unknown): Buffer | null {
-  if (value === null || value === undefined) return null;
-  if (Buffer.isBuffer(value)) return value;
-  return Buffer.from(typeof value === 'string' ? value : JSON.stringify(value));
 }
 
 function decodeValue(value: string | null): unknown {
