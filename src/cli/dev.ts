@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { createDevStack, followLogs, readLogTail, SERVICE_NAMES, type DevStack, type ServiceName } from '../devstack';
+import { createDevStack, followLogs, KAFKA_VERSION, readLogTail, SERVICE_NAMES, type DevStack, type ServiceName } from '../devstack';
 import type { KtoConfig } from '../runtime/config';
 import type { Logger } from '../runtime/logger';
 import { action, cliContext } from './context';
@@ -9,8 +9,8 @@ import { registerMailCommand } from './dev-mail';
 
 /** The local stack the configuration names (KTO_DEVSTACK_DIR, KTO_DEVSTACK_CACHE_DIR, KTO_DEV_*_PORT). */
 export function configuredStack(config: KtoConfig, logger: Logger): DevStack {
-  const { dir, cacheDir, ports } = config.devstack;
-  return createDevStack({ dir, cacheDir, ports, logger: logger.child({ namespace: 'devstack' }) });
+  const { dir, cacheDir, ports, kafkaVersion } = config.devstack;
+  return createDevStack({ dir, cacheDir, ports, kafkaVersion, logger: logger.child({ namespace: 'devstack' }) });
 }
 
 function stack(): DevStack {
@@ -26,12 +26,13 @@ function parseService(name: string | undefined): ServiceName[] {
 
 async function up(): Promise<void> {
   const started = Date.now();
-  const e = await stack().up();
+  const s = stack();
+  const e = await s.up();
   process.stdout.write(
     [
       `Local stack ready in ${((Date.now() - started) / 1000).toFixed(1)}s:`,
       `  Temporal     ${e.temporalAddress}  (UI ${e.temporalUiUrl})`,
-      `  Kafka        ${e.kafkaBrokers.join(',')}`,
+      `  Kafka        ${e.kafkaBrokers.join(',')}  (Apache Kafka ${s.kafkaVersion})`,
       `  SMTP sink    ${e.smtpHost}:${e.smtpPort}  (messages: kto dev mail, control ${e.smtpControlUrl})`,
       `  Schemas      ${e.schemaRegistryUrl}  (Apicurio Registry, Confluent API)`,
       'Stop it with `kto dev down`; data stays until you delete the state folder.',
@@ -72,7 +73,7 @@ export function registerDevCommands(program: Command): Command {
   const dev = program
     .command('dev')
     .description('run the local stack: Temporal dev server, one Kafka node and an SMTP sink (installed on first use)')
-    .addHelpText('after', '\nPorts: KTO_DEV_TEMPORAL_PORT, KTO_DEV_TEMPORAL_UI_PORT, KTO_DEV_KAFKA_PORT, KTO_DEV_KAFKA_CONTROLLER_PORT,\n       KTO_DEV_SMTP_PORT, KTO_DEV_SMTP_CONTROL_PORT. State folder: KTO_DEVSTACK_DIR (default .devstack).\n');
+    .addHelpText('after', `\nPorts: KTO_DEV_TEMPORAL_PORT, KTO_DEV_TEMPORAL_UI_PORT, KTO_DEV_KAFKA_PORT, KTO_DEV_KAFKA_CONTROLLER_PORT,\n       KTO_DEV_SMTP_PORT, KTO_DEV_SMTP_CONTROL_PORT. State folder: KTO_DEVSTACK_DIR (default .devstack).\nKafka release: KTO_DEV_KAFKA_VERSION (3.9.x or 4.x, default ${KAFKA_VERSION}).\n`);
   dev.command('up').description('install what is missing, start every service and wait until each answers').action(action(up));
   dev.command('down').description('stop every service (data is kept)').action(action(async () => stack().down()));
   dev.command('status').description('show each service: pid, ports, state').action(action(status));

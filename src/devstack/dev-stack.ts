@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { UserError } from '../runtime/errors';
 import { createLogger, type Logger } from '../runtime/logger';
 import { createKafkaService } from './kafka';
+import { KAFKA_VERSION, KAFKA_VERSION_HINT, SUPPORTED_KAFKA_VERSION } from './kafka-version';
 import { isPortFree, isPortOpen, PORT_ENV_VARS, portInUseError, type DevStackPorts, type PortName } from './ports';
 import { findProcesses, isAlive, isOwnProcess, readPid, removeFile, spawnDetached, stopProcessGroup, tailLines } from './processes';
 import { createSchemaRegistryService, localSchemaRegistryUrl } from './schema-registry';
@@ -16,6 +17,8 @@ export interface DevStackOptions {
   dir: string;
   /** Download cache (Temporal CLI venv, Kafka jars, Maven repo); several stacks can share one. @default `<dir>/cache` */
   cacheDir?: string;
+  /** The Apache Kafka release (3.9.x or 4.x) to install and run. @default {@link KAFKA_VERSION} */
+  kafkaVersion?: string;
   /** One port per listener; `up` refuses to start a service whose port another program holds. */
   ports: DevStackPorts;
   /** Structured logs of the stack's own work. @default a logger at level warn on stderr */
@@ -63,6 +66,7 @@ export interface ServiceStatus {
 export interface DevStack {
   readonly dir: string;
   readonly cacheDir: string;
+  readonly kafkaVersion: string;
   /** Installs whatever is missing from the cache; a no-op when everything is there. */
   install(): Promise<void>;
   /** Installs, then starts every service that is not running and waits until all answer. */
@@ -74,12 +78,18 @@ export interface DevStack {
   logPath(service: ServiceName): string;
 }
 
+function checkedKafkaVersion(version: string): string {
+  if (SUPPORTED_KAFKA_VERSION.test(version)) return version;
+  throw new UserError(`The local stack cannot run Kafka "${version}".`, `set KTO_DEV_KAFKA_VERSION to ${KAFKA_VERSION_HINT}`);
+}
+
 function withDefaults(options: DevStackOptions) {
   const dir = path.resolve(options.dir);
   return {
     dir,
     cacheDir: path.resolve(options.cacheDir ?? path.join(dir, 'cache')),
     ports: options.ports,
+    kafkaVersion: checkedKafkaVersion(options.kafkaVersion ?? KAFKA_VERSION),
     logger: options.logger ?? createLogger({ level: 'warn' }),
     progress: options.progress ?? ((line: string) => void process.stderr.write(`${line}\n`)),
   };
@@ -92,7 +102,7 @@ const NAME_WIDTH = Math.max(...SERVICE_NAMES.map((n) => n.length));
 export function createDevStack(options: DevStackOptions): DevStack {
   const o = withDefaults(options);
   const paths = stackPaths(o.dir);
-  const ctx: ServiceContext = { paths, cacheDir: o.cacheDir, ports: o.ports, logger: o.logger };
+  const ctx: ServiceContext = { paths, cacheDir: o.cacheDir, ports: o.ports, logger: o.logger, kafkaVersion: o.kafkaVersion };
   // Start order; stopping runs in reverse.
   const services: ServiceSpec[] = [createTemporalService(ctx), createKafkaService(ctx), createSmtpService(ctx), createSchemaRegistryService(ctx)];
   const say = (service: ServiceName, message: string) => o.progress(`${service.padEnd(NAME_WIDTH)} ${message}`);
@@ -227,6 +237,7 @@ export function createDevStack(options: DevStackOptions): DevStack {
   return {
     dir: o.dir,
     cacheDir: o.cacheDir,
+    kafkaVersion: o.kafkaVersion,
     install,
     up,
     down,

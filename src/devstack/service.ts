@@ -25,6 +25,8 @@ export interface ServiceContext {
   cacheDir: string;
   ports: DevStackPorts;
   logger: Logger;
+  /** The Apache Kafka release to install and run, e.g. 3.9.1 or 4.1.1. */
+  kafkaVersion: string;
 }
 
 export interface LaunchCommand {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { KAFKA_VERSION, KAFKA_VERSION_HINT, SUPPORTED_KAFKA_VERSION } from '../devstack/kafka-version';
 
 /**
  * All of kto's configuration, parsed once from environment variables and an optional
@@ -92,6 +93,7 @@ const configSchema = z
         smtpControl: port,
         schemaRegistry: port,
       }),
+      kafkaVersion: z.string().regex(SUPPORTED_KAFKA_VERSION, `must be ${KAFKA_VERSION_HINT}`),
     }),
     schemaRegistry: z.object({
       url: z.url({
@@ -156,6 +158,7 @@ const SOURCES: Record<string, string> = {
   'devstack.ports.smtp': 'KTO_DEV_SMTP_PORT',
   'devstack.ports.smtpControl': 'KTO_DEV_SMTP_CONTROL_PORT',
   'devstack.ports.schemaRegistry': 'KTO_DEV_SCHEMA_REGISTRY_PORT',
+  'devstack.kafkaVersion': 'KTO_DEV_KAFKA_VERSION',
   'schemaRegistry.url': 'KTO_SCHEMA_REGISTRY_URL',
   stagingDir: 'KTO_STAGING_DIR',
   logLevel: 'KTO_LOG_LEVEL',
@@ -285,6 +288,7 @@ function withDefaults(env: Env) {
       // Downloads can be shared by several checkouts or stacks (and cached by CI).
       cacheDir: path.resolve(env.KTO_DEVSTACK_CACHE_DIR ?? path.join(env.KTO_DEVSTACK_DIR ?? '.devstack', 'cache')),
       ports: devPorts,
+      kafkaVersion: env.KTO_DEV_KAFKA_VERSION ?? KAFKA_VERSION,
     },
     // The local stack's Apicurio Registry serves the Confluent API under /apis/ccompat/v7.
     schemaRegistry: { url: env.KTO_SCHEMA_REGISTRY_URL ?? `http://127.0.0.1:${devPorts.schemaRegistry}/apis/ccompat/v7` },

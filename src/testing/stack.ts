@@ -134,7 +134,8 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
 async function startServices(cwd: string, options: TestStackOptions): Promise<{ env: Record<string, string>; stop(): Promise<void> }> {
   const parent = path.resolve(options.dir ?? path.join(cwd, '.devstack', 'test'));
   const ports = await findFreeStackPorts();
-  const stackOf = (dir: string) => createDevStack({ dir, cacheDir: path.resolve(options.cacheDir ?? process.env.KTO_DEVSTACK_CACHE_DIR ?? path.join(cwd, '.devstack', 'cache')), ports });
+  const cacheDir = path.resolve(options.cacheDir ?? process.env.KTO_DEVSTACK_CACHE_DIR ?? path.join(cwd, '.devstack', 'cache'));
+  const stackOf = (dir: string) => createDevStack({ dir, cacheDir, ports, kafkaVersion: process.env.KTO_DEV_KAFKA_VERSION });
   // Stacks of test runs that died without stopping them (Ctrl-C, kill -9).
   for (const dir of abandonedRunDirs(parent)) await stackOf(dir).down();
   const dir = claimRunDir(parent);

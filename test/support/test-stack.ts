@@ -16,6 +16,8 @@ export function testStack(dir: string, ports: DevStackPorts): DevStack {
     dir,
     cacheDir: SHARED_CACHE_DIR,
     ports,
+    // npm test runs the Kafka-heavy suites a second time with KTO_DEV_KAFKA_VERSION=4.x.
+    kafkaVersion: process.env.KTO_DEV_KAFKA_VERSION,
     progress: (line) => void process.stdout.write(`  [test stack] ${line}\n`),
   });
 }

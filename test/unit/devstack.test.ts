@@ -3,10 +3,13 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseProperties } from '../../src/runtime/config';
+import { ConfigError, loadConfig, parseProperties } from '../../src/runtime/config';
 import { SEARCH_ATTRIBUTES } from '../../src/shared/search-attributes';
 import { withInstallLock } from '../../src/devstack/install-lock';
-import { newClusterId, renderServerProperties } from '../../src/devstack/kafka';
+import { createDevStack } from '../../src/devstack/dev-stack';
+import { kafkaPaths, renderKafkaPom } from '../../src/devstack/install';
+import { newClusterId, renderLogConfig, renderServerProperties } from '../../src/devstack/kafka';
+import { KAFKA_VERSION } from '../../src/devstack/kafka-version';
 import { findFreePorts, isPortFree, portInUseError } from '../../src/devstack/ports';
 import { temporalArgs } from '../../src/devstack/temporal';
 
@@ -33,6 +36,52 @@ describe('Kafka server.properties', () => {
 
   it('makes cluster ids in Kafka format', () => {
     for (let i = 0; i < 200; i++) expect(newClusterId()).toMatch(/^[A-Za-z0-9_][A-Za-z0-9_-]{21}$/);
+  });
+});
+
+describe('Kafka release', () => {
+  const ports = { temporal: 1, temporalUi: 2, kafka: 3, kafkaController: 4, smtp: 5, smtpControl: 6, schemaRegistry: 7 };
+
+  it('runs 3.9.1 unless KTO_DEV_KAFKA_VERSION picks a 3.9 or 4.x release', () => {
+    expect(KAFKA_VERSION).toBe('3.9.1');
+    expect(loadConfig({}).devstack.kafkaVersion).toBe('3.9.1');
+    for (const version of ['3.9.0', '3.9.1', '4.0.0', '4.1.1', '4.4.0']) {
+      expect(loadConfig({ KTO_DEV_KAFKA_VERSION: version }).devstack.kafkaVersion).toBe(version);
+      expect(createDevStack({ dir: '/tmp/s', ports, kafkaVersion: version }).kafkaVersion).toBe(version);
+    }
+  });
+
+  it('refuses a release the stack cannot run, naming the variable and what it accepts', () => {
+    for (const version of ['3.8.1', '4.1', '2.8.2', 'latest', '4.1.1-rc1', '5.0.0']) {
+      let err: unknown;
+      try {
+        loadConfig({ KTO_DEV_KAFKA_VERSION: version });
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as ConfigError).message).toMatch(/KTO_DEV_KAFKA_VERSION.*3\.9 or 4\.x/);
+      expect(() => createDevStack({ dir: '/tmp/s', ports, kafkaVersion: version })).toThrow(`cannot run Kafka "${version}"`);
+    }
+  });
+
+  it('keeps each release in a cache folder of its own, storage template included', () => {
+    const [a, b] = [kafkaPaths('/c', '3.9.1'), kafkaPaths('/c', '4.1.1')];
+    expect(a).toEqual({ dir: '/c/kafka/3.9.1', lib: '/c/kafka/3.9.1/lib', stamp: '/c/kafka/3.9.1/.kto-installed', storageTemplate: '/c/kafka/3.9.1/storage-template' });
+    expect(b.dir).toBe('/c/kafka/4.1.1');
+    expect(b.storageTemplate).toBe('/c/kafka/4.1.1/storage-template');
+  });
+
+  it('installs the slf4j binding and log configuration each line ships: reload4j for 3.9, log4j2 for 4.x', () => {
+    expect(renderKafkaPom('3.9.1')).toContain('<artifactId>slf4j-reload4j</artifactId>');
+    expect(renderKafkaPom('4.1.1')).toContain('<artifactId>log4j-slf4j-impl</artifactId>');
+    expect(renderKafkaPom('4.1.1')).toMatch(/<artifactId>kafka_2\.13<\/artifactId>\s*<version>4\.1\.1<\/version>/);
+    const [v3, v4] = [renderLogConfig('3.9.1'), renderLogConfig('4.1.1')];
+    expect([v3.fileName, v3.jvmFlag('/r/f')]).toEqual(['log4j.properties', '-Dlog4j.configuration=file:/r/f']);
+    expect([v4.fileName, v4.jvmFlag('/r/f')]).toEqual(['log4j2.properties', '-Dlog4j2.configurationFile=/r/f']);
+    // Both keep the one line that says the broker started.
+    expect(parseProperties(v3.text)['log4j.logger.kafka.server.KafkaRaftServer']).toBe('INFO');
+    expect(parseProperties(v4.text)).toMatchObject({ 'logger.started.name': 'kafka.server.KafkaRaftServer', 'logger.started.level': 'INFO', 'rootLogger.level': 'WARN' });
   });
 });
 

@@ -137,8 +137,13 @@ describe('docker-compose.yml', () => {
     expect(kafka.KAFKA_ADVERTISED_LISTENERS).toMatch(new RegExp(`//localhost:${hostPort}(,|$)`));
   });
 
+  it('runs the Kafka release of the local stack: 3.9.1 unless KTO_DEV_KAFKA_VERSION picks another', () => {
+    const [, variable, fallback] = /^apache\/kafka:\$\{(\w+):-([^}]+)\}$/.exec(services.kafka.image ?? '') ?? [];
+    expect(variable).toBe('KTO_DEV_KAFKA_VERSION');
+    expect(fallback).toBe(defaults.devstack.kafkaVersion);
+  });
+
   it('configures a single Kafka node for consumer groups and transactions', () => {
-    expect(services.kafka.image).toMatch(/^apache\/kafka:3\.9\./);
     expect(environment(services.kafka)).toMatchObject({
       KAFKA_PROCESS_ROLES: 'broker,controller',
       KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR: '1',
