@@ -3,7 +3,7 @@ import os from 'node:os';
 import type { Client } from '@temporalio/client';
 import { z } from 'zod';
 import { jsonCommandRecord } from '../src/dispatcher/records';
-import { createCommandRegistry, defineCommand, type CommandDefinition } from '../src/commands/registry';
+import { commandWorkflowId, createCommandRegistry, defineCommand, type CommandDefinition } from '../src/commands/registry';
 import { createDispatcher, type StartedCommand } from '../src/dispatcher';
 import { createCommandDecoder } from '../src/dispatcher/decode';
 import { createLogger } from '../src/runtime/logger';
@@ -40,8 +40,10 @@ const TARGETS = {
 
 const runId = randomBytes(3).toString('hex');
 const queueOf = (phase: string) => `bench.unpolled.${runId}.${phase}`;
-const idsOf = (phase: string, n: number) => Array.from({ length: n }, (_, i) => `bench-${runId}-${phase}-${i}`);
+const keysOf = (phase: string, n: number) => Array.from({ length: n }, (_, i) => `bench-${runId}-${phase}-${i}`);
 const commandOf = (phase: string) => `bench.noop.${phase}`;
+/** The workflow ids the dispatcher gives the commands keyed `keysOf(phase, n)`. */
+const idsOf = (phase: string, n: number) => keysOf(phase, n).map((key) => commandWorkflowId(commandOf(phase), key));
 const DISPATCHED_PHASES = ['warmup', 'burst', 'paced'] as const;
 
 /** One bench-only command per phase, each on its own unpolled queue, so visibility can count a phase. */
@@ -92,11 +94,11 @@ function createAckLog() {
 type AckLog = ReturnType<typeof createAckLog>;
 
 async function produceCommands(ctx: BenchContext, topic: string, phase: string, from: number, count: number): Promise<void> {
-  const ids = idsOf(phase, from + count).slice(from);
+  const keys = keysOf(phase, from + count).slice(from);
   await ctx.kafka.produce(
-    ids.map((id, i) => {
-      const record = jsonCommandRecord({ command: commandOf(phase), params: { n: from + i }, idempotencyKey: id });
-      return { topic, key: id, value: record.value, headers: record.headers };
+    keys.map((key, i) => {
+      const record = jsonCommandRecord({ command: commandOf(phase), params: { n: from + i }, idempotencyKey: key });
+      return { topic, key, value: record.value, headers: record.headers };
     }),
   );
 }

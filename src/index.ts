@@ -5,7 +5,7 @@
  */
 export { defineBatchPipeline, defineConfig, defineIngest } from './project/define';
 export type { ActivityFunction, BatchPipelineDefinition, BatchPipelineInput, IngestDefinition, IngestInput, KtoProjectConfig, PipelineDefinition } from './project/define';
-export { defineCommand } from './commands/registry';
+export { commandWorkflowId, defineCommand } from './commands/registry';
 export type { CommandDefinition, CommandIdContext, CommandStartOptions, WorkflowRef } from './commands/registry';
 export { defineSource, MalformedResponseError, SourceRejectedError } from './ingest/define';
 export type { IngestSource, SourceContext, SourceDefinition } from './ingest/define';

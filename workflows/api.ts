@@ -46,8 +46,8 @@ export type { BatchReport };
 /** Options of {@link startCommand}. */
 export interface StartCommandOptions {
   /**
-   * The command's workflow id (unless the command's `idOf` says otherwise), 1 to 255
-   * characters. While a workflow with that id is open, a second start fails with
+   * The key of the command's workflow id `<command>:<key>` (unless the command's `idOf` says
+   * otherwise), 1 to 255 characters. While a workflow with that id is open, a second start fails with
    * WorkflowExecutionAlreadyStartedError; once it has closed, the same key starts the command
    * again (Temporal's default id reuse policy for children, unlike the dispatcher, which rejects
    * a key it has seen).
@@ -64,8 +64,9 @@ let commandsStarted = 0;
  * Starts a declared command's workflow, as the dispatcher would for a message: only commands
  * the project (or kto) declares, params validated by the command's schema, on the command's
  * task queue with its start options. The started workflow outlives the caller (parent close
- * policy ABANDON); await the returned handle's `result()` to wait for it. Without an idempotency
- * key the id is `<calling workflow id>-0-<n>`, n being the call's number among this workflow's
+ * policy ABANDON); await the returned handle's `result()` to wait for it. The id is
+ * `<command>:<key>`, as the dispatcher's; without an idempotency key the key is
+ * `<calling workflow id>-<run id>-0-<n>`, n being the call's number among this run's
  * `startCommand` calls (from 0), so a replay gets the same id.
  * @throws ActivityFailure (cause `CommandRejected`, with `unknown-command` or `invalid-params`
  *   and the detail) when the command is not declared or its params or key are invalid;

@@ -49,7 +49,7 @@ async function send(name: string, flags: SendFlags): Promise<void> {
   }
   const record = flags.avro ? await avroCommandRecord(config, topic, message) : jsonCommandRecord(message);
   await withKafka((kafka) => sendCommandRecord(kafka, topic, record, flags.key));
-  process.stdout.write(`sent ${resolved.command} to ${topic}${flags.idempotencyKey ? ` (workflow id ${flags.idempotencyKey})` : ''}\n`);
+  process.stdout.write(`sent ${resolved.command} to ${topic}${flags.idempotencyKey ? ` (workflow id ${resolved.workflowId})` : ''}\n`);
 }
 
 /** Adds `kto command send`. */
@@ -61,7 +61,7 @@ export function registerCommandCommands(program: Command): Command {
     .argument('<name>', `registered command, e.g. ${builtInCommands().map((c) => c.name).join(', ')}`)
     .requiredOption('--params <json>', 'the command parameters as a JSON object')
     .option('--key <key>', 'Kafka record key (ordered mode runs commands with the same key one after another)')
-    .option('--idempotency-key <id>', 'sending the same key again starts nothing new; it becomes the workflow id')
+    .option('--idempotency-key <id>', 'sending the same key again starts nothing new; the workflow id is <command>:<id>')
     .option('--avro', 'encode as Avro via the schema registry (Confluent wire format)')
     .option('--topic <topic>', 'commands topic (default: KTO_DISPATCHER_TOPIC)')
     .addHelpText('after', `\nExample:\n  kto command send app.send_email_alert --params '{"email":"ops@example.com","subject":"disk full"}'\n`)

@@ -12,6 +12,7 @@ import { resolveBatchPipeline } from './batch';
 import { runBatchCommand } from './batch-run';
 import { newTable } from './format';
 import { jsonCommandRecord, sendCommandRecord } from '../dispatcher/records';
+import { commandWorkflowId } from '../commands/registry';
 import { action, cliContext, positiveInt } from './context';
 import { UserError } from '../runtime/errors';
 import { configuredStack } from './dev';
@@ -117,12 +118,13 @@ async function demo(flags: DemoFlags): Promise<void> {
     say(`every field (count, sum, min, max, offsets): kto batch output ${pipeline.name}`);
     say(`malformed records went to ${pipeline.errorTopic ?? `${pipeline.topic}.errors`} with the reason in a header.`);
 
-    const alertId = `kto-demo-alert-${Date.now()}`;
+    const alertKey = `kto-demo-alert-${Date.now()}`;
+    const alertId = commandWorkflowId('app.send_email_alert', alertKey);
     say(`6/6 an alert through the command dispatcher: app.send_email_alert on ${config.dispatcher.topic} → workflow ${alertId} → SMTP sink`);
     const alert = jsonCommandRecord({
       command: 'app.send_email_alert',
       params: JSON.stringify({ email: 'ops@example.com', subject: `${pipeline.name}: ${output.length} daily means ready`, body: `kto batch output ${pipeline.name}` }),
-      idempotencyKey: alertId,
+      idempotencyKey: alertKey,
     });
     await sendCommandRecord(kafka, config.dispatcher.topic, alert);
     let stopDispatcher!: () => void;

@@ -70,7 +70,7 @@ export interface CommandDefinition<S extends z.ZodType = z.ZodType> {
   params: S;
   /** Turns validated params (and, if needed, where the command came from) into the workflow's arguments. @default (params) => [params] */
   toArgs?: (params: z.output<S>, context: CommandIdContext<z.output<S>>) => unknown[];
-  /** @default the idempotency key when present, else `<topic>-<partition>-<offset>` */
+  /** The workflow id's part after `<command>:` (see {@link commandWorkflowId}). @default the idempotency key when present, else `<topic>-<partition>-<offset>` */
   idOf?: (context: CommandIdContext<z.output<S>>) => string;
   /** Retry policy, timeouts, memo and summary of the started workflow. @default {} */
   startOptions?: CommandStartOptions;
@@ -84,7 +84,7 @@ export interface CommandDefinition<S extends z.ZodType = z.ZodType> {
  *
  * It checks nothing itself. Building the registry (the dispatcher, the worker, `kto command
  * send`) throws when a name or alias is used twice, kto's own `app.send_email_alert`,
- * `send-email-alert` and `send_email_alert` included.
+ * `send-email-alert` and `send_email_alert` included, or when a name contains `:`.
  * @example
  * defineCommand({
  *   name: 'app.refresh_cache',
@@ -162,6 +162,9 @@ export interface CommandRegistryOptions {
   commands?: CommandDefinition[];
 }
 
+/** Between the command name and the key in a command's workflow id. */
+const COMMAND_ID_SEPARATOR = ':';
+
 /** Temporal limits workflow ids to 1000 bytes; keys much longer than this are a producer bug. */
 const MAX_IDEMPOTENCY_KEY = 255;
 
@@ -190,6 +193,9 @@ export function createCommandRegistry(options: CommandRegistryOptions) {
   const byName = new Map<string, [string, CommandDefinition]>();
   for (const definition of commands) {
     const name = definition.name;
+    if (name.includes(COMMAND_ID_SEPARATOR)) {
+      throw new Error(`Command name "${name}" contains "${COMMAND_ID_SEPARATOR}", which separates the command from the key in workflow ids. Fix: rename the command, e.g. "${name.replaceAll(COMMAND_ID_SEPARATOR, '.')}".`);
+    }
     for (const alias of [name, ...(definition.aliases ?? [])]) {
       if (byName.has(alias)) throw new Error(`Command name "${alias}" is registered twice. Fix: give each command and alias a unique name.`);
       byName.set(alias, [name, definition]);
@@ -223,7 +229,7 @@ export function createCommandRegistry(options: CommandRegistryOptions) {
         workflowType: workflowTypeOf(definition.workflow),
         taskQueue: definition.taskQueue ?? options.taskQueue,
         args: definition.toArgs ? definition.toArgs(parsed.data, context) : [parsed.data],
-        workflowId: definition.idOf ? definition.idOf(context) : defaultWorkflowId(context),
+        workflowId: commandWorkflowId(command, definition.idOf ? definition.idOf(context) : defaultCommandKey(context)),
         startOptions: definition.startOptions ?? {},
       };
     },
@@ -233,6 +239,20 @@ export function createCommandRegistry(options: CommandRegistryOptions) {
 export type CommandRegistry = ReturnType<typeof createCommandRegistry>;
 
 /** The idempotency key when the producer gave one, else the record's coordinates: a replay maps to the same id. */
-export function defaultWorkflowId({ idempotencyKey, source }: Pick<CommandIdContext<unknown>, 'idempotencyKey' | 'source'>): string {
+function defaultCommandKey({ idempotencyKey, source }: Pick<CommandIdContext<unknown>, 'idempotencyKey' | 'source'>): string {
   return idempotencyKey ?? `${source.topic}-${source.partition}-${source.offset}`;
+}
+
+/**
+ * The workflow id of a command: `<command>:<key>`, the canonical command name (never an alias)
+ * before the key (the idempotency key, the record's `<topic>-<partition>-<offset>`, or what the
+ * command's `idOf` returns). The same key gives the same id, so a repeated command starts
+ * nothing. A message chooses only the key, so the ids it can reach all start with a declared
+ * command's name and `:` (names may not contain `:`): never another command's workflow, nor one
+ * of kto's own (`kto-batch-<pipeline>`, a complete-batch run). The dispatcher, `startCommand` and
+ * `kto command send` all derive ids here.
+ * @example commandWorkflowId('app.send_email_alert', 'disk-full-42') // 'app.send_email_alert:disk-full-42'
+ */
+export function commandWorkflowId(command: string, key: string): string {
+  return `${command}${COMMAND_ID_SEPARATOR}${key}`;
 }

@@ -85,7 +85,7 @@ function withDefaults(o: CompleteBatchOptions): Omit<CompleteBatchInput, 'event'
   };
 }
 
-/** The registry entry: event → `completeBatch`, workflow id `<event topic>-<partition>-<offset>` (the registry's default). */
+/** The registry entry: event → `completeBatch`, workflow id `kto.complete_batch:<event topic>-<partition>-<offset>` (the registry's default). */
 export function completeBatchCommand(options: CompleteBatchOptions): CommandDefinition {
   const settings = withDefaults(options);
   return defineCommand({

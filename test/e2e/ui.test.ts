@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { commandWorkflowId } from '../../src/commands/registry';
 import type { KtoConfig } from '../../src/runtime/config';
 import { findFreePorts } from '../../src/devstack';
 import { createKafkaIo, type KafkaIo } from '../../src/kafka';
@@ -58,13 +59,13 @@ beforeAll(async () => {
   const commands = dispatcherConfig(config);
   const dispatcher = startDispatcher({ config: commands, logger, kafka, client });
   const key = uniqueTopic('ui-alert');
-  emailWorkflowId = key;
+  emailWorkflowId = commandWorkflowId('app.send_email_alert', key);
   try {
     await sendCommands(kafka, commands.dispatcher.topic, [
       { command: 'send-email-alert', idempotencyKey: key, params: { email: 'ops@example.com', subject: `kto ui ${key}`, body: 'voltage high' } },
     ]);
     await waitForMail(`kto ui ${key}`, 60_000);
-    await client.workflow.getHandle(key).result();
+    await client.workflow.getHandle(emailWorkflowId).result();
   } finally {
     await dispatcher.stop();
   }

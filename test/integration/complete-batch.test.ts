@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
-import { batchTopics, createCompleteBatchConsumer, publishBatch, type CompleteBatchConsumerOptions } from '../../src/complete-batch';
+import { commandWorkflowId } from '../../src/commands/registry';
+import { batchTopics, COMPLETE_BATCH_COMMAND, createCompleteBatchConsumer, publishBatch, type BatchTopics, type CompleteBatchConsumerOptions } from '../../src/complete-batch';
 import { COMPLETE_BATCH_HEADERS, type CompleteBatchSummary } from '../../src/shared/complete-batch';
 import { countWorkflows } from '../support/dispatcher-harness';
 import { uniqueTopic, waitFor } from '../support/helpers';
@@ -44,6 +45,8 @@ function startConsumer(topics: ReturnType<typeof batchTopics>, config = env.conf
 
 const brokers = () => env.config.kafka.brokers;
 const runOf = (r: TopicRecord) => r.headers[COMPLETE_BATCH_HEADERS.run];
+/** The run the event record at `offset` of partition 0 starts. */
+const runId = (topics: BatchTopics, offset: number | bigint) => commandWorkflowId(COMPLETE_BATCH_COMMAND, `${topics.event}-0-${offset}`);
 
 /** Output rows per run, read independently; count and sum are summed over the run's rows. */
 async function outputTotals(topic: string): Promise<Map<string, { rows: number; count: number; sum: number }>> {
@@ -77,11 +80,11 @@ test('interleaved batches on one partition are each processed once, complete and
   ]);
   const c = startConsumer(topics);
   try {
-    const [ra, rb] = await Promise.all([result(`${topics.event}-0-0`), result(`${topics.event}-0-1`)]);
+    const [ra, rb] = await Promise.all([result(runId(topics, 0)), result(runId(topics, 1))]);
     expect([ra.status, rb.status]).toEqual(['processed', 'processed']);
     const totals = await outputTotals(topics.output);
-    expect(totals.get(`${topics.event}-0-0`)).toMatchObject({ count: 4, sum: sumOf(a.map((x) => x.voltage)) });
-    expect(totals.get(`${topics.event}-0-1`)).toMatchObject({ count: 3, sum: sumOf(b.map((x) => x.voltage)) });
+    expect(totals.get(runId(topics, 0))).toMatchObject({ count: 4, sum: sumOf(a.map((x) => x.voltage)) });
+    expect(totals.get(runId(topics, 1))).toMatchObject({ count: 3, sum: sumOf(b.map((x) => x.voltage)) });
     expect(totals.size).toBe(2);
   } finally {
     await c.stop();
@@ -95,9 +98,9 @@ test('duplicate records count once (the first copy wins)', async () => {
   await env.kafka.produce([{ topic: topics.event, partition: 0, key: 'D', value: eventValue('D', 3, topics.data, 0) }]);
   const c = startConsumer(topics);
   try {
-    const r = await result(`${topics.event}-0-0`);
+    const r = await result(runId(topics, 0));
     expect(r).toMatchObject({ status: 'processed', kept: 3, duplicates: 2 });
-    expect((await outputTotals(topics.output)).get(`${topics.event}-0-0`)).toMatchObject({ count: 3, sum: 60 });
+    expect((await outputTotals(topics.output)).get(runId(topics, 0))).toMatchObject({ count: 3, sum: 60 });
   } finally {
     await c.stop();
   }
@@ -117,8 +120,8 @@ test('records of an aborted transaction do not count', async () => {
   await env.kafka.produce([{ topic: topics.event, partition: 0, key: 'X', value: eventValue('X', 3, topics.data, 0) }]);
   const c = startConsumer(topics);
   try {
-    expect(await result(`${topics.event}-0-0`)).toMatchObject({ status: 'processed', kept: 3, duplicates: 0 });
-    expect((await outputTotals(topics.output)).get(`${topics.event}-0-0`)).toMatchObject({ count: 3, sum: 6 });
+    expect(await result(runId(topics, 0))).toMatchObject({ status: 'processed', kept: 3, duplicates: 0 });
+    expect((await outputTotals(topics.output)).get(runId(topics, 0))).toMatchObject({ count: 3, sum: 6 });
   } finally {
     await c.stop();
   }
@@ -133,14 +136,14 @@ test('an incomplete batch hits its deadline and goes to the error topic once; a 
   ]);
   const c = startConsumer(topics, env.config, { deadlineMs: 3_000 });
   try {
-    const r = await result(`${topics.event}-0-0`);
+    const r = await result(runId(topics, 0));
     expect(r).toMatchObject({ status: 'rejected', reason: 'incomplete-batch', kept: 3 });
     expect(r.passes).toBeGreaterThan(1);
     const errors = await waitFor(async () => {
       const all = await readTopic(brokers(), topics.error);
       return all.length === 2 ? all : undefined;
     }, { timeoutMs: 30_000, description: 'two error records' });
-    expect(errors.filter((e) => e.headers[COMPLETE_BATCH_HEADERS.reason] === 'incomplete-batch').map(runOf)).toEqual([`${topics.event}-0-0`]);
+    expect(errors.filter((e) => e.headers[COMPLETE_BATCH_HEADERS.reason] === 'incomplete-batch').map(runOf)).toEqual([runId(topics, 0)]);
     expect(errors.filter((e) => e.headers['kto-dlq-reason'] === 'undecodable')).toHaveLength(1);
     expect(await readTopic(brokers(), topics.output)).toHaveLength(0);
   } finally {
@@ -161,13 +164,13 @@ test('publish is one transaction and not repeated; a re-published event reproces
   const c = startConsumer(topics);
   const expected = { count: 5, sum: sumOf(payloads.map((p) => p.voltage)) };
   try {
-    expect((await result(`${topics.event}-0-0`)).status).toBe('processed');
+    expect((await result(runId(topics, 0))).status).toBe('processed');
     // Reprocess: copy the event record, as the seed describes.
     const [event] = await readTopic(brokers(), topics.event);
     await env.kafka.produce([{ topic: topics.event, partition: 0, key: event.key, value: event.value }]);
     // The publish transaction's commit marker took the offset after the event.
     const copy = (await readTopic(brokers(), topics.event))[1];
-    const reprocess = `${topics.event}-0-${copy.offset}`;
+    const reprocess = runId(topics, copy.offset);
     expect((await result(reprocess)).status).toBe('processed');
 
     // Redelivery: a second group reads the same event records again.
@@ -180,10 +183,10 @@ test('publish is one transaction and not repeated; a re-published event reproces
     } finally {
       await replay.stop();
     }
-    expect(await countWorkflows(env.client, `${topics.event}-0-0`)).toBe(1);
+    expect(await countWorkflows(env.client, runId(topics, 0))).toBe(1);
     expect(await countWorkflows(env.client, reprocess)).toBe(1);
     const totals = await outputTotals(topics.output);
-    expect(totals.get(`${topics.event}-0-0`)).toMatchObject(expected);
+    expect(totals.get(runId(topics, 0))).toMatchObject(expected);
     expect(totals.get(reprocess)).toMatchObject(expected);
     expect(totals.size).toBe(2);
   } finally {
@@ -204,12 +207,12 @@ test('kill -9 of the worker after the output landed: the retry on another worker
     await doomed.held();
     await doomed.kill('SIGKILL');
     // Landed before the kill: visible to an independent read_committed reader already.
-    expect((await outputTotals(topics.output)).get(`${topics.event}-0-0`)?.count).toBe(4);
+    expect((await outputTotals(topics.output)).get(runId(topics, 0))?.count).toBe(4);
     survivor = startTestWorker(config, env.logger);
-    const r = await result(`${topics.event}-0-0`);
+    const r = await result(runId(topics, 0));
     expect(r.status).toBe('already-processed');
     const totals = await outputTotals(topics.output);
-    expect(totals.get(`${topics.event}-0-0`)).toMatchObject({ count: 4, sum: sumOf(payloads.map((p) => p.voltage)) });
+    expect(totals.get(runId(topics, 0))).toMatchObject({ count: 4, sum: sumOf(payloads.map((p) => p.voltage)) });
     expect(totals.size).toBe(1);
   } finally {
     await c.stop();

@@ -5,6 +5,7 @@ import {
   committedOffset,
   countWorkflows,
   dispatcherConfig,
+  emailWorkflowId,
   sendCommands,
   sinkMessages,
   startDispatcher,
@@ -38,7 +39,7 @@ test('kill -9 of the dispatcher between the workflow start and the offset commit
   await env.kafka.admin.ensureTopics([{ topic, partitions: 1 }]);
   const dir = path.join(process.env.KTO_DEVSTACK_DIR!, 'test-artifacts', topic);
   const subject = `crash ${topic}`;
-  const workflowId = `${topic}-0-0`;
+  const workflowId = emailWorkflowId(`${topic}-0-0`);
 
   const crashing = spawnDispatcher(config, dir);
   try {

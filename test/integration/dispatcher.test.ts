@@ -1,11 +1,15 @@
-import { WorkflowFailedError, type Client } from '@temporalio/client';
+import { WorkflowFailedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { commandWorkflowId } from '../../src/commands/registry';
+import { batchTopics, COMPLETE_BATCH_COMMAND, createCompleteBatchConsumer } from '../../src/complete-batch';
 import type { KtoConfig } from '../../src/runtime/config';
 import { DLQ_HEADERS } from '../../src/dispatcher';
 import { createMetricsServer } from '../../src/runtime/metrics';
+import { batchWorkflowId } from '../../src/shared/batch';
 import {
   committedOffset,
   countWorkflows,
   dispatcherConfig,
+  emailWorkflowId,
   sendCommands,
   sinkFail,
   sinkMessages,
@@ -14,7 +18,7 @@ import {
   startDispatcher,
   waitForMail,
 } from '../support/dispatcher-harness';
-import { waitFor } from '../support/helpers';
+import { uniqueTopic, waitFor } from '../support/helpers';
 import { useTestEnv } from '../support/test-env';
 
 const env = useTestEnv('dispatcher-q');
@@ -48,7 +52,7 @@ test('a JSON command starts sendEmailAlert and the email arrives with its to, su
     const mail = await waitForMail(subject);
     expect(mail.to).toEqual(['ops@example.com']);
     expect(await sinkRaw(mail.id)).toContain('disk /var is 97% full');
-    const result: unknown = await env.client.workflow.getHandle(`${topic}-0-0`).result();
+    const result: unknown = await env.client.workflow.getHandle(emailWorkflowId(`${topic}-0-0`)).result();
     expect(result).toMatchObject({ accepted: ['ops@example.com'] });
     await waitFor(async () => (await committedOffset(env.kafka, groupId, topic)) === 1n, { description: 'offset 1 committed' });
 
@@ -72,7 +76,7 @@ test('SMTP 4xx twice: the email arrives after retries and the history shows atte
     const subject = `retried ${topic}`;
     await sendCommands(env.kafka, topic, [{ command: 'send-email-alert', params: { email: 'ops@example.com', subject }, idempotencyKey: `retry-${topic}` }]);
     await waitForMail(subject);
-    const handle = env.client.workflow.getHandle(`retry-${topic}`);
+    const handle = env.client.workflow.getHandle(emailWorkflowId(`retry-${topic}`));
     await handle.result();
     const history = await handle.fetchHistory();
     const started = (history.events ?? []).filter((e) => e.activityTaskStartedEventAttributes);
@@ -92,7 +96,7 @@ test('SMTP 5xx: no retry, the workflow fails and the operator gets a failure ale
     await sinkFail(1, 550);
     const subject = `refused ${topic}`;
     await sendCommands(env.kafka, topic, [{ command: 'app.send_email_alert', params: { email: 'nobody@example.com', subject }, idempotencyKey: `refused-${topic}` }]);
-    const handle = env.client.workflow.getHandle(`refused-${topic}`);
+    const handle = env.client.workflow.getHandle(emailWorkflowId(`refused-${topic}`));
     await waitFor(async () => (await handle.describe()).status.name !== 'RUNNING', { timeoutMs: 30_000, description: 'the workflow to close' });
     const err = await handle.result().then(() => undefined, (e: unknown) => e);
     expect(err).toBeInstanceOf(WorkflowFailedError);
@@ -143,7 +147,7 @@ test('each bad record lands in the dead-letter topic with its reason, and a vali
     }
     expect(dead[0].headers[DLQ_HEADERS.error]).toContain('app.drop_database');
     expect(dead[3].value).toContain('x'.repeat(5000));
-    expect(await countWorkflows(env.client, `${topic}-0-4`)).toBe(1);
+    expect(await countWorkflows(env.client, emailWorkflowId(`${topic}-0-4`))).toBe(1);
     for (const reason of ['unknown-command', 'invalid-params', 'undecodable', 'oversized']) {
       expect(await metricValue(d.dispatcher, 'kto_commands_dead_lettered_total', `{reason="${reason}"}`)).toBe(1);
     }
@@ -161,12 +165,12 @@ test('a repeated idempotency key starts one workflow and sends one email', async
     const command = { command: 'app.send_email_alert', params: { email: 'ops@example.com', subject }, idempotencyKey: `once-${topic}` };
     await sendCommands(env.kafka, topic, [command, command]);
     await waitFor(async () => (await committedOffset(env.kafka, groupId, topic)) === 2n, { description: 'both offsets committed' });
-    await env.client.workflow.getHandle(`once-${topic}`).result();
+    await env.client.workflow.getHandle(emailWorkflowId(`once-${topic}`)).result();
     // Also after the first run completed: a completed id is not run again.
     await sendCommands(env.kafka, topic, [command]);
     await waitFor(async () => (await committedOffset(env.kafka, groupId, topic)) === 3n, { description: 'third offset committed' });
 
-    expect(await countWorkflows(env.client, `once-${topic}`)).toBe(1);
+    expect(await countWorkflows(env.client, emailWorkflowId(`once-${topic}`))).toBe(1);
     expect(await metricValue(d.dispatcher, 'kto_commands_duplicate_total')).toBe(2);
     expect((await sinkMessages()).filter((m) => m.subject === subject)).toHaveLength(1);
   } finally {
@@ -193,7 +197,7 @@ test('ordered mode runs the commands of one key one after another, different key
     for (const key of keys) {
       const list = [];
       for (let i = 0; i < 5; i++) {
-        const handle = env.client.workflow.getHandle(`${topic}-${key}-${i}`);
+        const handle = env.client.workflow.getHandle(emailWorkflowId(`${topic}-${key}-${i}`));
         await handle.result();
         const info = await handle.describe();
         list.push({ start: info.startTime.getTime(), close: info.closeTime!.getTime() });
@@ -233,9 +237,43 @@ test('Temporal unavailable: the dispatcher backs off and retries the same start,
     expect(await committedOffset(env.kafka, groupId, topic)).toBeNull();
     available = true;
     await waitFor(async () => (await committedOffset(env.kafka, groupId, topic)) === 1n, { description: 'the commit after the start succeeded' });
-    expect(new Set(calls)).toEqual(new Set([`${topic}-0-0`]));
+    expect(new Set(calls)).toEqual(new Set([emailWorkflowId(`${topic}-0-0`)]));
     expect(await metricValue(d.dispatcher, 'kto_commands_started_total', '{command="app.send_email_alert"}')).toBe(1);
   } finally {
     await d.stop();
   }
+});
+
+test('commands keyed like a complete-batch run and a batch run take neither id: the complete batch still runs', async () => {
+  const config = await setup();
+  const { topic, groupId } = config.dispatcher;
+  const stream = batchTopics('test.kto', uniqueTopic('squat'));
+  await env.kafka.admin.ensureTopics([stream.data, stream.event, stream.output, stream.error].map((t) => ({ topic: t, partitions: 1 })));
+  const batchRun = commandWorkflowId(COMPLETE_BATCH_COMMAND, `${stream.event}-0-0`);
+  const pipelineRun = batchWorkflowId(uniqueTopic('pipeline'));
+  // The run's coordinates, the run's id, a batch pipeline's id: a producer may send any of them as the key.
+  const keys = [`${stream.event}-0-0`, batchRun, pipelineRun];
+  const d = startDispatcher({ ...env, config });
+  try {
+    await sendCommands(env.kafka, topic, keys.map((key) => ({ command: 'app.send_email_alert', params: { email: 'ops@example.com', subject: `squat ${key}` }, idempotencyKey: key })));
+    await waitFor(async () => (await committedOffset(env.kafka, groupId, topic)) === 3n, { description: 'the three commands handled' });
+  } finally {
+    await d.stop();
+  }
+  for (const key of keys) expect((await env.client.workflow.getHandle(emailWorkflowId(key)).describe()).type).toBe('sendEmailAlert');
+
+  const voltages = [201, 202, 203];
+  await env.kafka.produce(voltages.map((voltage, i) => ({ topic: stream.data, partition: 0, key: 'E', value: JSON.stringify({ eventId: 'E', id: i, offset: i, payload: { datetime: '01/12/2020 10:00:00', voltage } }) })));
+  await env.kafka.produce([{ topic: stream.event, partition: 0, key: 'E', value: JSON.stringify({ eventId: 'E', capacity: 3, sourceDescriptor: { topic: stream.data, partition: 0, offset: 0 } }) }]);
+  const consumer = createCompleteBatchConsumer({ ...env, eventTopic: stream.event, outputTopic: stream.output, errorTopic: stream.error, pollIntervalMs: 300 });
+  const running = consumer.run();
+  try {
+    const run = env.client.workflow.getHandle(batchRun);
+    await waitFor(async () => ((await run.describe().catch(() => undefined))?.type === 'completeBatch' ? true : undefined), { timeoutMs: 30_000, description: 'the completeBatch run' });
+    expect(await run.result()).toMatchObject({ status: 'processed', kept: 3 });
+  } finally {
+    await consumer.stop();
+    await running;
+  }
+  await expect(env.client.workflow.getHandle(pipelineRun).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
 });

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import { commandWorkflowId } from '../../src/commands/registry';
 import { loadPipelines, type LoadedPipelines } from '../../src/project/load';
 import { batchOptionsOf } from '../../src/project/pipelines-file';
 import { batchWorkflowId, type BatchPipelineOptions, type BatchReport } from '../../src/shared/batch';
@@ -148,7 +149,7 @@ describe('a project\'s own processors on the real stack', () => {
         { command: 'app.record_report', params: { pipeline: 'nightly', recordsOut: 7 }, idempotencyKey: key },
         { command: 'app.drop_tables', params: {} },
       ]);
-      const result = await waitFor(async () => env.client.workflow.getHandle(key).result().catch(() => undefined), { timeoutMs: 60_000, description: 'the command\'s workflow result' });
+      const result = await waitFor(async () => env.client.workflow.getHandle(commandWorkflowId('app.record_report', key)).result().catch(() => undefined), { timeoutMs: 60_000, description: 'the command\'s workflow result' });
       expect(result).toBe('nightly wrote 7 records');
       const dead = await waitFor(async () => {
         const records = await readTopic(env.config.kafka.brokers, config.dispatcher.deadLetterTopic).catch(() => []);

@@ -1,5 +1,5 @@
 import type { Client } from '@temporalio/client';
-import { builtInCommands, createCommandRegistry, type CommandDefinition } from '../../src/commands/registry';
+import { builtInCommands, commandWorkflowId, createCommandRegistry, type CommandDefinition } from '../../src/commands/registry';
 import type { KtoConfig } from '../../src/runtime/config';
 import { createDispatcher, type DispatcherOptions } from '../../src/dispatcher';
 import { createCommandDecoder } from '../../src/dispatcher/decode';
@@ -40,6 +40,9 @@ export async function sinkReset(): Promise<void> {
 export async function waitForMail(subject: string, timeoutMs = 30_000): Promise<StoredMessage> {
   return waitFor(async () => (await sinkMessages()).find((m) => m.subject === subject), { timeoutMs, description: `an email with subject "${subject}"` });
 }
+
+/** The workflow id of an `app.send_email_alert` command with this key (or record coordinates). */
+export const emailWorkflowId = (key: string): string => commandWorkflowId('app.send_email_alert', key);
 
 /** Config for one test: its own commands topic, group and dead-letter topic, on the test's task queue. */
 export function dispatcherConfig(config: KtoConfig, overrides: Partial<KtoConfig['dispatcher']> = {}): KtoConfig {

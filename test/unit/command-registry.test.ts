@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { builtInCommands, createCommandRegistry, defineCommand, isRejection, type ResolvedCommand } from '../../src/commands/registry';
+import { builtInCommands, commandWorkflowId, createCommandRegistry, defineCommand, isRejection, type ResolvedCommand } from '../../src/commands/registry';
 
 const source = { topic: 'kto.commands', partition: 2, offset: 41n };
 const registry = createCommandRegistry({ taskQueue: 'kto', commands: builtInCommands({ operatorEmail: 'oncall@example.com' }) });
@@ -12,7 +12,7 @@ function resolved(r: ReturnType<typeof registry.resolveCommand>): ResolvedComman
 describe('command registry', () => {
   it('maps app.send_email_alert to the sendEmailAlert workflow on the default queue', () => {
     const r = resolved(registry.resolveCommand({ command: 'app.send_email_alert', params: { email: 'ops@example.com', subject: 'disk full' } }, source));
-    expect(r).toMatchObject({ command: 'app.send_email_alert', workflowType: 'sendEmailAlert', taskQueue: 'kto', workflowId: 'kto.commands-2-41' });
+    expect(r).toMatchObject({ command: 'app.send_email_alert', workflowType: 'sendEmailAlert', taskQueue: 'kto', workflowId: 'app.send_email_alert:kto.commands-2-41' });
     expect(r.args).toEqual([{ to: 'ops@example.com', subject: 'disk full', body: undefined, failureAlertTo: 'oncall@example.com', retry: undefined }]);
   });
 
@@ -22,9 +22,14 @@ describe('command registry', () => {
     expect(r.args[0]).toMatchObject({ to: 'test@email.com' });
   });
 
-  it('uses the idempotency key as the workflow id', () => {
+  it('puts the idempotency key after the canonical command name in the workflow id, so a key cannot name another workflow', () => {
     const r = resolved(registry.resolveCommand({ command: 'app.send_email_alert', params: { email: 'a@example.com' }, idempotencyKey: 'alert-7' }, source));
-    expect(r.workflowId).toBe('alert-7');
+    expect(r.workflowId).toBe('app.send_email_alert:alert-7');
+    expect(r.workflowId).toBe(commandWorkflowId('app.send_email_alert', 'alert-7'));
+    const alias = resolved(registry.resolveCommand({ command: 'send-email-alert', params: { email: 'a@example.com' }, idempotencyKey: 'alert-7' }, source));
+    expect(alias.workflowId).toBe(r.workflowId);
+    const squat = resolved(registry.resolveCommand({ command: 'app.send_email_alert', params: { email: 'a@example.com' }, idempotencyKey: 'kto-batch-voltage-daily' }, source));
+    expect(squat.workflowId).toBe('app.send_email_alert:kto-batch-voltage-daily');
   });
 
   it('rejects unknown commands, including workflow type names and the seed DAG-id trick', () => {
@@ -80,7 +85,7 @@ describe('command registry', () => {
       workflowType: 'reindex',
       taskQueue: 'search',
       args: ['orders', { full: true }],
-      workflowId: 'reindex-orders',
+      workflowId: 'app.reindex:reindex-orders',
       startOptions: { workflowExecutionTimeout: '1h' },
     });
     expect(custom.names()).toEqual(['app.reindex']);
@@ -89,5 +94,10 @@ describe('command registry', () => {
   it('refuses a name registered twice', () => {
     const dup = defineCommand({ name: 'a', workflow: 'x', params: z.object({}), aliases: ['a'] });
     expect(() => createCommandRegistry({ taskQueue: 'q', commands: [dup] })).toThrow(/registered twice/);
+  });
+
+  it('refuses a name with the separator of workflow ids', () => {
+    const colon = defineCommand({ name: 'app:reindex', workflow: 'x', params: z.object({}) });
+    expect(() => createCommandRegistry({ taskQueue: 'q', commands: [colon] })).toThrow(/contains ":".*Fix: rename the command, e.g. "app.reindex"/);
   });
 });

@@ -77,7 +77,7 @@ describe('complete batch events', () => {
     const event = { eventId: 'e1', capacity: 1, sourceDescriptor: { topic: 'd', partition: 0, offset: 5 } };
     const resolved = registry.resolveCommand({ command: COMPLETE_BATCH_COMMAND, params: event }, { topic: 'ev', partition: 2, offset: 9n });
     if (isRejection(resolved)) throw new Error(resolved.detail);
-    expect(resolved.workflowId).toBe('ev-2-9');
+    expect(resolved.workflowId).toBe('kto.complete_batch:ev-2-9');
     expect(resolved.workflowType).toBe('completeBatch');
     expect(resolved.args[0]).toMatchObject({ eventSource: { topic: 'ev', partition: 2, offset: '9' }, outputTopic: 'o', handler: 'aggregate', deadlineMs: 600_000 });
     const bad = registry.resolveCommand({ command: COMPLETE_BATCH_COMMAND, params: { eventId: 'x' } }, { topic: 'ev', partition: 0, offset: 1n });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { commandWorkflowId } from 'kafka-temporal-orchestrator';
 import { startTestStack, type TestStack } from 'kafka-temporal-orchestrator/testing';
 import type { SlowServicesOptions } from '../processors/slow-services';
 import { accessLog, expectedP95 } from './access-log';
@@ -56,7 +57,7 @@ test('map: server-errors-by-path keeps the 5xx requests, keyed by lower-case pat
 
 test('a command from the commands topic starts its workflow, which calls the project activity', async () => {
   await kto.sendCommand('app.notify_latency', { pipeline: 'nightly', rows: 3 }, { idempotencyKey: 'notice-1' });
-  assert.equal(await kto.workflowResult('notice-1'), 'nightly wrote 3 rows');
+  assert.equal(await kto.workflowResult(commandWorkflowId('app.notify_latency', 'notice-1')), 'nightly wrote 3 rows');
 });
 
 test('a workflow runs a batch pipeline, then starts a command with its result', async () => {
