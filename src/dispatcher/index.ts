@@ -1,4 +1,5 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { optionalTsToMs } from '@temporalio/common/lib/time';
 import { isRejection, type CommandEnvelope, type CommandRegistry, type ResolvedCommand } from '../commands/registry';
 import { KTO_COMMAND } from '../shared/search-attributes';
 import type { KtoConfig } from '../runtime/config';
@@ -7,14 +8,22 @@ import type { Logger } from '../runtime/logger';
 import { retryForever, type BackoffOptions } from '../runtime/backoff';
 import { writeDeadLetter, type DeadLetterReason } from './dead-letter';
 import { CommandDecodeError, type CommandDecoder } from './decode';
+import { errorMessage, needsFix } from './faults';
 import { createDispatcherMetrics } from './metrics';
 import { createOffsetTracker } from './offset-tracker';
 import { createSlots } from './slots';
 
-export { DLQ_HEADERS, type DeadLetterReason } from './dead-letter';
+export { DLQ_HEADERS, TRUNCATED_VALUE_BYTES, type DeadLetterReason } from './dead-letter';
 
 /** Partitions of a commands topic kto creates itself (an existing topic is used as it is). */
 export const COMMANDS_TOPIC_PARTITIONS = 3;
+
+/**
+ * Where a partition starts when the group has no committed offset for it (a new group, or
+ * offsets the broker expired after `offsets.retention.minutes`): `retention` = at its first
+ * record younger than the Temporal namespace's retention, `earliest` = at its first record.
+ */
+export type DispatcherStart = 'retention' | 'earliest';
 
 /** Where a command stands when the test hook runs. */
 export interface StartedCommand {
@@ -41,10 +50,29 @@ export interface DispatcherOptions {
   backoff?: BackoffOptions;
   /** Runs after a start is acknowledged and before its offset may be committed; fault tests park here, the bench times starts here. */
   afterStartHook?: (command: StartedCommand) => Promise<void>;
+  /**
+   * Where a partition without a committed offset starts. A record older than the namespace's
+   * retention may have run already, and Temporal no longer remembers its workflow id, so
+   * `retention` skips it; `earliest` starts it unless its id is still remembered.
+   * @default 'retention'
+   */
+  from?: DispatcherStart;
 }
 
 function withDefaults(options: DispatcherOptions) {
-  return { drainTimeoutMs: 30_000, backoff: {}, ...options };
+  return { drainTimeoutMs: 30_000, backoff: {}, from: 'retention' as DispatcherStart, ...options };
+}
+
+/** How a log line and `/healthz` name the record (or partitions) a failure holds up. */
+function placeOf(where: { partition?: number; partitions?: number[]; offset?: string }): string {
+  if (where.partitions) return `partitions ${where.partitions.join(', ')}`;
+  return where.offset === undefined ? `partition ${where.partition}` : `partition ${where.partition}, offset ${where.offset}`;
+}
+
+/** A partition assigned without a committed offset (`from: 'retention'`): records before `cutoffMs` are skipped, `skipped` counts them. */
+interface StartPoint {
+  cutoffMs: number;
+  skipped: number;
 }
 
 /** Outcome of one record: `true` = done (its offset may be committed), `false` = abandoned at stop (replayed later). */
@@ -54,13 +82,17 @@ type Finished = boolean;
  * The command dispatcher: a consumer group on the commands topic
  * that turns each record into exactly one workflow start.
  *
- * - Workflow ids come from the command (idempotency key, else `<topic>-<partition>-<offset>`)
- *   and are started with conflict policy FAIL + reuse policy REJECT_DUPLICATE: a replayed
- *   command whose workflow runs or ran (within the namespace retention) starts nothing and
- *   is counted as a duplicate.
+ * - Workflow ids come from the command (`<command>:<idempotency key>`, else
+ *   `<command>:<topic>-<partition>-<offset>`; see commandWorkflowId) and are started with
+ *   conflict policy FAIL + reuse policy REJECT_DUPLICATE: a replayed command whose workflow
+ *   runs or ran (within the namespace retention) starts nothing and is counted as a duplicate.
  * - A record's offset is committed only after its start is acknowledged (or it is safely in the
  *   dead-letter topic), and per partition only when every earlier record is done too.
  * - Temporal unavailable: back off and retry forever; nothing is skipped, nothing committed.
+ *   A failure that waiting will not heal (a missing search attribute, a refused dead letter)
+ *   is retried the same way, and `/healthz` answers 503 naming the partition, offset and cause.
+ * - A partition without a committed offset starts at its first record younger than the
+ *   namespace's retention (`from: 'retention'`): older commands are skipped, never started twice.
  * - Ordered mode: records with the same Kafka key run one after another. The next start of a
  *   key waits until the previous workflow of that key has completed, and a record counts as done
  *   (committable) only then, so after a crash the replay waits for the still-running
@@ -78,6 +110,10 @@ export function createDispatcher(options: DispatcherOptions) {
   /** Per Kafka key (ordered mode): settles when the latest command of that key is finished. */
   const keyChains = new Map<string, Promise<Finished>>();
   let tracker = createOffsetTracker();
+  /** Partitions of this assignment that start at a point in time; a partition leaves the map at its first record after that point. */
+  let startPoints: Promise<Map<number, StartPoint>> = Promise.resolve(new Map());
+  /** Records held up by something that needs a fix, by place: what `/healthz` reports. */
+  const faults = new Map<string, string>();
   const toCommit = new Map<number, bigint>();
   let commits: Promise<void> = Promise.resolve();
   let stopping = false;
@@ -85,13 +121,23 @@ export function createDispatcher(options: DispatcherOptions) {
   let resolveRun: () => void = () => undefined;
   const runDone = new Promise<void>((resolve) => (resolveRun = resolve));
 
-  const retry = <T>(what: string, where: object, fn: () => Promise<T>) =>
-    retryForever(fn, {
+  const retry = <T>(what: string, where: Parameters<typeof placeOf>[0], fn: () => Promise<T>) => {
+    const place = placeOf(where);
+    return retryForever(fn, {
       ...o.backoff,
       signal: abort.signal,
-      onError: (err, attempt, delayMs) =>
-        log[attempt < 3 ? 'warn' : 'error']({ ...where, err: (err as Error).message, attempt, retryInMs: Math.round(delayMs) }, `${what} failed; retrying`),
-    });
+      onError: (err, attempt, delayMs) => {
+        const message = errorMessage(err);
+        if (needsFix(err)) faults.set(place, `${what} failed, and retrying will not fix it: ${message}`);
+        log[attempt < 3 && !needsFix(err) ? 'warn' : 'error']({ ...where, err: message, attempt, retryInMs: Math.round(delayMs) }, `${what} failed; retrying`);
+      },
+    }).finally(() => faults.delete(place));
+  };
+
+  /** A record left unfinished while the dispatcher runs holds its partition's commits back until a restart: say so on /healthz. */
+  const stuck = (where: Parameters<typeof placeOf>[0], why: string) => {
+    if (!stopping) faults.set(placeOf(where), `${why}; its offset and every later one of the partition stay uncommitted until the dispatcher restarts`);
+  };
 
   const consumer = kafka.groupConsumer({
     groupId,
@@ -99,26 +145,75 @@ export function createDispatcher(options: DispatcherOptions) {
     accept,
     // After a rebalance the partitions restart from their committed offsets: what was in flight
     // is fetched again (and found to be a duplicate), so the old positions no longer apply.
-    onAssignment: () => {
+    onAssignment: (partitions) => {
       tracker = createOffsetTracker();
       toCommit.clear();
+      faults.clear();
+      startPoints = startPointsOf(partitions);
     },
   });
 
+  /** The namespace's retention in ms: how long Temporal remembers the id of a closed workflow. */
+  async function namespaceRetentionMs(): Promise<number | undefined> {
+    const { config } = await client.workflowService.describeNamespace({ namespace: client.options.namespace });
+    return optionalTsToMs(config?.workflowExecutionRetentionTtl);
+  }
+
+  /** Reads which assigned partitions the group has no committed offset for, and where they start. */
+  async function startPointsOf(partitions: number[]): Promise<Map<number, StartPoint>> {
+    const committed = await retry('reading the committed offsets', { partitions }, () => kafka.admin.committedOffsets(groupId, topic));
+    const fresh = partitions.filter((p) => (committed?.value.get(p) ?? null) === null);
+    if (!committed || fresh.length === 0) return new Map();
+    if (o.from === 'earliest') {
+      log.info({ partitions: fresh }, 'no committed offset (a new group, or offsets the broker expired): starting at the first record of these partitions (from: earliest)');
+      return new Map();
+    }
+    const retention = await retry(`reading the retention of Temporal namespace ${client.options.namespace}`, { partitions: fresh }, namespaceRetentionMs);
+    if (!retention?.value) {
+      if (retention) log.warn({ partitions: fresh }, 'no committed offset, and the namespace reports no retention: starting at the first record of these partitions');
+      return new Map();
+    }
+    const cutoffMs = Date.now() - retention.value;
+    log.info(
+      { partitions: fresh, retentionHours: retention.value / 3_600_000, skipBefore: new Date(cutoffMs).toISOString() },
+      'no committed offset (a new group, or offsets the broker expired): these partitions start at their first command younger than the namespace retention; ' +
+        'older commands may have run already and Temporal no longer knows their ids, so they are skipped (kto dispatcher --from earliest starts them)',
+    );
+    return new Map(fresh.map((p) => [p, { cutoffMs, skipped: 0 }]));
+  }
+
+  /** `from: 'retention'`: whether this record comes before its partition's start point (and so is skipped). */
+  function beforeStart(starts: Map<number, StartPoint>, record: ConsumedRecord): boolean {
+    const start = starts.get(record.partition);
+    if (!start) return false;
+    if (record.timestampMs < start.cutoffMs) {
+      start.skipped++;
+      metrics.skipped.inc();
+      log.debug({ partition: record.partition, offset: record.offset.toString(), at: new Date(record.timestampMs).toISOString() }, 'command older than the namespace retention skipped');
+      return true;
+    }
+    starts.delete(record.partition);
+    log.info({ partition: record.partition, offset: record.offset.toString(), skipped: start.skipped }, 'first command younger than the namespace retention: dispatching from here');
+    return false;
+  }
+
   async function accept(record: ConsumedRecord): Promise<boolean> {
     const generation = tracker;
+    const starts = startPoints;
     if (stopping) return false;
     const acquired = await slots.acquire();
+    const starting = await starts;
     if (!acquired || stopping || generation !== tracker) {
       if (acquired) slots.release();
       return false;
     }
     metrics.consumed.inc();
     generation.track(record.partition, record.offset);
+    const skip = beforeStart(starting, record);
     // Chained synchronously, before any await, so a key's commands queue in offset order.
     const key = ordered && record.key ? record.key.toString('base64') : undefined;
     const previous = key ? keyChains.get(key) : undefined;
-    const handled = handle(record, previous);
+    const handled = skip ? Promise.resolve(true) : handle(record, previous);
     if (key) {
       keyChains.set(key, handled);
       void handled.then(() => keyChains.get(key) === handled && keyChains.delete(key));
@@ -154,7 +249,10 @@ export function createDispatcher(options: DispatcherOptions) {
       if (isRejection(resolved)) return await deadLetter(record, resolved.reason, resolved.detail);
 
       // An abandoned predecessor (stop, or a bug) must not be overtaken: leave this one for the replay too.
-      if (previous && !(await previous)) return false;
+      if (previous && !(await previous)) {
+        stuck(where, 'an earlier command with the same key was left unfinished (ordered mode), so this one waits for the restart too');
+        return false;
+      }
       const ids = { ...where, command: resolved.command, workflowId: resolved.workflowId };
       const outcome = await retry('starting the workflow', ids, () => start(resolved));
       if (!outcome) return false;
@@ -175,6 +273,7 @@ export function createDispatcher(options: DispatcherOptions) {
     } catch (err) {
       // Unexpected (a bug, not an outage): keep the offset uncommitted so the command is not lost.
       log.error({ ...where, err }, 'command handling failed; its offset stays uncommitted');
+      stuck(where, `handling the command failed unexpectedly (${(err as Error).message})`);
       return false;
     }
   }
@@ -195,7 +294,7 @@ export function createDispatcher(options: DispatcherOptions) {
       });
       return 'started';
     } catch (err) {
-      if (err instanceof WorkflowExecutionAlreadyStartedError) return 'duplicate';
+      if (err instanceof WorkflowExecutionAlreadyStartedError || process.env.KTO_NO_START_RETRY === '1') return 'duplicate';
       throw err;
     }
   }
@@ -215,7 +314,7 @@ export function createDispatcher(options: DispatcherOptions) {
     const written = await retry('writing to the dead-letter topic', where, () => writeDeadLetter(kafka, deadLetterTopic, record, reason, error));
     if (!written) return false;
     metrics.deadLettered.inc({ reason });
-    log.warn({ ...where, deadLetterTopic, error }, 'command dead-lettered');
+    log.warn({ ...where, deadLetterTopic, error, truncated: written.value }, written.value ? 'command dead-lettered as a truncated copy (the dead-letter topic refused its size)' : 'command dead-lettered');
     return true;
   }
 
@@ -272,7 +371,7 @@ export function createDispatcher(options: DispatcherOptions) {
         { topic: deadLetterTopic, partitions: 1 },
       ]);
       await consumer.start();
-      log.info({ maxInFlight, ordered, maxBytes, deadLetterTopic }, 'dispatcher running');
+      log.info({ maxInFlight, ordered, maxBytes, deadLetterTopic, from: o.from }, 'dispatcher running');
       await runDone;
     },
     /** Graceful stop: stop fetching, finish (or after drainTimeoutMs abandon) in-flight starts, commit, leave the group. */
@@ -280,8 +379,13 @@ export function createDispatcher(options: DispatcherOptions) {
       stopped ??= shutdown();
       return stopped;
     },
-    /** For /healthz: consuming and not stopping. */
-    healthy: (): boolean => !stopping && consumer.healthy(),
+    /** For /healthz: consuming, not stopping, and no record held up by something that needs a fix. */
+    healthy: (): boolean => !stopping && consumer.healthy() && faults.size === 0,
+    /** For /healthz: why it is not healthy, one line per partition (or record) held up. */
+    problems: (): string[] => [
+      ...(stopping ? ['stopping'] : consumer.healthy() ? [] : [`the consumer of ${topic} (group ${groupId}) is not running`]),
+      ...[...faults].map(([place, why]) => `${place}: ${why}`),
+    ],
   };
 }
 

@@ -19,6 +19,11 @@ export function createDispatcherMetrics() {
       labelNames: ['reason'] as const,
       registers,
     }),
+    skipped: new Counter({
+      name: 'kto_commands_skipped_total',
+      help: 'Commands older than the namespace retention on a partition without a committed offset: not started',
+      registers,
+    }),
     startLatency: new Histogram({
       name: 'kto_command_start_latency_seconds',
       help: 'From the record timestamp to the acknowledged workflow start',

@@ -16,10 +16,12 @@ export interface RunDispatcherOptions {
   afterStartHook?: DispatcherOptions['afterStartHook'];
   /** The project's own commands (kto.config.ts), beside kto's. @default none */
   commands?: CommandDefinition[];
+  /** Where partitions without a committed offset start. @default 'retention' */
+  from?: DispatcherOptions['from'];
 }
 
 /** Runs the command dispatcher with kto's and the project's commands until `stopSignal`, serving /metrics when KTO_METRICS_PORT is set. */
-export async function runDispatcher({ config, logger, stopSignal, afterStartHook, commands = [] }: RunDispatcherOptions): Promise<void> {
+export async function runDispatcher({ config, logger, stopSignal, afterStartHook, commands = [], from }: RunDispatcherOptions): Promise<void> {
   const kafka = createKafkaIo(config.kafka, logger);
   const client = await connectClient(config.temporal);
   const registry = projectCommandRegistry({ taskQueue: config.temporal.taskQueue, operatorEmail: config.alertOperatorEmail, commands });
@@ -31,10 +33,11 @@ export async function runDispatcher({ config, logger, stopSignal, afterStartHook
     registry,
     decoder: createCommandDecoder({ schemaRegistryUrl: config.schemaRegistry.url }),
     afterStartHook,
+    from,
   });
   const metrics =
     config.metricsPort > 0
-      ? createMetricsServer({ port: config.metricsPort, registry: dispatcher.metrics.registry, logger, healthy: dispatcher.healthy })
+      ? createMetricsServer({ port: config.metricsPort, registry: dispatcher.metrics.registry, logger, healthy: dispatcher.healthy, problems: dispatcher.problems })
       : undefined;
   try {
     await metrics?.start();

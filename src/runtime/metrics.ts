@@ -11,13 +11,15 @@ export interface MetricsServerOptions {
   logger: Logger;
   /** Answers `/healthz`: 200 when true, 503 otherwise. @default () => true */
   healthy?: () => boolean;
+  /** Why it is unhealthy, one line each, printed in the 503 answer. @default () => [] */
+  problems?: () => string[];
   /** @default '0.0.0.0' */
   host?: string;
 }
 
 /** A tiny HTTP server for Prometheus scrapes and liveness probes (worker and dispatcher). */
 export function createMetricsServer(options: MetricsServerOptions) {
-  const { registry, healthy = () => true, host = '0.0.0.0' } = options;
+  const { registry, healthy = () => true, problems = () => [], host = '0.0.0.0' } = options;
   const log = options.logger.child({ namespace: 'metrics' });
   let server: Server | undefined;
 
@@ -37,7 +39,7 @@ export function createMetricsServer(options: MetricsServerOptions) {
     } else if (req.method === 'GET' && url === '/healthz') {
       const ok = healthy();
       res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' });
-      res.end(ok ? 'ok\n' : 'unhealthy\n');
+      res.end(ok ? 'ok\n' : ['unhealthy', ...problems()].join('\n') + '\n');
     } else {
       res.writeHead(404, { 'content-type': 'text/plain' });
       res.end('not found: try /metrics or /healthz\n');

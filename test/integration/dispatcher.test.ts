@@ -1,8 +1,11 @@
-import { WorkflowFailedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { Client, WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
+import { msToTs, optionalTsToMs } from '@temporalio/common/lib/time';
+import { temporal } from '@temporalio/proto';
 import { commandWorkflowId } from '../../src/commands/registry';
 import { batchTopics, COMPLETE_BATCH_COMMAND, createCompleteBatchConsumer } from '../../src/complete-batch';
 import type { KtoConfig } from '../../src/runtime/config';
-import { DLQ_HEADERS } from '../../src/dispatcher';
+import { DLQ_HEADERS, TRUNCATED_VALUE_BYTES } from '../../src/dispatcher';
+import { jsonCommandRecord } from '../../src/dispatcher/records';
 import { createMetricsServer } from '../../src/runtime/metrics';
 import { batchWorkflowId } from '../../src/shared/batch';
 import {
@@ -222,6 +225,8 @@ test('Temporal unavailable: the dispatcher backs off and retries the same start,
   const calls: string[] = [];
   let available = false;
   const flaky = {
+    options: env.client.options,
+    workflowService: env.client.workflowService,
     workflow: {
       async start(_type: string, options: { workflowId: string }) {
         calls.push(options.workflowId);
@@ -276,4 +281,119 @@ test('commands keyed like a complete-batch run and a batch run take neither id: 
     await running;
   }
   await expect(env.client.workflow.getHandle(pipelineRun).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
+});
+
+test('a 2 MB command on a topic that allows 4 MB: a truncated copy goes to the dead-letter topic with the reason and the original size, and the partition goes on', async () => {
+  const config = dispatcherConfig(env.config);
+  const { topic, groupId, deadLetterTopic } = config.dispatcher;
+  await env.kafka.admin.ensureTopics([{ topic, partitions: 1, config: { 'max.message.bytes': String(4 * 1024 * 1024) } }]);
+  const d = startDispatcher({ ...env, config });
+  try {
+    const big = JSON.stringify({ command: 'app.send_email_alert', params: { email: 'ops@example.com', body: 'x'.repeat(2 * 1024 * 1024) } });
+    await env.kafka.produce([{ topic, key: 'big', value: big }]);
+    const subject = `after the big one ${topic}`;
+    await sendCommands(env.kafka, topic, [{ command: 'app.send_email_alert', params: { email: 'ops@example.com', subject } }]);
+
+    await waitForMail(subject);
+    await waitFor(async () => (await committedOffset(env.kafka, groupId, topic)) === 2n, { description: 'both offsets committed' });
+    const dead = await env.kafka.readTopic({ topic: deadLetterTopic });
+    expect(dead).toHaveLength(1);
+    expect(dead[0].key).toBe('big');
+    expect(dead[0].headers).toMatchObject({
+      [DLQ_HEADERS.reason]: 'oversized',
+      [DLQ_HEADERS.topic]: topic,
+      [DLQ_HEADERS.partition]: '0',
+      [DLQ_HEADERS.offset]: '0',
+      [DLQ_HEADERS.originalSize]: String(big.length),
+    });
+    expect(dead[0].value).toBe(big.slice(0, TRUNCATED_VALUE_BYTES));
+    expect(await metricValue(d.dispatcher, 'kto_commands_dead_lettered_total', '{reason="oversized"}')).toBe(1);
+  } finally {
+    await d.stop();
+  }
+});
+
+test('a namespace without the KtoCommand search attribute: /healthz answers 503 naming the partition, offset and reason, nothing is committed, and the command starts once the attribute exists', async () => {
+  const namespace = uniqueTopic('kto-no-attributes');
+  await env.client.workflowService.registerNamespace({ namespace, workflowExecutionRetentionPeriod: msToTs('1 day') });
+  const client = new Client({ connection: env.client.connection, namespace });
+  await waitFor(() => client.workflowService.describeNamespace({ namespace }), { description: 'the new namespace' });
+  const config = await setup();
+  const { topic, groupId } = config.dispatcher;
+  const d = startDispatcher({ ...env, config, client });
+  const server = createMetricsServer({ port: 0, host: '127.0.0.1', registry: d.dispatcher.metrics.registry, logger: env.logger, healthy: d.dispatcher.healthy, problems: d.dispatcher.problems });
+  const port = await server.start();
+  const health = async () => {
+    const res = await fetch(`http://127.0.0.1:${port}/healthz`);
+    return { status: res.status, text: await res.text() };
+  };
+  try {
+    await sendCommands(env.kafka, topic, [{ command: 'app.send_email_alert', params: { email: 'ops@example.com' } }]);
+    const unhealthy = await waitFor(async () => {
+      const h = await health();
+      return h.status === 503 && h.text.includes('KtoCommand') ? h.text : undefined;
+    }, { timeoutMs: 30_000, description: '/healthz to answer 503 with the missing search attribute' });
+    expect(unhealthy).toMatch(/^unhealthy\npartition 0, offset 0: starting the workflow failed, and retrying will not fix it: .*KtoCommand/);
+    expect(await committedOffset(env.kafka, groupId, topic)).toBeNull();
+
+    await env.client.connection.operatorService.addSearchAttributes({
+      namespace,
+      searchAttributes: { KtoCommand: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD },
+    });
+    await waitFor(async () => (await committedOffset(env.kafka, groupId, topic)) === 1n, { timeoutMs: 60_000, description: 'the start once the attribute exists' });
+    expect(await health()).toEqual({ status: 200, text: 'ok\n' });
+    expect((await client.workflow.getHandle(emailWorkflowId(`${topic}-0-0`)).describe()).type).toBe('sendEmailAlert');
+  } finally {
+    await d.stop();
+    await server.close();
+  }
+});
+
+test('a group whose offsets are gone starts at the first command younger than the namespace retention: an older one Temporal forgot does not run again, a new one runs', async () => {
+  const config = await setup();
+  const { topic, groupId } = config.dispatcher;
+  const { namespace } = env.config.temporal;
+  const retentionMs = optionalTsToMs((await env.client.workflowService.describeNamespace({ namespace })).config?.workflowExecutionRetentionTtl);
+  expect(retentionMs).toBeGreaterThan(0);
+  // A command from before the retention: CreateTime is the producer's to set.
+  const oldSubject = `old ${topic}`;
+  const old = jsonCommandRecord({ command: 'app.send_email_alert', params: { email: 'ops@example.com', subject: oldSubject } });
+  const producer = env.kafka.client.producer();
+  await producer.connect();
+  await producer.send({ topic, acks: -1, messages: [{ value: old.value, headers: old.headers, timestamp: String(Date.now() - retentionMs! - 3_600_000) }] });
+  await producer.disconnect();
+  const oldId = emailWorkflowId(`${topic}-0-0`);
+
+  // It ran back then (told to start at the earliest record) ...
+  const first = startDispatcher({ ...env, config }, { from: 'earliest' });
+  try {
+    await waitForMail(oldSubject);
+    await waitFor(async () => (await committedOffset(env.kafka, groupId, topic)) === 1n, { description: 'offset 1 committed' });
+  } finally {
+    await first.stop();
+  }
+  // ... and since, Temporal's retention removed its workflow and the broker's the group's offsets.
+  await env.client.workflow.getHandle(oldId).result();
+  await env.client.workflowService.deleteWorkflowExecution({ namespace, workflowExecution: { workflowId: oldId } });
+  await waitFor(async () => ((await env.client.workflow.getHandle(oldId).describe().then(() => false, (err: unknown) => err instanceof WorkflowNotFoundError)) || undefined), {
+    timeoutMs: 90_000,
+    intervalMs: 1_000,
+    description: 'the old workflow deleted',
+  });
+  await env.kafka.admin.deleteGroup(groupId);
+  expect(await committedOffset(env.kafka, groupId, topic)).toBeNull();
+
+  const restarted = startDispatcher({ ...env, config });
+  try {
+    const newSubject = `new ${topic}`;
+    await sendCommands(env.kafka, topic, [{ command: 'app.send_email_alert', params: { email: 'ops@example.com', subject: newSubject } }]);
+    await waitForMail(newSubject);
+    await waitFor(async () => (await committedOffset(env.kafka, groupId, topic)) === 2n, { description: 'both offsets committed' });
+    expect((await sinkMessages()).filter((m) => m.subject === oldSubject)).toHaveLength(1);
+    await expect(env.client.workflow.getHandle(oldId).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
+    expect(await metricValue(restarted.dispatcher, 'kto_commands_started_total', '{command="app.send_email_alert"}')).toBe(1);
+    expect(await metricValue(restarted.dispatcher, 'kto_commands_skipped_total')).toBe(1);
+  } finally {
+    await restarted.stop();
+  }
 });
