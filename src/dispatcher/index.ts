@@ -294,7 +294,7 @@ export function createDispatcher(options: DispatcherOptions) {
       });
       return 'started';
     } catch (err) {
-      if (err instanceof WorkflowExecutionAlreadyStartedError || process.env.KTO_NO_START_RETRY === '1') return 'duplicate';
+      if (err instanceof WorkflowExecutionAlreadyStartedError) return 'duplicate';
       throw err;
     }
   }
