@@ -7,32 +7,38 @@ import { UserError } from '../runtime/errors';
 import { newTable } from './format';
 import { registerMailCommand } from './dev-mail';
 
-/** The local stack the configuration names (KTO_DEVSTACK_DIR, KTO_DEVSTACK_CACHE_DIR, KTO_DEV_*_PORT). */
-export function configuredStack(config: KtoConfig, logger: Logger): DevStack {
+/** The local stack the configuration names (KTO_DEVSTACK_DIR, KTO_DEVSTACK_CACHE_DIR, KTO_DEV_*_PORT, KTO_DEV_KAFKA_VERSION). */
+export function configuredStack(config: KtoConfig, logger: Logger, brokers?: number): DevStack {
   const { dir, cacheDir, ports, kafkaVersion } = config.devstack;
-  return createDevStack({ dir, cacheDir, ports, kafkaVersion, logger: logger.child({ namespace: 'devstack' }) });
+  return createDevStack({ dir, cacheDir, ports, kafkaVersion, brokers, logger: logger.child({ namespace: 'devstack' }) });
 }
 
-function stack(): DevStack {
+function stack(brokers?: number): DevStack {
   const { config, logger } = cliContext();
-  return configuredStack(config, logger);
+  return configuredStack(config, logger, brokers);
 }
 
-function parseService(name: string | undefined): ServiceName[] {
-  if (name === undefined) return [...SERVICE_NAMES];
-  if ((SERVICE_NAMES as readonly string[]).includes(name)) return [name as ServiceName];
-  throw new UserError(`Unknown service "${name}".`, `use one of: ${SERVICE_NAMES.join(', ')}`);
+function parseService(name: string | undefined, services: ServiceName[]): ServiceName[] {
+  if (name === undefined) return services;
+  if ((services as string[]).includes(name)) return [name as ServiceName];
+  throw new UserError(`Unknown service "${name}".`, `use one of: ${services.join(', ')}`);
 }
 
-async function up(): Promise<void> {
+function parseBrokers(text: string): number {
+  const brokers = Number(text);
+  if (brokers === 1 || brokers === 3) return brokers;
+  throw new UserError(`--brokers must be 1 or 3, got "${text}".`, 'e.g. kto dev up --brokers 3');
+}
+
+async function up(opts: { brokers?: string }): Promise<void> {
   const started = Date.now();
-  const s = stack();
+  const s = stack(opts.brokers === undefined ? undefined : parseBrokers(opts.brokers));
   const e = await s.up();
   process.stdout.write(
     [
       `Local stack ready in ${((Date.now() - started) / 1000).toFixed(1)}s:`,
       `  Temporal     ${e.temporalAddress}  (UI ${e.temporalUiUrl})`,
-      `  Kafka        ${e.kafkaBrokers.join(',')}  (Apache Kafka ${s.kafkaVersion})`,
+      `  Kafka        ${e.kafkaBrokers.join(',')}  (Apache Kafka ${s.kafkaVersion}, ${e.kafkaBrokers.length === 1 ? 'one broker' : `${e.kafkaBrokers.length} brokers`})`,
       `  SMTP sink    ${e.smtpHost}:${e.smtpPort}  (messages: kto dev mail, control ${e.smtpControlUrl})`,
       `  Schemas      ${e.schemaRegistryUrl}  (Apicurio Registry, Confluent API)`,
       'Stop it with `kto dev down`; data stays until you delete the state folder.',
@@ -52,8 +58,8 @@ async function status(): Promise<void> {
 }
 
 async function logs(service: string | undefined, opts: { follow?: boolean; lines: string }): Promise<void> {
-  const services = parseService(service);
   const s = stack();
+  const services = parseService(service, s.serviceNames);
   const files = new Map(services.map((name) => [s.logPath(name), name]));
   const width = Math.max(...services.map((name) => name.length));
   const prefix = (file: string) => (services.length > 1 ? `${files.get(file)!.padEnd(width)} | ` : '');
@@ -72,15 +78,19 @@ async function logs(service: string | undefined, opts: { follow?: boolean; lines
 export function registerDevCommands(program: Command): Command {
   const dev = program
     .command('dev')
-    .description('run the local stack: Temporal dev server, one Kafka node and an SMTP sink (installed on first use)')
+    .description('run the local stack: Temporal dev server, one Kafka node (three with up --brokers 3) and an SMTP sink (installed on first use)')
     .addHelpText('after', `\nPorts: KTO_DEV_TEMPORAL_PORT, KTO_DEV_TEMPORAL_UI_PORT, KTO_DEV_KAFKA_PORT, KTO_DEV_KAFKA_CONTROLLER_PORT,\n       KTO_DEV_SMTP_PORT, KTO_DEV_SMTP_CONTROL_PORT. State folder: KTO_DEVSTACK_DIR (default .devstack).\nKafka release: KTO_DEV_KAFKA_VERSION (3.9.x or 4.x, default ${KAFKA_VERSION}).\n`);
-  dev.command('up').description('install what is missing, start every service and wait until each answers').action(action(up));
+  dev
+    .command('up')
+    .description('install what is missing, start every service and wait until each answers')
+    .option('--brokers <n>', 'Kafka nodes: 1, or 3 (replication factor 3, min.insync.replicas 2); kept with the data (default: as the data was formatted, else 1)')
+    .action(action(up));
   dev.command('down').description('stop every service (data is kept)').action(action(async () => stack().down()));
   dev.command('status').description('show each service: pid, ports, state').action(action(status));
   dev
     .command('logs')
     .description('print the log of one service, or of all')
-    .argument('[service]', SERVICE_NAMES.join(' | '))
+    .argument('[service]', `${SERVICE_NAMES.join(' | ')} (kafka-2, kafka-3 with --brokers 3)`)
     .option('-f, --follow', 'keep printing new lines until Ctrl-C')
     .option('-n, --lines <n>', 'lines to print from the end of each log', '50')
     .action(action(logs));

@@ -3,9 +3,9 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { UserError } from '../runtime/errors';
 import { createLogger, type Logger } from '../runtime/logger';
-import { createKafkaService } from './kafka';
+import { createKafkaServices, readKafkaData } from './kafka';
 import { KAFKA_VERSION, KAFKA_VERSION_HINT, SUPPORTED_KAFKA_VERSION } from './kafka-version';
-import { isPortFree, isPortOpen, PORT_ENV_VARS, portInUseError, type DevStackPorts, type PortName } from './ports';
+import { isPortFree, isPortOpen, kafkaNodes, PORT_ENV_VARS, portInUseError, type DevStackPorts, type PortName } from './ports';
 import { findProcesses, isAlive, isOwnProcess, readPid, removeFile, spawnDetached, stopProcessGroup, tailLines } from './processes';
 import { createSchemaRegistryService, localSchemaRegistryUrl } from './schema-registry';
 import { SERVICE_NAMES, stackPaths, type ServiceContext, type ServiceName, type ServiceSpec } from './service';
@@ -19,6 +19,11 @@ export interface DevStackOptions {
   cacheDir?: string;
   /** The Apache Kafka release (3.9.x or 4.x) to install and run. @default {@link KAFKA_VERSION} */
   kafkaVersion?: string;
+  /**
+   * Kafka nodes: 1, or 3 (replication factor 3, min.insync.replicas 2). Kept with the data, so
+   * `down`, `status` and the next `up` find all of them. @default what the data was formatted for, else 1
+   */
+  brokers?: number;
   /** One port per listener; `up` refuses to start a service whose port another program holds. */
   ports: DevStackPorts;
   /** Structured logs of the stack's own work. @default a logger at level warn on stderr */
@@ -67,6 +72,8 @@ export interface DevStack {
   readonly dir: string;
   readonly cacheDir: string;
   readonly kafkaVersion: string;
+  /** Every service of this stack, e.g. `kafka-2` and `kafka-3` beside `kafka` for three brokers. */
+  readonly serviceNames: ServiceName[];
   /** Installs whatever is missing from the cache; a no-op when everything is there. */
   install(): Promise<void>;
   /** Installs, then starts every service that is not running and waits until all answer. */
@@ -76,6 +83,11 @@ export interface DevStack {
   status(): Promise<ServiceStatus[]>;
   endpoints(): DevStackEndpoints;
   logPath(service: ServiceName): string;
+}
+
+function checkedBrokers(brokers: number): number {
+  if (brokers === 1 || brokers === 3) return brokers;
+  throw new UserError(`The local stack runs 1 or 3 Kafka brokers, not ${brokers}.`, 'use --brokers 1 or --brokers 3');
 }
 
 function checkedKafkaVersion(version: string): string {
@@ -90,6 +102,7 @@ function withDefaults(options: DevStackOptions) {
     cacheDir: path.resolve(options.cacheDir ?? path.join(dir, 'cache')),
     ports: options.ports,
     kafkaVersion: checkedKafkaVersion(options.kafkaVersion ?? KAFKA_VERSION),
+    brokers: checkedBrokers(options.brokers ?? readKafkaData(path.join(dir, 'data'))?.brokers ?? 1),
     logger: options.logger ?? createLogger({ level: 'warn' }),
     progress: options.progress ?? ((line: string) => void process.stderr.write(`${line}\n`)),
   };
@@ -102,9 +115,10 @@ const NAME_WIDTH = Math.max(...SERVICE_NAMES.map((n) => n.length));
 export function createDevStack(options: DevStackOptions): DevStack {
   const o = withDefaults(options);
   const paths = stackPaths(o.dir);
-  const ctx: ServiceContext = { paths, cacheDir: o.cacheDir, ports: o.ports, logger: o.logger, kafkaVersion: o.kafkaVersion };
+  const ctx: ServiceContext = { paths, cacheDir: o.cacheDir, ports: o.ports, logger: o.logger, kafkaVersion: o.kafkaVersion, kafkaBrokers: o.brokers };
   // Start order; stopping runs in reverse.
-  const services: ServiceSpec[] = [createTemporalService(ctx), createKafkaService(ctx), createSmtpService(ctx), createSchemaRegistryService(ctx)];
+  const services: ServiceSpec[] = [createTemporalService(ctx), ...createKafkaServices(ctx), createSmtpService(ctx), createSchemaRegistryService(ctx)];
+  const listeners = (spec: ServiceSpec) => spec.ports.map((name) => ({ name, port: o.ports[name] + (spec.portOffset ?? 0) }));
   const say = (service: ServiceName, message: string) => o.progress(`${service.padEnd(NAME_WIDTH)} ${message}`);
 
   /** The running pid of a service, removing a pid file that points at nothing of ours. */
@@ -156,7 +170,7 @@ export function createDevStack(options: DevStackOptions): DevStack {
   const endpoints = (): DevStackEndpoints => ({
     temporalAddress: `127.0.0.1:${o.ports.temporal}`,
     temporalUiUrl: `http://127.0.0.1:${o.ports.temporalUi}`,
-    kafkaBrokers: [`127.0.0.1:${o.ports.kafka}`],
+    kafkaBrokers: kafkaNodes(o.ports, o.brokers).map((n) => `127.0.0.1:${n.port}`),
     smtpHost: '127.0.0.1',
     smtpPort: o.ports.smtp,
     smtpControlUrl: `http://127.0.0.1:${o.ports.smtpControl}`,
@@ -168,13 +182,18 @@ export function createDevStack(options: DevStackOptions): DevStack {
   }
 
   function checkDistinctPorts(): void {
-    const byPort = new Map<number, PortName[]>();
-    for (const [name, port] of Object.entries(o.ports) as [PortName, number][]) byPort.set(port, [...(byPort.get(port) ?? []), name]);
+    const byPort = new Map<number, string[]>();
+    for (const spec of services) {
+      for (const { name, port } of listeners(spec)) {
+        const variable = spec.portOffset ? `${PORT_ENV_VARS[name]} + ${spec.portOffset} (${spec.name})` : PORT_ENV_VARS[name];
+        byPort.set(port, [...(byPort.get(port) ?? []), variable]);
+      }
+    }
     const clash = [...byPort].find(([, names]) => names.length > 1);
     if (clash) {
       const [port, names] = clash;
       throw new UserError(
-        `${names.map((n) => PORT_ENV_VARS[n]).join(' and ')} are ${names.length === 2 ? 'both' : 'all'} ${port}, but every listener of the stack needs a port of its own.`,
+        `${names.join(' and ')} are ${names.length === 2 ? 'both' : 'all'} ${port}, but every listener of the stack needs a port of its own.`,
         `give each of them a different port`,
       );
     }
@@ -191,14 +210,14 @@ export function createDevStack(options: DevStackOptions): DevStack {
     }
     const toStart = services.filter((spec) => !running.has(spec));
     for (const spec of toStart) {
-      for (const name of spec.ports) {
-        if (!(await isPortFree(o.ports[name]))) throw portInUseError(spec.name, name, o.ports[name]);
+      for (const { name, port } of listeners(spec)) {
+        if (!(await isPortFree(port))) throw portInUseError(spec.name, name, port);
       }
     }
     const started = new Set<ServiceSpec>();
     const start = async (spec: ServiceSpec) => {
       const command = await spec.prepare();
-      say(spec.name, `starting on 127.0.0.1:${spec.ports.map((n) => o.ports[n]).join(', ')}…`);
+      say(spec.name, `starting on 127.0.0.1:${listeners(spec).map((l) => l.port).join(', ')}…`);
       const t0 = Date.now();
       const child = spawnDetached({ ...command, pidFile: paths.pidFile(spec.name), logFile: paths.logFile(spec.name) });
       started.add(spec);
@@ -225,7 +244,7 @@ export function createDevStack(options: DevStackOptions): DevStack {
     return Promise.all(
       services.map(async (spec): Promise<ServiceStatus> => {
         const pid = runningPid(spec);
-        const ports = spec.ports.map((name) => ({ name, port: o.ports[name] }));
+        const ports = listeners(spec);
         let state: ServiceState;
         if (pid !== undefined) state = (await spec.probe()) ? 'running' : 'not responding';
         else state = (await isPortOpen(ports[0].port)) ? 'port in use' : 'stopped';
@@ -238,6 +257,7 @@ export function createDevStack(options: DevStackOptions): DevStack {
     dir: o.dir,
     cacheDir: o.cacheDir,
     kafkaVersion: o.kafkaVersion,
+    serviceNames: services.map((spec) => spec.name),
     install,
     up,
     down,

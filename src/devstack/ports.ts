@@ -88,9 +88,37 @@ export function portInUseError(service: string, name: PortName, port: number): U
   );
 }
 
-/** One free port per listener of a stack, e.g. for a private stack of tests or benchmarks. */
-export async function findFreeStackPorts(): Promise<DevStackPorts> {
-  const names = Object.keys(PORT_ENV_VARS) as PortName[];
-  const ports = await findFreePorts(names.length);
-  return Object.fromEntries(names.map((name, i) => [name, ports[i]])) as unknown as DevStackPorts;
+/** A Kafka node of the stack: node 1 listens on the configured ports, node n on each plus 2(n − 1). */
+export interface KafkaNode {
+  id: number;
+  port: number;
+  controllerPort: number;
+}
+
+export function kafkaNodes(ports: Pick<DevStackPorts, 'kafka' | 'kafkaController'>, count: number): KafkaNode[] {
+  return Array.from({ length: count }, (_, i) => ({ id: i + 1, port: ports.kafka + 2 * i, controllerPort: ports.kafkaController + 2 * i }));
+}
+
+/** The first of `size` consecutive ports that are all free right now. */
+async function findFreePortRun(size: number, host = HOST): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const [first] = await findFreePorts(1, host);
+    if (first + size > 65536) continue;
+    const rest = await Promise.all(Array.from({ length: size - 1 }, (_, i) => isPortFree(first + 1 + i, host)));
+    if (rest.every(Boolean)) return first;
+  }
+  throw new Error(`found no ${size} consecutive free ports on ${host} in 50 tries`);
+}
+
+/**
+ * One free port per listener of a stack, e.g. for a private stack of tests or benchmarks. With
+ * several Kafka nodes, their listeners take a run of consecutive free ports (see {@link kafkaNodes}).
+ */
+export async function findFreeStackPorts(options: { kafkaBrokers?: number } = {}): Promise<DevStackPorts> {
+  const brokers = options.kafkaBrokers ?? 1;
+  const kafka = await findFreePortRun(2 * brokers);
+  const kafkaPorts = Array.from({ length: 2 * brokers }, (_, i) => kafka + i);
+  const names = (Object.keys(PORT_ENV_VARS) as PortName[]).filter((name) => name !== 'kafka' && name !== 'kafkaController');
+  const ports = await findFreePorts(names.length, HOST, kafkaPorts);
+  return { ...Object.fromEntries(names.map((name, i) => [name, ports[i]])), kafka, kafkaController: kafka + 1 } as DevStackPorts;
 }

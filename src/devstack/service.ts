@@ -3,7 +3,8 @@ import type { Logger } from '../runtime/logger';
 import type { DevStackPorts, PortName } from './ports';
 
 export const SERVICE_NAMES = ['temporal', 'kafka', 'smtp', 'schema-registry'] as const;
-export type ServiceName = (typeof SERVICE_NAMES)[number];
+/** The services of every stack, and `kafka-2`, `kafka-3` for the other nodes of a Kafka cluster. */
+export type ServiceName = (typeof SERVICE_NAMES)[number] | `kafka-${number}`;
 
 /** Folder layout of one stack: `run/` pid files, `logs/` output, `data/` state kept across restarts. */
 export function stackPaths(dir: string) {
@@ -27,6 +28,8 @@ export interface ServiceContext {
   logger: Logger;
   /** The Apache Kafka release to install and run, e.g. 3.9.1 or 4.1.1. */
   kafkaVersion: string;
+  /** Kafka nodes: 1, or 3 for a cluster. */
+  kafkaBrokers: number;
 }
 
 export interface LaunchCommand {
@@ -41,6 +44,8 @@ export interface ServiceSpec {
   name: ServiceName;
   /** Listeners, checked free before launch and shown by `kto dev status`; the first is the main one. */
   ports: PortName[];
+  /** Added to each of `ports`: node n of a Kafka cluster listens on the configured ports plus 2(n − 1). @default 0 */
+  portOffset?: number;
   /** Whole arguments that identify this service of this stack: the program plus a path unique to the stack. */
   signature: string[];
   /** Installs what the service needs into the cache; a no-op once done. */

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { connectClient } from '../temporal/connection';
 import { cachePaths, installTemporal } from './install';
-import { findFreePorts, isPortOpen } from './ports';
+import { findFreePorts, isPortOpen, kafkaNodes } from './ports';
 import { SEARCH_ATTRIBUTES } from '../shared/search-attributes';
 import type { ServiceContext, ServiceSpec } from './service';
 
@@ -59,7 +59,8 @@ export function createTemporalService(ctx: ServiceContext): ServiceSpec {
       // HTTP API and metrics are not part of kto's config; free ports picked now keep them off
       // each other's toes when a test stack runs beside `kto dev up`.
       // The stack's own ports may be free still (their services start alongside): never take one.
-      const [httpPort, metricsPort] = await findFreePorts(2, undefined, Object.values(ctx.ports));
+      const taken = [...Object.values(ctx.ports), ...kafkaNodes(ctx.ports, ctx.kafkaBrokers).flatMap((n) => [n.port, n.controllerPort])];
+      const [httpPort, metricsPort] = await findFreePorts(2, undefined, taken);
       return { command: cachePaths(ctx.cacheDir).temporal, args: temporalArgs({ ports: ctx.ports, dbFile, httpPort, metricsPort }) };
     },
     probe: async () => {

@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { endpointEnv, findFreeStackPorts, PORT_ENV_VARS, type PortName } from '../../src/devstack';
+import { loadConfig } from '../../src/runtime/config';
 import { bundleWorkflows } from '../../src/worker';
 import { claimStackDir, reapAbandonedStacks, testStack } from './test-stack';
 
@@ -10,12 +11,29 @@ import { claimStackDir, reapAbandonedStacks, testStack } from './test-stack';
  * process.env (jest workers inherit it; `testConfig()` then parses it like the CLI would).
  */
 export default async function globalSetup(): Promise<void> {
+  await startSharedStack('integration');
+}
+
+/**
+ * The stack of one jest project (`brokers`: Kafka nodes). Jest runs the global setups of all
+ * selected projects before any test, in one process, and the endpoints go through process.env:
+ * two projects with a stack each cannot share a run, and a second one stops the first.
+ */
+export async function startSharedStack(project: string, options: { brokers?: number } = {}): Promise<void> {
+  const other = process.env.KTO_TEST_STACK_PROJECT;
+  if (other) {
+    await testStack(process.env.KTO_DEVSTACK_DIR!, loadConfig().devstack.ports).down();
+    throw new Error(
+      `The jest projects ${other} and ${project} each start a stack of their own and cannot run in one jest run. ` +
+        `Run them one after the other, as npm test does: npx jest --selectProjects ${other}, then npx jest --selectProjects ${project}.`,
+    );
+  }
   const started = Date.now();
-  const ports = await findFreeStackPorts();
+  const ports = await findFreeStackPorts({ kafkaBrokers: options.brokers });
   process.stdout.write('\n');
   await reapAbandonedStacks(ports);
   const dir = claimStackDir();
-  const stack = testStack(dir, ports);
+  const stack = testStack(dir, ports, options.brokers);
   try {
     const [endpoints, bundle] = await Promise.all([stack.up(), bundleWorkflows()]);
     const bundleFile = path.join(dir, 'workflow-bundle.js');
@@ -27,6 +45,7 @@ export default async function globalSetup(): Promise<void> {
       KTO_TEST_WORKFLOW_BUNDLE: bundleFile,
       KTO_TEST_SMTP_CONTROL_URL: endpoints.smtpControlUrl,
       KTO_TEST_TEMPORAL_UI_URL: endpoints.temporalUiUrl,
+      KTO_TEST_STACK_PROJECT: project,
     });
   } catch (err) {
     // Jest skips the global teardown when the setup throws: stop what started here ourselves.

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,13 +8,14 @@ import { SEARCH_ATTRIBUTES } from '../../src/shared/search-attributes';
 import { withInstallLock } from '../../src/devstack/install-lock';
 import { createDevStack } from '../../src/devstack/dev-stack';
 import { kafkaPaths, renderKafkaPom } from '../../src/devstack/install';
-import { newClusterId, renderLogConfig, renderServerProperties } from '../../src/devstack/kafka';
+import { kafkaServiceName, newClusterId, readKafkaData, renderLogConfig, renderServerProperties } from '../../src/devstack/kafka';
 import { KAFKA_VERSION } from '../../src/devstack/kafka-version';
-import { findFreePorts, isPortFree, portInUseError } from '../../src/devstack/ports';
+import { findFreePorts, findFreeStackPorts, isPortFree, kafkaNodes, portInUseError } from '../../src/devstack/ports';
 import { temporalArgs } from '../../src/devstack/temporal';
 
 describe('Kafka server.properties', () => {
-  const props = parseProperties(renderServerProperties({ port: 19092, controllerPort: 19093, logDir: '/tmp/k' }));
+  const node = { id: 1, port: 19092, controllerPort: 19093 };
+  const props = parseProperties(renderServerProperties({ node, nodes: [node], logDir: '/tmp/k' }));
 
   it('runs one KRaft node that advertises the loopback listener it binds', () => {
     expect(props).toMatchObject({
@@ -34,6 +35,32 @@ describe('Kafka server.properties', () => {
     });
   });
 
+  it('runs three nodes as one quorum, each topic on all three, a write safe once two have it', () => {
+    const nodes = kafkaNodes({ kafka: 19092, kafkaController: 19093 }, 3);
+    expect(nodes).toEqual([
+      { id: 1, port: 19092, controllerPort: 19093 },
+      { id: 2, port: 19094, controllerPort: 19095 },
+      { id: 3, port: 19096, controllerPort: 19097 },
+    ]);
+    const second = parseProperties(renderServerProperties({ node: nodes[1], nodes, logDir: '/tmp/k2' }));
+    expect(second).toMatchObject({
+      'node.id': '2',
+      'controller.quorum.voters': '1@127.0.0.1:19093,2@127.0.0.1:19095,3@127.0.0.1:19097',
+      listeners: 'PLAINTEXT://127.0.0.1:19094,CONTROLLER://127.0.0.1:19095',
+      'advertised.listeners': 'PLAINTEXT://127.0.0.1:19094',
+      'default.replication.factor': '3',
+      'min.insync.replicas': '2',
+      'offsets.topic.replication.factor': '3',
+      'transaction.state.log.replication.factor': '3',
+      'transaction.state.log.min.isr': '2',
+    });
+    expect(props).toMatchObject({ 'default.replication.factor': '1', 'min.insync.replicas': '1' });
+  });
+
+  it('names the first node kafka and the others kafka-<id>', () => {
+    expect([1, 2, 3].map(kafkaServiceName)).toEqual(['kafka', 'kafka-2', 'kafka-3']);
+  });
+
   it('makes cluster ids in Kafka format', () => {
     for (let i = 0; i < 200; i++) expect(newClusterId()).toMatch(/^[A-Za-z0-9_][A-Za-z0-9_-]{21}$/);
   });
@@ -48,6 +75,26 @@ describe('Kafka release', () => {
     for (const version of ['3.9.0', '3.9.1', '4.0.0', '4.1.1', '4.4.0']) {
       expect(loadConfig({ KTO_DEV_KAFKA_VERSION: version }).devstack.kafkaVersion).toBe(version);
       expect(createDevStack({ dir: '/tmp/s', ports, kafkaVersion: version }).kafkaVersion).toBe(version);
+    }
+  });
+
+  it('runs 1 or 3 brokers, and a stack keeps the count and release its data was formatted for', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'kto-stack-'));
+    try {
+      expect(createDevStack({ dir, ports }).serviceNames).toEqual(['temporal', 'kafka', 'smtp', 'schema-registry']);
+      expect(createDevStack({ dir, ports, brokers: 3 }).serviceNames).toEqual(['temporal', 'kafka', 'kafka-2', 'kafka-3', 'smtp', 'schema-registry']);
+      expect(() => createDevStack({ dir, ports, brokers: 2 })).toThrow('1 or 3 Kafka brokers, not 2');
+      mkdirSync(path.join(dir, 'data'));
+      writeFileSync(path.join(dir, 'data', 'kafka.json'), JSON.stringify({ version: '4.1.1', brokers: 3, clusterId: 'x' }));
+      expect(createDevStack({ dir, ports }).serviceNames).toContain('kafka-3');
+      expect(createDevStack({ dir, ports }).endpoints().kafkaBrokers).toEqual(['127.0.0.1:3', '127.0.0.1:5', '127.0.0.1:7']);
+      // Data from before the record: one 3.9.1 node.
+      rmSync(path.join(dir, 'data', 'kafka.json'));
+      mkdirSync(path.join(dir, 'data', 'kafka'));
+      writeFileSync(path.join(dir, 'data', 'kafka', 'meta.properties'), 'version=1\ncluster.id=abc\nnode.id=1\n');
+      expect(readKafkaData(path.join(dir, 'data'))).toEqual({ version: '3.9.1', brokers: 1, clusterId: 'abc' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
@@ -124,6 +171,15 @@ describe('ports', () => {
     } finally {
       server.close();
     }
+  });
+
+  it('gives the nodes of a three-broker stack a run of consecutive free ports apart from the others', async () => {
+    const ports = await findFreeStackPorts({ kafkaBrokers: 3 });
+    const kafka = kafkaNodes(ports, 3).flatMap((n) => [n.port, n.controllerPort]);
+    expect(kafka).toEqual(Array.from({ length: 6 }, (_, i) => ports.kafka + i));
+    const all = [...Object.values(ports), ...kafka];
+    expect(new Set(all).size).toBe(all.length - 2);
+    for (const port of kafka) expect(await isPortFree(port)).toBe(true);
   });
 
   it('hands out distinct free ports', async () => {
