@@ -133,6 +133,11 @@ export function createCommandDecoder(options: { schemaRegistryUrl?: string }): C
       if (statusOf(err) === 404) {
         throw new CommandDecodeError('unknown-schema', `value is Avro with schema id ${schemaId}, which the schema registry does not know`);
       }
+      // Every failure to reach the registry carries a status (a refused connection too); one
+      // without comes from reading the schema the registry sent, and an id always names that schema.
+      if (statusOf(err) === undefined) {
+        throw new CommandDecodeError('unknown-schema', `value is Avro with schema id ${schemaId}, whose schema cannot be read (${(err as Error).message})`);
+      }
       throw err;
     }
     try {

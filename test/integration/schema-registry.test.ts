@@ -60,6 +60,23 @@ describe('Avro commands through the schema registry', () => {
     expect(err.message).toMatch(/schema id 987654/);
   });
 
+  it('reports a registered schema the decoder cannot read as unknown-schema, since no retry changes what an id names', async () => {
+    // A long default beyond 2^53: valid Avro for the registry (Java), beyond what JavaScript numbers hold exactly.
+    const unreadable = '{"type":"record","name":"Unreadable","namespace":"com.example","fields":[{"name":"n","type":"long","default":9007199254740993}]}';
+    const res = await fetch(`${url}/subjects/${encodeURIComponent(`${subject}-unreadable`)}/versions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
+      body: JSON.stringify({ schema: unreadable }),
+    });
+    expect(res.status).toBe(200);
+    const { id } = (await res.json()) as { id: number };
+    const value = Buffer.alloc(6);
+    value.writeInt32BE(id, 1);
+    const err = await decodeError(createCommandDecoder({ schemaRegistryUrl: url }).decode(value, {}));
+    expect(err.reason).toBe('unknown-schema');
+    expect(err.message).toMatch(new RegExp(`schema id ${id}, whose schema cannot be read`));
+  });
+
   it('reports an Avro body that does not match its schema as undecodable', async () => {
     const value = await encodeAvroCommand({ schemaRegistryUrl: url, subject }, seedCommand);
     const err = await decodeError(createCommandDecoder({ schemaRegistryUrl: url }).decode(value.subarray(0, value.length - 4), {}));
