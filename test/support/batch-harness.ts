@@ -69,7 +69,7 @@ export async function expectExactlyOnce(config: KtoConfig, kafka: KafkaIo, optio
   const errors = await readTopic(brokers, options.errorTopic ?? `${options.topic}.errors`);
   expect(errors.map((e) => `${e.headers['kto-source-partition']}/${e.headers['kto-source-offset']}`).sort()).toEqual(malformedOffsets(input));
   for (const r of output) expect(String(r.partition)).toBe(r.headers['kto-source-partition']);
-  const ranges = outputRanges(output);
+  const ranges = outputRanges(output, errors);
   const committed = await kafka.admin.committedOffsets(options.groupId, options.topic);
   for (const [partition, list] of ranges) expect(committed.get(partition)).toBe(list[list.length - 1].to + 1n);
   const lastOffsets = new Map<number, bigint>();

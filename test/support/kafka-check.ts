@@ -151,17 +151,22 @@ function add(totals: Totals, partition: number, day: string, count: number, valu
 }
 
 /**
- * Checks that the output's input ranges per source partition tile [0, lastOffset] with no
- * gap and no overlap, and returns them.
+ * Checks that the input ranges named by the output and dead letters tile each source partition
+ * from 0 with no gap and no overlap, and that no range landed twice, and returns them. A range
+ * makes each of its rows once (one per group, one dead letter per source offset), so a row
+ * seen twice under the same range is a second landing of it, back to back or interleaved.
  */
-export function outputRanges(output: TopicRecord[]): Map<number, { from: bigint; to: bigint }[]> {
+export function outputRanges(output: TopicRecord[], deadLetters: TopicRecord[] = []): Map<number, { from: bigint; to: bigint }[]> {
   const byPartition = new Map<number, Map<string, { from: bigint; to: bigint }>>();
-  for (const r of output) {
+  const seen = new Set<string>();
+  for (const r of [...output, ...deadLetters]) {
     const p = Number(r.headers['kto-source-partition']);
-    const from = BigInt(r.headers['kto-offset-from']);
-    const to = BigInt(r.headers['kto-offset-to']);
+    const range = { from: BigInt(r.headers['kto-offset-from']), to: BigInt(r.headers['kto-offset-to']) };
+    const row = `${p}/${range.from}-${range.to}/${r.headers['kto-source-offset'] ?? ''}/${r.key}/${r.value}`;
+    if (seen.has(row)) throw new Error(`partition ${p}: range ${range.from}-${range.to} landed twice (row ${r.value} appears again at offset ${r.offset})`);
+    seen.add(row);
     if (!byPartition.has(p)) byPartition.set(p, new Map());
-    byPartition.get(p)!.set(`${from}-${to}`, { from, to });
+    byPartition.get(p)!.set(`${range.from}-${range.to}`, range);
   }
   const result = new Map<number, { from: bigint; to: bigint }[]>();
   for (const [p, ranges] of byPartition) {
