@@ -43,6 +43,14 @@ export function createAggregateActivities({ stagingDir, steps, processors = {}, 
       const result = await withHeartbeat((progress) =>
         steps.run('aggregate', { processorModule, processorOptions: input.processorOptions, aggregation: input.aggregation, context, file: input.file, outputFile, errorsFile, schemaRegistryUrl }, progress),
       );
+      // Every staged record is accepted or rejected: a shortfall means the staging file lost records.
+      if (input.records !== undefined && result.accepted + result.malformed !== input.records) {
+        throw new KtoError(
+          `partition ${input.partition} of "${input.topic}": the processor saw ${result.accepted + result.malformed} records of the ${input.records} staged for ${input.range.from}..${input.range.to}; the staging file on this worker is incomplete. ` +
+            'Fix: check the worker\'s disk (KTO_STAGING_DIR), then re-run: the range is read again.',
+          { type: 'StagedRangeIncomplete' },
+        );
+      }
       return { ...result, outputFile, errorsFile, durationMs: Date.now() - started };
     },
   };

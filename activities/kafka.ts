@@ -1,7 +1,9 @@
 import { Context } from '@temporalio/activity';
-import { KtoError } from '../src/runtime/errors';
+import { msToNumber } from '@temporalio/common/lib/time';
+import { isKtoError, KtoError } from '../src/runtime/errors';
 import { TopicNotFoundError, type KafkaIo, type OutboundRecord } from '../src/kafka';
 import {
+  batchStateKey,
   OUTPUT_HEADERS,
   transactionalId,
   type BatchPipeline,
@@ -11,7 +13,9 @@ import {
   type PinnedRange,
   type ProduceInput,
   type ProduceResult,
+  type RecordMark,
 } from '../src/shared/batch';
+import { batchStateRecord, offsetsAllowedBy, readBatchStates, resumeOffsetOf } from '../src/steps/batch-state';
 import { decodeOutputMeta, rangeStagingPath, readStaging, removeStaging } from '../src/steps/staging';
 import type { StepRunner } from '../src/steps/runner';
 import { NO_PIPELINE_METRICS, type PipelineMetrics } from '../src/worker/telemetry';
@@ -50,10 +54,7 @@ export function createKafkaActivities({ kafka, stagingDir, workerQueue, stateTop
       // An existing error topic must have a partition for each input partition too: kafkajs
       // drops records for a partition missing from its metadata without an error.
       await requirePartitions(kafka, pipeline, needed, 'error');
-      const [committed, watermarks] = await Promise.all([
-        admin.committedOffsets(pipeline.groupId, pipeline.topic),
-        admin.watermarks(pipeline.topic),
-      ]);
+      const { committed, watermarks } = await checkedProgress(kafka, pipeline, stateTopic);
       // A partition without a committed offset always gets a child: it must record where it starts.
       const pending = watermarks
         .filter((w) => {
@@ -70,23 +71,40 @@ export function createKafkaActivities({ kafka, stagingDir, workerQueue, stateTop
      */
     async consume(input: ConsumeInput): Promise<ConsumeResult> {
       const started = Date.now();
-      const range = input.pinned ?? (await pinRange(kafka, input));
+      const { range, expect } = input.pinned ? { range: input.pinned, expect: undefined } : await pinRange(kafka, input, stateTopic);
       const from = BigInt(range.from);
       const to = BigInt(range.to);
       metrics.lag(input.pipeline, input.topic, input.partition, to + 1n - from);
       if (from > to) {
         // A first run that starts at the end still records where it started, or every
         // later run would start at the end again.
-        if (range.firstRun) await initializeGroupOffset(kafka, input, from);
+        if (range.firstRun) await initializeGroupOffset(kafka, input, from, stateTopic);
         return { ...range, records: 0, file: null, workerQueue, durationMs: Date.now() - started };
       }
 
+      await requireUndeleted(kafka, input, from);
       const file = rangeStagingPath(stagingDir, { ...input, from: range.from }, 'records');
-      const { records } = await withHeartbeat((progress) =>
-        steps.run('stage', { topic: input.topic, partition: input.partition, from: range.from, to: range.to, file }, progress),
-      );
+      const { records, last } = await withHeartbeat((progress) =>
+        steps.run('stage', { topic: input.topic, partition: input.partition, from: range.from, to: range.to, file, ...(expect && { expect }) }, progress),
+      ).catch((err: unknown) => {
+        if (isKtoError(err) && err.type === 'PartitionReplaced') {
+          throw new KtoError(`${err.message} Fix: ${resetFix(input, 'earliest')} to process the partition as it is now, from its first record.`, { type: err.type });
+        }
+        throw err;
+      });
+      // Retention may have deleted the start of the range while it was read: the reader would have
+      // jumped to the new first record without a word.
+      await requireUndeleted(kafka, input, from);
+      if (input.pinnedRecords !== undefined && records !== input.pinnedRecords) {
+        throw new KtoError(
+          `re-reading the pinned range ${range.from}..${range.to} of "${input.topic}" partition ${input.partition} gave ${records} records, the first read gave ${input.pinnedRecords}: ` +
+            'records of the range were deleted or compacted away in between, so its output can no longer be computed. ' +
+            `Fix: raise the topic's retention.ms (or stop compacting it), then ${resetFix(input, 'earliest')} to accept the loss.`,
+          { type: 'PinnedRangeChanged' },
+        );
+      }
       metrics.consumed(input.pipeline, input.topic, records);
-      return { ...range, records, file, workerQueue, durationMs: Date.now() - started };
+      return { ...range, records, ...(last && { last }), file, workerQueue, durationMs: Date.now() - started };
     },
 
     /**
@@ -97,12 +115,11 @@ export function createKafkaActivities({ kafka, stagingDir, workerQueue, stateTop
       const started = Date.now();
       const info = Context.current().info;
       await kafka.produce([
-        {
-          topic: stateTopic,
-          partition: 0,
-          key: `${input.pipeline}/${input.partition}`,
-          value: JSON.stringify({ status: 'pinned', ...input.range, workflowId: info.workflowExecution?.workflowId, at: new Date().toISOString() }),
-        },
+        batchStateRecord(
+          input,
+          { status: 'pinned', pipeline: input.pipeline, from: input.range.from, to: input.range.to, at: new Date().toISOString(), workflowId: info.workflowExecution?.workflowId },
+          stateTopic,
+        ),
       ]);
       return { durationMs: Date.now() - started };
     },
@@ -146,16 +163,15 @@ export function createKafkaActivities({ kafka, stagingDir, workerQueue, stateTop
             };
           }
         }
-        yield {
-          topic: stateTopic,
-          partition: 0,
-          key: `${input.pipeline}/${input.partition}`,
-          value: JSON.stringify({ status: 'committed', ...range, next: (BigInt(range.to) + 1n).toString(), at: new Date().toISOString() }),
-        };
+        yield batchStateRecord(
+          input,
+          { status: 'committed', pipeline: input.pipeline, from: range.from, to: range.to, next: (BigInt(range.to) + 1n).toString(), at: new Date().toISOString(), ...(input.last && { last: input.last }) },
+          stateTopic,
+        );
       }
       const result = await withHeartbeat((progress) =>
         kafka.commitRange({
-          transactionalId: transactionalId(input.pipeline, input.partition),
+          transactionalId: transactionalId(input),
           groupId: input.groupId,
           topic: input.topic,
           partition: input.partition,
@@ -163,6 +179,8 @@ export function createKafkaActivities({ kafka, stagingDir, workerQueue, stateTop
           to: BigInt(range.to),
           firstRun: range.firstRun,
           records,
+          ...(input.last && { offsetMetadata: JSON.stringify({ last: input.last }) }),
+          ...(input.transactionTimeout !== undefined && { transactionTimeoutMs: msToNumber(input.transactionTimeout) }),
           onProgress: (produced) => progress({ produced }),
         }),
       );
@@ -189,34 +207,121 @@ async function requirePartitions(kafka: KafkaIo, pipeline: BatchPipeline, needed
   );
 }
 
-async function pinRange(kafka: KafkaIo, input: ConsumeInput): Promise<PinnedRange> {
+/**
+ * Where the partition's next range starts: the group offset; without one (a first run, or
+ * offsets expired), kto's state record; without that too, `startFrom`.
+ */
+async function pinRange(kafka: KafkaIo, input: ConsumeInput, stateTopic: string): Promise<{ range: PinnedRange; expect?: RecordMark }> {
   const [committed, watermarks] = await Promise.all([
-    kafka.admin.committedOffsets(input.groupId, input.topic),
+    kafka.admin.committedPositions(input.groupId, input.topic),
     kafka.admin.watermarks(input.topic),
   ]);
   const mark = watermarks.find((w) => w.partition === input.partition);
   if (!mark) throw new TopicNotFoundError(`${input.topic}[${input.partition}]`);
-  const offset = committed.get(input.partition) ?? null;
-  const from = offset ?? (input.startFrom === 'earliest' ? mark.low : mark.high);
+  const position = committed.get(input.partition);
+  const offset = position?.offset ?? null;
+  let from = offset;
+  let expect = lastRecordOf(position?.metadata ?? null);
+  if (from === null) {
+    const state = (await readBatchStates(kafka, stateTopic)).get(batchStateKey(input));
+    from = state ? resumeOffsetOf(state) : input.startFrom === 'earliest' ? mark.low : mark.high;
+    expect = state?.status === 'committed' ? state.last : undefined;
+  }
+  if (from > mark.high) {
+    throw new KtoError(
+      `partition ${input.partition} of "${input.topic}": the pipeline goes on at offset ${from}, past the partition's end (${mark.high}); the topic was deleted and recreated or truncated. ` +
+        `Fix: ${resetFix(input, 'earliest')} to process what it holds now.`,
+      { type: 'OffsetBeyondEnd' },
+    );
+  }
   if (from < mark.low) {
     throw new KtoError(
       `partition ${input.partition} of "${input.topic}": records ${from}..${mark.low - 1n} were deleted by retention before the pipeline read them. ` +
-        `Fix: accept the loss by moving the group "${input.groupId}" to ${mark.low} (kafka-consumer-groups --reset-offsets --to-earliest), then re-run.`,
+        `Fix: raise the topic's retention.ms, and accept the loss with ${resetFix(input, 'earliest')}, then re-run.`,
       { type: 'OffsetsOutOfRange' },
     );
   }
-  return { from: from.toString(), to: (mark.high - 1n).toString(), firstRun: offset === null };
+  const end = input.maxRecordsPerRun === undefined ? mark.high - 1n : minBigInt(mark.high - 1n, from + BigInt(input.maxRecordsPerRun) - 1n);
+  return {
+    range: { from: from.toString(), to: end.toString(), firstRun: offset === null },
+    ...(expect && BigInt(expect.offset) >= mark.low && { expect }),
+  };
 }
 
-async function initializeGroupOffset(kafka: KafkaIo, input: PartitionInput, next: bigint): Promise<void> {
+const minBigInt = (a: bigint, b: bigint): bigint => (a < b ? a : b);
+
+/** The last record of the previous range, from the metadata the produce step committed the offset with. */
+function lastRecordOf(metadata: string | null): RecordMark | undefined {
+  if (metadata === null) return undefined;
+  try {
+    const { last } = JSON.parse(metadata) as { last?: RecordMark };
+    return typeof last?.offset === 'string' && typeof last.timestamp === 'string' ? last : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Fails when retention deleted records of the range from `from` on: reading on would skip them silently. */
+async function requireUndeleted(kafka: KafkaIo, input: PartitionInput, from: bigint): Promise<void> {
+  const mark = (await kafka.admin.watermarks(input.topic)).find((w) => w.partition === input.partition);
+  if (mark && mark.low > from) {
+    throw new KtoError(
+      `partition ${input.partition} of "${input.topic}": records ${from}..${mark.low - 1n} of the pinned range were deleted (retention or deleteRecords) before they were processed. ` +
+        `Fix: raise the topic's retention.ms, and accept the loss with ${resetFix(input, 'earliest')}, then re-run.`,
+      { type: 'OffsetsOutOfRange' },
+    );
+  }
+}
+
+const resetFix = (input: PartitionInput, to: string): string => `\`kto batch reset ${input.pipeline} --to ${to} --partition ${input.partition}\``;
+
+/**
+ * Checks the group offsets against the partitions and kto's state records before a run pins
+ * anything, and returns them: an offset past a partition's end, or one kto did not put there,
+ * fails the run with the reason and the fix instead of reading from the wrong place.
+ */
+async function checkedProgress(kafka: KafkaIo, pipeline: BatchPipeline, stateTopic: string) {
+  // State first, offsets second: a range committed in between is then still allowed (pinned → to + 1).
+  for (let attempt = 1; ; attempt++) {
+    const states = await readBatchStates(kafka, stateTopic);
+    const [committed, watermarks] = await Promise.all([kafka.admin.committedOffsets(pipeline.groupId, pipeline.topic), kafka.admin.watermarks(pipeline.topic)]);
+    const problems: string[] = [];
+    for (const w of watermarks) {
+      const offset = committed.get(w.partition) ?? null;
+      if (offset === null) continue;
+      if (offset > w.high) {
+        problems.push(
+          `partition ${w.partition}: the group's offset ${offset} is past the partition's end (${w.high}); the topic was deleted and recreated or truncated. ` +
+            `Fix: \`kto batch reset ${pipeline.pipeline} --to earliest --partition ${w.partition}\` to process what it holds now`,
+        );
+        continue;
+      }
+      const state = states.get(batchStateKey({ ...pipeline, partition: w.partition }));
+      if (state && !offsetsAllowedBy(state).includes(offset)) {
+        problems.push(
+          `partition ${w.partition}: the group's offset is ${offset} but kto last left it at ${offsetsAllowedBy(state).join(' or ')}; something outside kto moved it (kafka-consumer-groups --reset-offsets, or another consumer of group "${pipeline.groupId}"). ` +
+            `Fix: \`kto batch reset ${pipeline.pipeline} --to <offset> --partition ${w.partition}\` (moves the group and kto's record together), with ${offset} to keep the moved offset`,
+        );
+      }
+    }
+    if (problems.length === 0) return { committed, watermarks };
+    if (attempt >= 2) {
+      throw new KtoError(`pipeline "${pipeline.pipeline}" cannot run over "${pipeline.topic}" with group "${pipeline.groupId}": ${problems.join('; ')}.`, { type: 'GroupOffsetMismatch' });
+    }
+  }
+}
+
+async function initializeGroupOffset(kafka: KafkaIo, input: PartitionInput, next: bigint, stateTopic: string): Promise<void> {
   await kafka.commitRange({
-    transactionalId: transactionalId(input.pipeline, input.partition),
+    transactionalId: transactionalId(input),
     groupId: input.groupId,
     topic: input.topic,
     partition: input.partition,
     from: next,
     to: next - 1n,
     firstRun: true,
-    records: async function* () {},
+    records: async function* () {
+      yield batchStateRecord(input, { status: 'committed', pipeline: input.pipeline, from: next.toString(), to: (next - 1n).toString(), next: next.toString(), at: new Date().toISOString() }, stateTopic);
+    },
   });
 }

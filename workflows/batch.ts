@@ -70,7 +70,7 @@ export async function batch(options: BatchPipelineOptions): Promise<BatchReport>
           await executeChild(partition, { workflowId: partitionWorkflowId(pipeline.pipeline, p), args: [{ ...pipeline, partition: p }] }),
         );
       } catch (err) {
-        failures.push({ partition: p, message: err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err) });
+        failures.push({ partition: p, message: rootMessage(err) });
       }
     }
   };
@@ -132,6 +132,13 @@ async function startDownstreams(upstream: string): Promise<void> {
       }
     }),
   );
+}
+
+/** What went wrong at the bottom of a child's failure chain (child → activity → the step's own error). */
+function rootMessage(err: unknown): string {
+  let e = err;
+  while (e instanceof Error && e.cause instanceof Error) e = e.cause;
+  return e instanceof Error ? e.message : String(err);
 }
 
 function nothingNew(partition: number): PartitionSummary {

@@ -58,9 +58,9 @@ export async function partition(input: PartitionInput): Promise<PartitionSummary
   for (let attempt = 1; ; attempt++) {
     const local = workerLocal(consumed.workerQueue, input.workerLossTimeout);
     try {
-      const aggregated = await local.aggregate({ ...input, range, file: consumed.file! });
+      const aggregated = await local.aggregate({ ...input, range, file: consumed.file!, records: consumed.records });
       durationsMs.aggregate += aggregated.durationMs;
-      const produced = await local.produce({ ...input, range, outputFile: aggregated.outputFile, errorsFile: aggregated.errorsFile });
+      const produced = await local.produce({ ...input, range, outputFile: aggregated.outputFile, errorsFile: aggregated.errorsFile, ...(consumed.last && { last: consumed.last }) });
       durationsMs.produce += produced.durationMs;
       return {
         ...summary,
@@ -78,7 +78,7 @@ export async function partition(input: PartitionInput): Promise<PartitionSummary
         partition: input.partition,
         workerQueue: consumed.workerQueue,
       });
-      consumed = await shared.consume({ ...input, pinned: range });
+      consumed = await shared.consume({ ...input, pinned: range, pinnedRecords: summary.records });
       durationsMs.consume += consumed.durationMs;
     }
   }

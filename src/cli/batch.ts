@@ -4,7 +4,8 @@ import { VOLTAGE_DAILY_PIPELINE } from '../demo/voltage';
 import { TopicNotFoundError } from '../kafka';
 import { loadPipelines } from '../project/load';
 import { batchOptionsOf, batchPipelineFields, DURATION, findBatchPipeline, withoutUndefined, type BatchPipelineConfig } from '../project/pipelines-file';
-import type { BatchPipelineOptions } from '../shared/batch';
+import { batchPipelineWithDefaults, type BatchPipelineOptions } from '../shared/batch';
+import { resetBatchPartitions, type ResetTarget } from '../steps/batch-state';
 import { formatOutputRecords, runBatchCommand } from './batch-run';
 import { action, cliContext, positiveInt, unknownPipelineError, withClient, withKafka } from './context';
 import { UserError } from '../runtime/errors';
@@ -124,6 +125,53 @@ async function output(name: string, flags: { limit: string; json?: boolean }): P
   });
 }
 
+interface ResetFlags {
+  to: string;
+  partition?: string[];
+  topic?: string;
+  group?: string;
+  json?: boolean;
+}
+
+function resetTarget(to: string): ResetTarget {
+  if (to === 'earliest' || to === 'latest') return to;
+  if (/^\d+$/.test(to)) return BigInt(to);
+  throw new UserError(`--to must be earliest, latest or an offset, got "${to}".`, 'e.g. --to earliest, or --to 1200 --partition 3');
+}
+
+/**
+ * Moves a pipeline's group offset and kto's state record together: the way to replay, to skip,
+ * or to go on after a topic was recreated. Refused while a run of the pipeline is in flight.
+ */
+async function reset(name: string | undefined, flags: ResetFlags): Promise<void> {
+  const target = resetTarget(flags.to);
+  const partitions = flags.partition?.map((p) => {
+    if (!/^\d+$/.test(p)) throw new UserError(`--partition must be a partition number, got "${p}".`, 'e.g. --partition 0 --partition 3');
+    return Number(p);
+  });
+  const configured = name ? resolveBatchPipeline(name) : undefined;
+  if (name && !configured && !(flags.topic && flags.group)) throw unknownPipeline(name);
+  const topic = flags.topic ?? configured?.topic;
+  const groupId = flags.group ?? configured?.groupId;
+  if (!topic || !groupId) throw new UserError('batch reset needs a pipeline name, or --topic and --group.', 'e.g. kto batch reset voltage-daily --to earliest');
+  const pipeline = batchPipelineWithDefaults({ ...(name && { pipeline: name }), topic, groupId, outputTopic: configured?.outputTopic ?? '' });
+  const running = await withClient(async (client) => {
+    for await (const run of client.workflow.list({ query: `KtoPipeline = '${pipeline.pipeline}' AND ExecutionStatus = 'Running'` })) return run.workflowId;
+    return undefined;
+  });
+  if (running) throw new UserError(`pipeline "${pipeline.pipeline}" has a run in flight (${running}); a reset now would race it.`, `wait for it to end, or stop it: temporal workflow terminate --workflow-id ${running}`);
+  const resets = await withKafka((kafka) => resetBatchPartitions(kafka, pipeline, target, partitions)).catch((err: unknown) => {
+    if (err instanceof TopicNotFoundError) throw new UserError(err.message);
+    throw err;
+  });
+  if (flags.json) {
+    process.stdout.write(`${JSON.stringify(resets.map((r) => ({ partition: r.partition, before: r.before?.toString() ?? null, after: r.after.toString() })))}\n`);
+    return;
+  }
+  for (const r of resets) process.stdout.write(`partition ${r.partition}: ${r.before ?? 'no offset'} → ${r.after}\n`);
+  process.stdout.write(`group "${pipeline.groupId}" on "${pipeline.topic}" reset; the next run of ${pipeline.pipeline} starts there.\n`);
+}
+
 function parseJson(value: string | null): unknown {
   try {
     return value === null ? null : JSON.parse(value);
@@ -132,7 +180,7 @@ function parseJson(value: string | null): unknown {
   }
 }
 
-/** Adds `kto batch run | output`. */
+/** Adds `kto batch run | output | reset`. */
 export function registerBatchCommands(program: Command): Command {
   const batch = program.command('batch').description('run a batch pipeline now and look at its output');
   batch
@@ -157,5 +205,15 @@ export function registerBatchCommands(program: Command): Command {
     .option('--limit <n>', 'print at most this many records', '100')
     .option('--json', 'print the records as JSON')
     .action(action(output));
+  batch
+    .command('reset')
+    .description('move a pipeline\'s consumer-group offsets and kto\'s record of them together, to replay, skip, or go on after a topic was recreated (refused while a run is in flight)')
+    .argument('[pipeline]', 'name of a batch pipeline')
+    .requiredOption('--to <where>', 'earliest | latest | an offset')
+    .option('--partition <n...>', 'only these partitions (default: all)')
+    .option('--topic <topic>', 'input topic (with --group, for a pipeline run by flags)')
+    .option('--group <groupId>', 'consumer group (with --topic)')
+    .option('--json', 'print the offsets before and after as JSON')
+    .action(action(reset));
   return batch;
 }

@@ -30,6 +30,13 @@ export function createKafkaAdmin(kafka: Kafka) {
   const admin = lazilyConnected(() => kafka.admin());
   const connected = (): Promise<Admin> => admin.get();
 
+  /** The group's committed offset per partition with the metadata string it was committed with. */
+  async function committedPositions(groupId: string, topic: string): Promise<Map<number, { offset: bigint | null; metadata: string | null }>> {
+    const a = await connected();
+    const [result] = await a.fetchOffsets({ groupId, topics: [topic] });
+    return new Map(result.partitions.map((p) => [p.partition, { offset: p.offset === '-1' ? null : BigInt(p.offset), metadata: p.metadata || null }]));
+  }
+
   return {
     /** Every topic with its partition count, sorted by name; internal topics (`__*`) left out. */
     async topics(): Promise<TopicSummary[]> {
@@ -59,12 +66,13 @@ export function createKafkaAdmin(kafka: Kafka) {
         .sort((x, y) => x.partition - y.partition);
     },
 
-    /** The group's committed offset per partition; `null` where the group has none. */
+    /** The group's committed offset per partition; `null` where the group has none (never committed, or expired). */
     async committedOffsets(groupId: string, topic: string): Promise<Map<number, bigint | null>> {
-      const a = await connected();
-      const [result] = await a.fetchOffsets({ groupId, topics: [topic] });
-      return new Map(result.partitions.map((p) => [p.partition, p.offset === '-1' ? null : BigInt(p.offset)]));
+      const positions = await committedPositions(groupId, topic);
+      return new Map([...positions].map(([p, { offset }]) => [p, offset]));
     },
+
+    committedPositions,
 
     /** Creates the topics that do not exist yet; existing ones are left as they are. */
     async ensureTopics(specs: TopicSpec[]): Promise<void> {

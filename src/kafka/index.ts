@@ -7,7 +7,7 @@ import { createGroupConsumer, type GroupConsumerOptions } from './group-consumer
 import { readRange, type ReadRangeOptions } from './range-reader';
 import { readTopic, type ReadTopicOptions } from './topic-reader';
 import { chunkRecords } from './chunk';
-import { commitRange, groupByTopic, type OutboundRecord, type RangeCommitOptions } from './transactional';
+import { commitRange, groupByTopic, moveGroupOffset, type GroupOffsetMove, type OutboundRecord, type RangeCommitOptions } from './transactional';
 import { publishTransaction, type PublishTransactionOptions } from './transactional-publish';
 
 export { TopicNotFoundError, type KafkaAdmin, type PartitionWatermarks, type TopicSpec, type TopicSummary } from './admin';
@@ -31,6 +31,8 @@ export function createKafkaIo(config: KafkaConfig, logger: Logger) {
     admin,
     readRange: (options: ReadRangeOptions) => readRange(kafka, admin, options),
     commitRange: (options: RangeCommitOptions) => commitRange(kafka, admin, options),
+    /** An operator's reset: moves a group offset unconditionally, fencing range commits in flight; see transactional.ts. */
+    moveGroupOffset: (move: GroupOffsetMove) => moveGroupOffset(kafka, move),
     /** Several sends in one transaction, with the offsets they landed at (complete batches); see transactional-publish.ts. */
     publishTransaction: <T>(options: PublishTransactionOptions<T>) => publishTransaction(kafka, options),
     /** Every non-internal topic with its partition count. */

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
+import { KtoError } from '../runtime/errors';
 import type { KafkaAdmin } from './admin';
 
 export interface RangeRecord {
@@ -7,6 +8,8 @@ export interface RangeRecord {
   offset: string;
   key: Buffer | null;
   value: Buffer | null;
+  /** Milliseconds since the epoch, decimal. */
+  timestamp: string;
 }
 
 export interface ReadRangeOptions {
@@ -16,6 +19,11 @@ export interface ReadRangeOptions {
   from: bigint;
   /** Last offset to deliver (inclusive); usually the high watermark seen at start minus one. */
   to: bigint;
+  /**
+   * A record the partition must still hold, at or before `from`: reading starts there, and
+   * finding another record (or none) at that offset fails the read with `PartitionReplacedError`.
+   */
+  expect?: { offset: bigint; timestamp: string };
   /** Receives records in offset order, one fetch batch at a time; awaited before the next batch. */
   onRecords: (records: RangeRecord[]) => Promise<void>;
   /** Called after each batch, e.g. to heartbeat. */
@@ -32,8 +40,10 @@ export interface ReadRangeOptions {
  * aborted records are never delivered; the reader still sees the position move past them.
  */
 export async function readRange(kafka: Kafka, admin: KafkaAdmin, options: ReadRangeOptions): Promise<{ records: number }> {
-  const { topic, partition, from, to } = options;
+  const { topic, partition, from, to, expect } = options;
   if (from > to) return { records: 0 };
+  const start = expect && expect.offset < from ? expect.offset : from;
+  let checked = expect === undefined;
   const groupId = `kto-reader.${topic}.${partition}.${randomUUID()}`;
   const others = (await admin.partitions(topic)).filter((p) => p !== partition);
   const consumer = kafka.consumer({
@@ -75,6 +85,14 @@ export async function readRange(kafka: Kafka, admin: KafkaAdmin, options: ReadRa
         if (finished || batch.partition !== partition) return;
         // Offsets are compared per record only in a batch that crosses an end of the range.
         const { messages } = batch;
+        if (!checked && messages.length > 0) {
+          checked = true;
+          const first = messages[0];
+          if (BigInt(first.offset) !== expect!.offset || first.timestamp !== expect!.timestamp) {
+            finish(new PartitionReplacedError(topic, partition, expect!, { offset: first.offset, timestamp: first.timestamp }));
+            return;
+          }
+        }
         const inside = messages.length > 0 && BigInt(messages[0].offset) >= from && BigInt(messages[messages.length - 1].offset) <= to;
         const chunk: RangeRecord[] = inside
           ? messages
@@ -98,7 +116,7 @@ export async function readRange(kafka: Kafka, admin: KafkaAdmin, options: ReadRa
         else await heartbeat();
       },
     });
-    consumer.seek({ topic, partition, offset: from.toString() });
+    consumer.seek({ topic, partition, offset: start.toString() });
     if (others.length > 0) consumer.pause([{ topic, partitions: others }]);
     await done;
     return { records };
@@ -106,5 +124,17 @@ export async function readRange(kafka: Kafka, admin: KafkaAdmin, options: ReadRa
     finish();
     await consumer.disconnect().catch(() => undefined);
     await admin.deleteGroup(groupId);
+  }
+}
+
+/** The record kto last read in a partition is gone or another one: the topic was deleted and recreated, or truncated. */
+export class PartitionReplacedError extends KtoError {
+  constructor(topic: string, partition: number, expected: { offset: bigint; timestamp: string }, found: { offset: string; timestamp: string }) {
+    super(
+      `partition ${partition} of "${topic}" no longer holds the record the pipeline last read (offset ${expected.offset}, timestamp ${expected.timestamp}; ` +
+        `found offset ${found.offset}, timestamp ${found.timestamp}): the topic was deleted and recreated, or truncated, and the group's offset points into other records.`,
+      { type: 'PartitionReplaced' },
+    );
+    this.name = 'PartitionReplacedError';
   }
 }

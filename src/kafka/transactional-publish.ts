@@ -1,6 +1,6 @@
 import type { Kafka, Message } from 'kafkajs';
 import { chunkRecords } from './chunk';
-import { connectTransactionalProducer, groupByTopic, type OutboundRecord } from './transactional';
+import { beginTransaction, groupByTopic, type OutboundRecord } from './transactional';
 
 /** A record to publish; without `partition` the default partitioner places it by key. */
 export type PublishRecord = Omit<OutboundRecord, 'partition'> & { partition?: number };
@@ -37,9 +37,8 @@ export interface PublishTransactionOptions<T> {
  * producer and discards it afterwards (kafkajs does not retry EndTxn).
  */
 export async function publishTransaction<T>(kafka: Kafka, options: PublishTransactionOptions<T>): Promise<T> {
-  const producer = await connectTransactionalProducer(kafka, options.transactionalId);
+  const { producer, txn } = await beginTransaction(kafka, options.transactionalId);
   try {
-    const txn = await producer.transaction();
     try {
       const { commit, result } = await options.run({
         async send(records) {

@@ -1,5 +1,5 @@
 import { KtoError } from '../runtime/errors';
-import type { IHeaders, Kafka, Producer } from 'kafkajs';
+import type { IHeaders, Kafka, Producer, Transaction } from 'kafkajs';
 import type { KafkaAdmin } from './admin';
 import { chunkRecords } from './chunk';
 
@@ -24,6 +24,10 @@ export interface RangeCommitOptions {
   firstRun: boolean;
   /** Output of the range, streamed into the transaction. */
   records: () => AsyncIterable<OutboundRecord>;
+  /** Stored with the committed offset (Kafka's offset metadata), read back by `committedPositions`. */
+  offsetMetadata?: string;
+  /** How long the broker keeps the transaction open before aborting it. @default 120_000 */
+  transactionTimeoutMs?: number;
   onProgress?: (produced: number) => void;
 }
 
@@ -45,13 +49,33 @@ export class OffsetConflictError extends KtoError {
 }
 
 /**
- * A connected producer for one transaction attempt. Connecting it (InitProducerId) fences
- * every older producer with the same transactional id and settles what it left open.
+ * A fresh transactional producer with its transaction begun, for one attempt. Beginning the
+ * first transaction sends InitProducerId, which fences every older producer with the same
+ * transactional id and settles what it left open. The caller disconnects the producer.
  */
-export async function connectTransactionalProducer(kafka: Kafka, transactionalId: string): Promise<Producer> {
-  const producer = kafka.producer({ transactionalId, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, transactionTimeout: 120_000 });
-  await producer.connect();
-  return producer;
+export async function beginTransaction(kafka: Kafka, transactionalId: string, transactionTimeoutMs = 120_000): Promise<{ producer: Producer; txn: Transaction }> {
+  const producer = kafka.producer({ transactionalId, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, transactionTimeout: transactionTimeoutMs });
+  try {
+    await producer.connect();
+    return { producer, txn: await producer.transaction() };
+  } catch (err) {
+    await producer.disconnect().catch(() => undefined);
+    if (protocolErrorType(err) === 'INVALID_TRANSACTION_TIMEOUT') {
+      throw new KtoError(
+        `the broker refuses a transaction timeout of ${transactionTimeoutMs} ms: it is above its transaction.max.timeout.ms. Fix: lower the pipeline's transactionTimeout, or raise transaction.max.timeout.ms on the brokers.`,
+        { type: 'InvalidTransactionTimeout' },
+      );
+    }
+    throw err;
+  }
+}
+
+/** The Kafka protocol error type of a kafkajs error, also when a retrier wrapped it. */
+function protocolErrorType(err: unknown): string | undefined {
+  for (let e = err as { type?: string; cause?: unknown; originalError?: unknown } | undefined; e; e = (e.cause ?? e.originalError) as typeof e) {
+    if (typeof e.type === 'string') return e.type;
+  }
+  return undefined;
 }
 
 /**
@@ -66,9 +90,8 @@ export async function connectTransactionalProducer(kafka: Kafka, transactionalId
  */
 export async function commitRange(kafka: Kafka, admin: KafkaAdmin, options: RangeCommitOptions): Promise<RangeCommitResult> {
   const { topic, partition, from, to } = options;
-  const producer = await connectTransactionalProducer(kafka, options.transactionalId);
+  const { producer, txn } = await beginTransaction(kafka, options.transactionalId, options.transactionTimeoutMs);
   try {
-    const txn = await producer.transaction();
     const committed = (await admin.committedOffsets(options.groupId, topic)).get(partition) ?? null;
     if (committed === to + 1n) {
       await txn.abort();
@@ -85,10 +108,7 @@ export async function commitRange(kafka: Kafka, admin: KafkaAdmin, options: Rang
         produced += batch.length;
         options.onProgress?.(produced);
       }
-      await txn.sendOffsets({
-        consumerGroupId: options.groupId,
-        topics: [{ topic, partitions: [{ partition, offset: (to + 1n).toString() }] }],
-      });
+      await sendOffset(txn, options.groupId, topic, partition, to + 1n, options.offsetMetadata);
       await txn.commit();
     } catch (err) {
       await txn.abort().catch(() => undefined);
@@ -98,6 +118,40 @@ export async function commitRange(kafka: Kafka, admin: KafkaAdmin, options: Rang
   } finally {
     await producer.disconnect().catch(() => undefined);
   }
+}
+
+export interface GroupOffsetMove {
+  /** The same transactional id the partition's range commits use, so an attempt in flight is fenced. */
+  transactionalId: string;
+  groupId: string;
+  topic: string;
+  partition: number;
+  offset: bigint;
+  /** Written in the same transaction (e.g. a state record saying where the group now stands). */
+  records: OutboundRecord[];
+}
+
+/** Moves a group's offset unconditionally, with `records`, in one transaction: an operator's reset. */
+export async function moveGroupOffset(kafka: Kafka, move: GroupOffsetMove): Promise<void> {
+  const { producer, txn } = await beginTransaction(kafka, move.transactionalId);
+  try {
+    try {
+      if (move.records.length > 0) await txn.sendBatch({ topicMessages: groupByTopic(move.records) });
+      await sendOffset(txn, move.groupId, move.topic, move.partition, move.offset);
+      await txn.commit();
+    } catch (err) {
+      await txn.abort().catch(() => undefined);
+      throw err;
+    }
+  } finally {
+    await producer.disconnect().catch(() => undefined);
+  }
+}
+
+async function sendOffset(txn: Transaction, groupId: string, topic: string, partition: number, offset: bigint, metadata?: string): Promise<void> {
+  // kafkajs passes `metadata` through to TxnOffsetCommit; its types only lack the field.
+  const partitions = [{ partition, offset: offset.toString(), ...(metadata !== undefined && { metadata }) }];
+  await txn.sendOffsets({ consumerGroupId: groupId, topics: [{ topic, partitions }] });
 }
 
 export function groupByTopic<T extends { topic: string }>(records: T[]) {

@@ -86,6 +86,10 @@ export const batchPipelineFields = z.strictObject({
   after: z.array(z.string({ error: 'after must list pipeline names' }), { error: 'after must be a list of pipeline names' }).min(1, 'after must name at least one pipeline').optional(),
   /** @default 'earliest' */
   startFrom: z.enum(['earliest', 'latest'], { error: 'startFrom must be "earliest" or "latest"' }).optional(),
+  /** The most offsets one run pins per partition; later records wait for the next run. @default no bound */
+  maxRecordsPerRun: z.number({ error: 'maxRecordsPerRun must be a number' }).int().min(1, 'maxRecordsPerRun must be at least 1').optional(),
+  /** How long one output transaction may stay open; at most the broker's transaction.max.timeout.ms. @default '2m' */
+  transactionTimeout: duration('transactionTimeout must be a duration such as "5m"').optional(),
   /** @default 64 */
   maxConcurrentPartitions: z.number({ error: 'maxConcurrentPartitions must be a number' }).int().min(1, 'maxConcurrentPartitions must be at least 1').optional(),
   /** @default '30s' */

@@ -30,6 +30,16 @@ export interface BatchPipelineOptions {
   processorOptions?: unknown;
   /** Where a partition with no committed offset starts. @default 'earliest' */
   startFrom?: 'earliest' | 'latest';
+  /**
+   * The most offsets one run pins per partition; later records wait for the next run. Bounds the
+   * size of one output transaction (a backlog or a burst of malformed records). @default no bound
+   */
+  maxRecordsPerRun?: number;
+  /**
+   * How long the broker lets one output transaction stay open before it aborts it; at most the
+   * broker's `transaction.max.timeout.ms` (15 minutes by default). @default '2m'
+   */
+  transactionTimeout?: Duration;
   /** Children running at once; bounds pending children and worker load. @default 64 */
   maxConcurrentPartitions?: number;
   /**
@@ -40,7 +50,13 @@ export interface BatchPipelineOptions {
   workerLossTimeout?: Duration;
 }
 
-export type BatchPipeline = Required<Omit<BatchPipelineOptions, 'aggregation' | 'processor' | 'processorOptions'>> & { aggregation: AggregationSpecInput; processor?: string; processorOptions?: unknown };
+export type BatchPipeline = Required<Omit<BatchPipelineOptions, 'aggregation' | 'processor' | 'processorOptions' | 'maxRecordsPerRun' | 'transactionTimeout'>> & {
+  aggregation: AggregationSpecInput;
+  processor?: string;
+  processorOptions?: unknown;
+  maxRecordsPerRun?: number;
+  transactionTimeout?: Duration;
+};
 
 /** Fills every default of a batch pipeline in one place. */
 export function batchPipelineWithDefaults(options: BatchPipelineOptions): BatchPipeline {
@@ -54,6 +70,8 @@ export function batchPipelineWithDefaults(options: BatchPipelineOptions): BatchP
     ...(options.processor !== undefined && { processor: options.processor }),
     ...(options.processorOptions !== undefined && { processorOptions: options.processorOptions }),
     startFrom: options.startFrom ?? 'earliest',
+    ...(options.maxRecordsPerRun !== undefined && { maxRecordsPerRun: options.maxRecordsPerRun }),
+    ...(options.transactionTimeout !== undefined && { transactionTimeout: options.transactionTimeout }),
     maxConcurrentPartitions: options.maxConcurrentPartitions ?? 64,
     workerLossTimeout: options.workerLossTimeout ?? '30s',
   };
@@ -61,7 +79,13 @@ export function batchPipelineWithDefaults(options: BatchPipelineOptions): BatchP
 
 export const batchWorkflowId = (pipeline: string): string => `kto-batch-${pipeline}`;
 export const partitionWorkflowId = (pipeline: string, partition: number): string => `kto-batch-${pipeline}-p${partition}`;
-export const transactionalId = (pipeline: string, partition: number): string => `kto-batch.${pipeline}.${partition}`;
+/**
+ * Keyed on what the pipeline's progress is (the group's offset in one input partition), not on
+ * the pipeline's name: any two runs over the same group and partition fence each other.
+ */
+export const transactionalId = (p: { groupId: string; topic: string; partition: number }): string => `kto-batch.${p.groupId}.${p.topic}.${p.partition}`;
+/** Key of a partition's records in the batch state topic; like the transactional id, keyed on the group. */
+export const batchStateKey = (p: { groupId: string; topic: string; partition: number }): string => `${p.groupId}/${p.topic}/${p.partition}`;
 
 export interface PartitionInput extends BatchPipeline {
   partition: number;
@@ -77,10 +101,23 @@ export interface PinnedRange {
 export interface ConsumeInput extends PartitionInput {
   /** Re-read exactly this range (a retry on another worker); otherwise pin a new one. */
   pinned?: PinnedRange;
+  /** Records the first read of the pinned range delivered: a re-read must deliver as many. */
+  pinnedRecords?: number;
+}
+
+/**
+ * The last record of a range: stored with the committed offset, it lets the next run check that
+ * the partition still holds the same record there (a deleted and recreated topic does not).
+ */
+export interface RecordMark {
+  offset: string;
+  timestamp: string;
 }
 
 export interface ConsumeResult extends PinnedRange {
   records: number;
+  /** The last record read; absent when the range held none. */
+  last?: RecordMark;
   /** Worker-local staging file with the raw records; null when there was nothing new. */
   file: string | null;
   /** Task queue of the worker holding the staging file: the next steps run there. */
@@ -91,6 +128,8 @@ export interface ConsumeResult extends PinnedRange {
 export interface AggregateInput extends PartitionInput {
   range: PinnedRange;
   file: string;
+  /** Records staged in the file: accepted plus rejected must add up to it. */
+  records?: number;
 }
 
 export interface AggregateResult {
@@ -106,6 +145,8 @@ export interface ProduceInput extends PartitionInput {
   range: PinnedRange;
   outputFile: string;
   errorsFile: string;
+  /** Stored with the committed offset for the next run's check. */
+  last?: RecordMark;
 }
 
 export interface ProduceResult {

@@ -5,6 +5,7 @@ import type { ProcessorContext } from '../processors/define';
 import { createAvroDecoder } from '../processors/avro';
 import { createProcessorRun } from '../processors/engine';
 import { loadProcessor } from '../processors/load';
+import type { RecordMark } from '../shared/batch';
 import { createStagingWriter, encodeOutputMeta, readStagingChunks, type StagingInput } from './staging';
 
 /**
@@ -20,6 +21,8 @@ export interface StageRangeInput {
   to: string;
   /** Staging file that receives the records. */
   file: string;
+  /** A record the partition must still hold at or before `from` (see `ReadRangeOptions.expect`). */
+  expect?: RecordMark;
 }
 
 export interface AggregateFileInput {
@@ -51,21 +54,27 @@ export type Progress = (details: Record<string, unknown>) => void;
 export function createStepTasks(kafka: KafkaIo) {
   return {
     /** Streams the offsets [from, to] of a partition into a staging file. */
-    async stage(input: StageRangeInput, progress: Progress): Promise<{ records: number }> {
+    async stage(input: StageRangeInput, progress: Progress): Promise<{ records: number; last?: RecordMark }> {
       const writer = await createStagingWriter(input.file);
+      let last: RecordMark | undefined;
       try {
         await kafka.readRange({
           topic: input.topic,
           partition: input.partition,
           from: BigInt(input.from),
           to: BigInt(input.to),
-          onRecords: (records) => writer.write(records),
-          onProgress: (last, records) => progress({ lastOffset: last.toString(), records }),
+          ...(input.expect && { expect: { offset: BigInt(input.expect.offset), timestamp: input.expect.timestamp } }),
+          onRecords: (records) => {
+            const r = records[records.length - 1];
+            last = { offset: r.offset, timestamp: r.timestamp };
+            return writer.write(records);
+          },
+          onProgress: (lastOffset, records) => progress({ lastOffset: lastOffset.toString(), records }),
         });
       } finally {
         await writer.close();
       }
-      return { records: writer.count };
+      return { records: writer.count, ...(last && { last }) };
     },
 
     /**

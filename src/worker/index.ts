@@ -22,12 +22,11 @@ import type { ActivityFunction } from '../project/define';
 import { createKafkaIo } from '../kafka';
 import type { Logger } from '../runtime/logger';
 import { createMetricsServer } from '../runtime/metrics';
+import { BATCH_STATE_TOPIC } from '../steps/batch-state';
 import { createStepRunner } from '../steps/runner';
 import { createWorkerMetrics, telemetryInterceptor } from './telemetry';
 import { connectWorker } from '../temporal/connection';
 
-/** Compacted topic holding each batch partition's pinned and committed ranges. */
-export const BATCH_STATE_TOPIC = 'kto.batch-state';
 
 export interface WorkerOptions {
   config: KtoConfig;

@@ -1,6 +1,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
+import { Kafka, type Producer } from 'kafkajs';
 import type { ActivityExecuteInput, ActivityInboundCallsInterceptor, Next } from '@temporalio/worker';
 import { onShutdownSignal } from '../../src/runtime/signals';
 import { loadConfig } from '../../src/runtime/config';
@@ -14,7 +15,9 @@ import { testWorkflowBundle } from './test-env';
  * `after:<activity>` parks every such activity at that point (still heartbeating, like a live
  * worker), writes `<KTO_TEST_HOLD_DIR>/held` and waits for a `release` file. The test then
  * kills, freezes or releases the process, or breaks something around it. When the held
- * activity ends, `done` says how.
+ * activity ends, `done` says how. Two more points: `commit:produce` parks the produce step
+ * inside its transaction, after the output was sent and before EndTxn; `start:<activity>`
+ * writes `held` as the activity starts and goes on at once, so a fault can hit it in flight.
  */
 const [phase, activityType] = (process.env.KTO_TEST_HOLD ?? ':').split(':');
 const dir = process.env.KTO_TEST_HOLD_DIR ?? '.';
@@ -33,6 +36,7 @@ class HoldInterceptor implements ActivityInboundCallsInterceptor {
     const type = Context.current().info.activityType;
     const target = type === activityType;
     if (phase === 'before' && target) await hold(`before:${type}`);
+    if (phase === 'start' && target) writeFileSync(path.join(dir, 'held'), JSON.stringify({ where: `start:${type}`, pid: process.pid }));
     try {
       const result = await next(input);
       if (phase === 'after' && target) await hold(`after:${type}`);
@@ -43,6 +47,36 @@ class HoldInterceptor implements ActivityInboundCallsInterceptor {
       throw err;
     }
   }
+}
+
+/** The activity running in this async context, if any. */
+function currentActivity(): string | undefined {
+  try {
+    return Context.current().info.activityType;
+  } catch {
+    return undefined;
+  }
+}
+
+if (phase === 'commit') {
+  // Every transaction kto opens goes through kafkajs's producer(): park the commit of those the
+  // held activity opens, with their records sent and EndTxn not yet asked for.
+  const proto = Kafka.prototype as unknown as { producer: (...args: unknown[]) => Producer };
+  const producer = proto.producer;
+  proto.producer = function (this: Kafka, ...args: unknown[]) {
+    const p = producer.apply(this, args);
+    const transaction = p.transaction.bind(p);
+    p.transaction = async () => {
+      const txn = await transaction();
+      const commit = txn.commit.bind(txn);
+      txn.commit = async () => {
+        if (currentActivity() === activityType) await hold(`commit:${activityType}`);
+        return commit();
+      };
+      return txn;
+    };
+    return p;
+  };
 }
 
 const config = loadConfig();

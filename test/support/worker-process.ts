@@ -9,6 +9,8 @@ export interface WorkerProcess extends TestProcess {
   /** Waits until an activity is parked at the hold point. */
   held(timeoutMs?: number): Promise<void>;
   release(): void;
+  /** How the held activity ended (`completed` or `failed: <message>`), once it has. */
+  done(): string | undefined;
 }
 
 export interface TestProcess {
@@ -63,5 +65,6 @@ export function startWorkerProcess(options: { taskQueue: string; dir: string; ho
     held: (timeoutMs = 90_000) =>
       waitFor(() => existsSync(path.join(options.dir, 'held')), { timeoutMs, description: `worker to hold at ${options.hold}` }).then(() => undefined),
     release: () => writeFileSync(path.join(options.dir, 'release'), ''),
+    done: () => (existsSync(path.join(options.dir, 'done')) ? readFileSync(path.join(options.dir, 'done'), 'utf8') : undefined),
   };
 }
