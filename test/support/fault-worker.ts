@@ -15,9 +15,10 @@ import { testWorkflowBundle } from './test-env';
  * `after:<activity>` parks every such activity at that point (still heartbeating, like a live
  * worker), writes `<KTO_TEST_HOLD_DIR>/held` and waits for a `release` file. The test then
  * kills, freezes or releases the process, or breaks something around it. When the held
- * activity ends, `done` says how. Two more points: `commit:produce` parks the produce step
- * inside its transaction, after the output was sent and before EndTxn; `start:<activity>`
- * writes `held` as the activity starts and goes on at once, so a fault can hit it in flight.
+ * activity ends, `done` says how. Three more points: `commit:produce` parks the produce step
+ * inside its transaction, after the output was sent and before EndTxn; `send:produce` parks it
+ * after its first produce request, with more to send; `start:<activity>` writes `held` as the
+ * activity starts and goes on at once, so a fault can hit it in flight.
  */
 const [phase, activityType] = (process.env.KTO_TEST_HOLD ?? ':').split(':');
 const dir = process.env.KTO_TEST_HOLD_DIR ?? '.';
@@ -58,9 +59,9 @@ function currentActivity(): string | undefined {
   }
 }
 
-if (phase === 'commit') {
-  // Every transaction kto opens goes through kafkajs's producer(): park the commit of those the
-  // held activity opens, with their records sent and EndTxn not yet asked for.
+if (phase === 'commit' || phase === 'send') {
+  // Every transaction kto opens goes through kafkajs's producer(): park those the held activity
+  // opens before their commit (records sent, EndTxn not asked for) or after their first send.
   const proto = Kafka.prototype as unknown as { producer: (...args: unknown[]) => Producer };
   const producer = proto.producer;
   proto.producer = function (this: Kafka, ...args: unknown[]) {
@@ -69,9 +70,16 @@ if (phase === 'commit') {
     p.transaction = async () => {
       const txn = await transaction();
       const commit = txn.commit.bind(txn);
+      const sendBatch = txn.sendBatch.bind(txn);
+      let sent = 0;
       txn.commit = async () => {
-        if (currentActivity() === activityType) await hold(`commit:${activityType}`);
+        if (phase === 'commit' && currentActivity() === activityType) await hold(`commit:${activityType}`);
         return commit();
+      };
+      txn.sendBatch = async (batch) => {
+        const result = await sendBatch(batch);
+        if (phase === 'send' && ++sent === 1 && currentActivity() === activityType) await hold(`send:${activityType}`);
+        return result;
       };
       return txn;
     };
