@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import { WorkflowFailedError, type Client } from '@temporalio/client';
+import { WorkflowFailedError } from '@temporalio/client';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import type { BatchPipelineOptions, BatchReport } from '../../src/shared/batch';
 import { partitionWorkflowId } from '../../src/shared/batch';
@@ -8,7 +8,7 @@ import { createTestPipeline, expectExactlyOnce, startBatch, voltageRecords } fro
 import { readTopic } from '../support/kafka-check';
 import { waitFor } from '../support/helpers';
 import { runKto } from '../support/run-cli';
-import { testStack } from '../support/test-stack';
+import { killTestService } from '../support/test-stack';
 import { useTestEnv } from '../support/test-env';
 import { startWorkerProcess, type WorkerProcess } from '../support/worker-process';
 
@@ -34,8 +34,8 @@ afterAll(async () => {
   await admin?.disconnect();
 });
 
-const run = async (options: BatchPipelineOptions, name: string, client: Client = env.client, taskQueue = env.config.temporal.taskQueue): Promise<BatchReport> =>
-  (await startBatch(client, { ...env.config, temporal: { ...env.config.temporal, taskQueue } }, options, `${name}-${randomUUID()}`)).result();
+/** A batch run on the file's in-process worker, to its end. */
+const run = async (options: BatchPipelineOptions, name: string): Promise<BatchReport> => (await startBatch(env.client, env.config, options, `${name}-${randomUUID()}`)).result();
 
 async function failureOf(options: BatchPipelineOptions, name: string): Promise<string> {
   const failure = await run(options, name).catch((err: unknown) => err);
@@ -47,11 +47,21 @@ function rootCause(err: Error): Error {
   return err.cause instanceof Error ? rootCause(err.cause) : err;
 }
 
-/** A worker process of its own on a fresh queue, optionally parked at a hold point (see fault-worker.ts). */
-function workerProcess(label: string, taskQueue: string, hold?: string): WorkerProcess {
-  const w = startWorkerProcess({ taskQueue, dir: path.join(process.env.KTO_DEVSTACK_DIR!, 'edges', `${label}-${randomUUID().slice(0, 8)}`), hold });
-  workers.push(w);
-  return w;
+/**
+ * A task queue of the test's own, served only by the worker processes it starts there (each
+ * optionally parked at a hold point, see fault-worker.ts), and batch runs started on it.
+ */
+function ownQueue() {
+  const taskQueue = `edges-${randomUUID()}`;
+  const config = { ...env.config, temporal: { ...env.config.temporal, taskQueue } };
+  return {
+    worker(label: string, hold?: string): WorkerProcess {
+      const w = startWorkerProcess({ taskQueue, dir: path.join(process.env.KTO_DEVSTACK_DIR!, 'edges', `${label}-${randomUUID().slice(0, 8)}`), hold });
+      workers.push(w);
+      return w;
+    },
+    start: (options: BatchPipelineOptions, name: string) => startBatch(env.client, config, options, `${name}-${randomUUID()}`),
+  };
 }
 
 describe('exactly once at the edges of the group offset', () => {
@@ -116,15 +126,15 @@ describe('exactly once at the edges of the group offset', () => {
   test('retention deleting records of a pinned range before a re-read fails the partition instead of skipping them', async () => {
     const pipeline = await createTestPipeline(env.kafka, 1);
     await pipeline.produce(1_000);
-    const taskQueue = `edges-${randomUUID()}`;
-    const doomed = workerProcess('retention-doomed', taskQueue, 'before:aggregate');
-    const handle = await startBatch(env.client, { ...env.config, temporal: { ...env.config.temporal, taskQueue } }, pipeline.options, `retention-${randomUUID()}`);
+    const queue = ownQueue();
+    const doomed = queue.worker('retention-doomed', 'before:aggregate');
+    const handle = await queue.start(pipeline.options, 'retention');
     await doomed.held();
     await doomed.kill('SIGKILL');
     // kafkajs finds the partition leader for deleteTopicRecords only once the topic's metadata is loaded.
     await admin.fetchTopicMetadata({ topics: [pipeline.options.topic] });
     await admin.deleteTopicRecords({ topic: pipeline.options.topic, partitions: [{ partition: 0, offset: '10' }] });
-    workerProcess('retention-survivor', taskQueue);
+    queue.worker('retention-survivor');
 
     const failure = await handle.result().catch((err: unknown) => err);
     expect(failure).toBeInstanceOf(WorkflowFailedError);
@@ -136,10 +146,10 @@ describe('exactly once at the edges of the group offset', () => {
   test('two pipelines on one group, both held before produce and released together, fence each other: the range lands once', async () => {
     const pipeline = await createTestPipeline(env.kafka, 1);
     await pipeline.produce(1_000);
-    const taskQueue = `edges-${randomUUID()}`;
-    const w = workerProcess('shared-group', taskQueue, 'before:produce');
+    const queue = ownQueue();
+    const w = queue.worker('shared-group', 'before:produce');
     const names = ['shared-a', 'shared-b'].map((n) => `${n}-${randomUUID().slice(0, 8)}`);
-    const runs = names.map((name) => run({ ...pipeline.options, pipeline: name }, name, env.client, taskQueue));
+    const runs = names.map(async (name): Promise<BatchReport> => (await queue.start({ ...pipeline.options, pipeline: name }, name)).result());
     // Both children parked in produce, each with the same pinned range.
     await waitFor(
       async () => {
@@ -188,12 +198,12 @@ describe('faults in flight', () => {
   test('a worker frozen inside its transaction, after sending the output and before EndTxn, is fenced: the retry lands once, its commit fails', async () => {
     const pipeline = await createTestPipeline(env.kafka, 1, 20);
     await pipeline.produce(1_000);
-    const taskQueue = `edges-${randomUUID()}`;
-    const zombie = workerProcess('endtxn-zombie', taskQueue, 'commit:produce');
-    const handle = await startBatch(env.client, { ...env.config, temporal: { ...env.config.temporal, taskQueue } }, pipeline.options, `endtxn-${randomUUID()}`);
+    const queue = ownQueue();
+    const zombie = queue.worker('endtxn-zombie', 'commit:produce');
+    const handle = await queue.start(pipeline.options, 'endtxn');
     await zombie.held();
     await zombie.kill('SIGSTOP');
-    workerProcess('endtxn-survivor', taskQueue);
+    queue.worker('endtxn-survivor');
     const report: BatchReport = await handle.result();
     expect(report.partitionSummaries[0]).toMatchObject({ status: 'committed', attempts: 2 });
 
@@ -208,11 +218,11 @@ describe('faults in flight', () => {
     // Every other record malformed: 20,000 dead letters make the transaction span many produce requests.
     const pipeline = await createTestPipeline(env.kafka, 1, 2);
     await pipeline.produce(40_000);
-    const taskQueue = `edges-${randomUUID()}`;
-    const w = workerProcess('broker-produce', taskQueue, 'send:produce');
-    const handle = await startBatch(env.client, { ...env.config, temporal: { ...env.config.temporal, taskQueue } }, pipeline.options, `broker-produce-${randomUUID()}`);
+    const queue = ownQueue();
+    const w = queue.worker('broker-produce', 'send:produce');
+    const handle = await queue.start(pipeline.options, 'broker-produce');
     await w.held();
-    const stack = await killBroker();
+    const stack = await killTestService(env.config.devstack.ports, 'kafka');
     w.release();
     expect(await waitFor(() => w.done(), { timeoutMs: 120_000, description: 'the produce attempt to fail on the dead broker' })).toMatch(/^failed: /);
     await stack.up();
@@ -225,11 +235,11 @@ describe('faults in flight', () => {
   test('kill -9 of the broker as the consume step starts reading 100,000 records: the run completes once the broker is back, nothing lost or doubled', async () => {
     const pipeline = await createTestPipeline(env.kafka, 1);
     await pipeline.produce(100_000);
-    const taskQueue = `edges-${randomUUID()}`;
-    const w = workerProcess('broker-consume', taskQueue, 'start:consume');
-    const handle = await startBatch(env.client, { ...env.config, temporal: { ...env.config.temporal, taskQueue } }, pipeline.options, `broker-consume-${randomUUID()}`);
+    const queue = ownQueue();
+    const w = queue.worker('broker-consume', 'start:consume');
+    const handle = await queue.start(pipeline.options, 'broker-consume');
     await w.held();
-    const stack = await killBroker();
+    const stack = await killTestService(env.config.devstack.ports, 'kafka');
     await stack.up();
 
     const report: BatchReport = await handle.result();
@@ -237,12 +247,3 @@ describe('faults in flight', () => {
     await expectExactlyOnce(env.config, env.kafka, pipeline.options);
   }, 240_000);
 });
-
-/** kill -9 of the test stack's broker; returns once its port is free, with the stack to bring it back. */
-async function killBroker() {
-  const stack = testStack(process.env.KTO_DEVSTACK_DIR!, env.config.devstack.ports);
-  const broker = (await stack.status()).find((s) => s.service === 'kafka');
-  process.kill(broker!.pid!, 'SIGKILL');
-  await waitFor(async () => (await stack.status()).find((s) => s.service === 'kafka')?.state === 'stopped', { timeoutMs: 30_000, description: 'the broker to be down and its port free' });
-  return stack;
-}

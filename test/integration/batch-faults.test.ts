@@ -9,7 +9,7 @@ import type { BatchReport } from '../../src/shared/batch';
 import { connectClient } from '../../src/temporal/connection';
 import { createTestPipeline, expectExactlyOnce, startBatch } from '../support/batch-harness';
 import { testConfig, waitFor } from '../support/helpers';
-import { testStack } from '../support/test-stack';
+import { killTestService } from '../support/test-stack';
 import { startWorkerProcess, type WorkerProcess } from '../support/worker-process';
 
 /**
@@ -104,15 +104,7 @@ describe('exactly once under faults', () => {
     const w = worker('before:produce');
     const handle = await startBatch(client, runConfig, pipeline.options, `broker-${id}`);
     await w.held();
-    const stack = testStack(process.env.KTO_DEVSTACK_DIR!, config.devstack.ports);
-    const broker = (await stack.status()).find((s) => s.service === 'kafka');
-    expect(broker?.pid).toBeDefined();
-    process.kill(broker!.pid!, 'SIGKILL');
-    // 'stopped', not merely 'not running': until the kernel has released the port it reads 'port in use'.
-    await waitFor(async () => (await stack.status()).find((s) => s.service === 'kafka')?.state === 'stopped', {
-      timeoutMs: 30_000,
-      description: 'the broker to be down and its port free',
-    });
+    const stack = await killTestService(config.devstack.ports, 'kafka');
     w.release();
     await stack.up();
 

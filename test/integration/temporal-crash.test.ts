@@ -8,7 +8,7 @@ import { createTestPipeline, expectExactlyOnce, startBatch } from '../support/ba
 import { committedOffset, dispatcherConfig, sendCommands, startDispatcher } from '../support/dispatcher-harness';
 import { waitFor } from '../support/helpers';
 import { useTestEnv } from '../support/test-env';
-import { testStack } from '../support/test-stack';
+import { killTestService } from '../support/test-stack';
 import { startWorkerProcess, type WorkerProcess } from '../support/worker-process';
 
 /**
@@ -29,15 +29,7 @@ const DOWN_MS = 5_000;
 
 /** kill -9 of the Temporal server; it stays down for DOWN_MS, then starts again on the same database file and ports. */
 async function crashTemporal(): Promise<void> {
-  const stack = testStack(process.env.KTO_DEVSTACK_DIR!, env.config.devstack.ports);
-  const temporal = (await stack.status()).find((s) => s.service === 'temporal');
-  expect(temporal?.pid).toBeDefined();
-  process.kill(temporal!.pid!, 'SIGKILL');
-  // 'stopped', not merely 'not running': until the kernel has released the port it reads 'port in use'.
-  await waitFor(async () => (await stack.status()).find((s) => s.service === 'temporal')?.state === 'stopped', {
-    timeoutMs: 30_000,
-    description: 'the Temporal server to be down and its port free',
-  });
+  const stack = await killTestService(env.config.devstack.ports, 'temporal');
   await sleep(DOWN_MS);
   await stack.up();
 }

@@ -1,5 +1,6 @@
 import { rmSync } from 'node:fs';
 import path from 'node:path';
+import { waitFor } from './helpers';
 import { abandonedRunDirs, claimRunDir, createDevStack, type DevStack, type DevStackPorts } from '../../src/devstack';
 
 /**
@@ -22,6 +23,23 @@ export function testStack(dir: string, ports: DevStackPorts, brokers?: number): 
     kafkaVersion: process.env.KTO_DEV_KAFKA_VERSION,
     progress: (line) => void process.stdout.write(`  [test stack] ${line}\n`),
   });
+}
+
+/**
+ * kill -9 of one service of the running test stack (the one the global setup started); returns
+ * once it is 'stopped', not merely 'not running' (until the kernel has released the port it reads
+ * 'port in use'), with the stack so the caller starts it again with `up()`.
+ */
+export async function killTestService(ports: DevStackPorts, service: 'kafka' | 'temporal'): Promise<DevStack> {
+  const stack = testStack(process.env.KTO_DEVSTACK_DIR!, ports);
+  const pid = (await stack.status()).find((s) => s.service === service)?.pid;
+  if (pid === undefined) throw new Error(`the test stack's ${service} is not running`);
+  process.kill(pid, 'SIGKILL');
+  await waitFor(async () => (await stack.status()).find((s) => s.service === service)?.state === 'stopped', {
+    timeoutMs: 30_000,
+    description: `${service} to be down and its port free`,
+  });
+  return stack;
 }
 
 export function claimStackDir(): string {
