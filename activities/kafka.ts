@@ -15,7 +15,7 @@ import {
   type ProduceResult,
   type RecordMark,
 } from '../src/shared/batch';
-import { batchStateRecord, offsetsAllowedBy, readBatchStates, resumeOffsetOf } from '../src/steps/batch-state';
+import { batchStateRecord, batchStateTopicSpec, offsetsAllowedBy, readBatchStates, resumeOffsetOf } from '../src/steps/batch-state';
 import { decodeOutputMeta, rangeStagingPath, readStaging, removeStaging } from '../src/steps/staging';
 import type { StepRunner } from '../src/steps/runner';
 import { NO_PIPELINE_METRICS, type PipelineMetrics } from '../src/worker/telemetry';
@@ -49,7 +49,7 @@ export function createKafkaActivities({ kafka, stagingDir, workerQueue, stateTop
       await requirePartitions(kafka, pipeline, needed, 'output');
       await admin.ensureTopics([
         { topic: pipeline.errorTopic, partitions: needed },
-        { topic: stateTopic, partitions: 1, config: { 'cleanup.policy': 'compact' } },
+        batchStateTopicSpec(stateTopic),
       ]);
       // An existing error topic must have a partition for each input partition too: kafkajs
       // drops records for a partition missing from its metadata without an error.

@@ -1,5 +1,5 @@
 import { KtoError } from '../runtime/errors';
-import { TopicNotFoundError, type KafkaIo, type OutboundRecord } from '../kafka';
+import { TopicNotFoundError, type KafkaIo, type OutboundRecord, type TopicSpec } from '../kafka';
 import { batchStateKey, transactionalId, type BatchPipeline, type RecordMark } from '../shared/batch';
 
 /**
@@ -15,6 +15,16 @@ export type BatchState =
   | { status: 'pinned'; pipeline: string; from: string; to: string; at: string; workflowId?: string }
   | { status: 'committed'; pipeline: string; from: string; to: string; next: string; at: string; last?: RecordMark }
   | { status: 'reset'; pipeline: string; next: string; at: string };
+
+/**
+ * The state topic as kto creates it: compacted, with hourly segments so compaction (which skips
+ * the active segment) keeps it near one record per partition and every run reads it quickly.
+ */
+export const batchStateTopicSpec = (stateTopic = BATCH_STATE_TOPIC): TopicSpec => ({
+  topic: stateTopic,
+  partitions: 1,
+  config: { 'cleanup.policy': 'compact', 'segment.ms': String(60 * 60 * 1000) },
+});
 
 type Where = { groupId: string; topic: string; partition: number };
 
@@ -78,7 +88,7 @@ export async function resetBatchPartitions(kafka: KafkaIo, pipeline: BatchPipeli
       );
     }
   }
-  await kafka.admin.ensureTopics([{ topic: stateTopic, partitions: 1, config: { 'cleanup.policy': 'compact' } }]);
+  await kafka.admin.ensureTopics([batchStateTopicSpec(stateTopic)]);
   const resets: PartitionReset[] = [];
   for (const w of marks) {
     const after = target === 'earliest' ? w.low : target === 'latest' ? w.high : target;
