@@ -15,10 +15,9 @@ import { testWorkflowBundle } from './test-env';
  * `after:<activity>` parks every such activity at that point (still heartbeating, like a live
  * worker), writes `<KTO_TEST_HOLD_DIR>/held` and waits for a `release` file. The test then
  * kills, freezes or releases the process, or breaks something around it. When the held
- * activity ends, `done` says how. Three more points: `commit:produce` parks the produce step
+ * activity ends, `done` says how. Two more points: `commit:produce` parks the produce step
  * inside its transaction, after the output was sent and before EndTxn; `send:produce` parks it
- * after its first produce request, with more to send; `start:<activity>` writes `held` as the
- * activity starts and goes on at once, so a fault can hit it in flight.
+ * after its first produce request, with more to send.
  */
 const [phase, activityType] = (process.env.KTO_TEST_HOLD ?? ':').split(':');
 const dir = process.env.KTO_TEST_HOLD_DIR ?? '.';
@@ -37,7 +36,6 @@ class HoldInterceptor implements ActivityInboundCallsInterceptor {
     const type = Context.current().info.activityType;
     const target = type === activityType;
     if (phase === 'before' && target) await hold(`before:${type}`);
-    if (phase === 'start' && target) writeFileSync(path.join(dir, 'held'), JSON.stringify({ where: `start:${type}`, pid: process.pid }));
     try {
       const result = await next(input);
       if (phase === 'after' && target) await hold(`after:${type}`);
