@@ -75,6 +75,9 @@ interface StartPoint {
   skipped: number;
 }
 
+/** How long a failed offset commit waits before it is tried again without a new record. */
+const COMMIT_RETRY_MS = 1_000;
+
 /** Outcome of one record: `true` = done (its offset may be committed), `false` = abandoned at stop (replayed later). */
 type Finished = boolean;
 
@@ -116,6 +119,7 @@ export function createDispatcher(options: DispatcherOptions) {
   const faults = new Map<string, string>();
   const toCommit = new Map<number, bigint>();
   let commits: Promise<void> = Promise.resolve();
+  let commitRetry: NodeJS.Timeout | undefined;
   let stopping = false;
   let stopped: Promise<void> | undefined;
   let resolveRun: () => void = () => undefined;
@@ -335,12 +339,21 @@ export function createDispatcher(options: DispatcherOptions) {
     } catch (err) {
       // Kept for the next flush unless a newer position arrived; a revoked partition's is dropped at the rebalance.
       for (const p of positions) if (!toCommit.has(p.partition)) toCommit.set(p.partition, p.offset);
-      log.warn({ err: (err as Error).message }, 'offset commit failed; will retry with the next one');
+      log.warn({ err: (err as Error).message }, `offset commit failed; will retry in ${COMMIT_RETRY_MS} ms or with the next record`);
+      // The last records of a burst have no next record to carry their commit: retry on a timer too.
+      if (!stopping && commitRetry === undefined) {
+        commitRetry = setTimeout(() => {
+          commitRetry = undefined;
+          commits = commits.then(flushCommits);
+        }, COMMIT_RETRY_MS);
+        commitRetry.unref();
+      }
     }
   }
 
   async function shutdown(): Promise<void> {
     stopping = true;
+    clearTimeout(commitRetry);
     log.info({ inFlight: inFlight.size }, 'dispatcher stopping: no new records, draining in-flight commands');
     consumer.pause();
     slots.close();
