@@ -82,7 +82,8 @@ export function createKafkaActivities({ kafka, stagingDir, workerQueue, stateTop
         return { ...range, records: 0, file: null, workerQueue, durationMs: Date.now() - started };
       }
 
-      await requireUndeleted(kafka, input, from);
+      // A new pin was just checked against the low watermark by pinRange; a re-read may come much later.
+      if (input.pinned) await requireUndeleted(kafka, input, from);
       const file = rangeStagingPath(stagingDir, { ...input, from: range.from }, 'records');
       const { records, last } = await withHeartbeat((progress) =>
         steps.run('stage', { topic: input.topic, partition: input.partition, from: range.from, to: range.to, file, ...(expect && { expect }) }, progress),
