@@ -1,4 +1,4 @@
-import type { Consumer, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
+import type { Consumer, ConsumerRunConfig, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
 import type { Logger } from '../runtime/logger';
 
 /** One record as the group consumer hands it over; offsets are bigint like the rest of src/kafka. */
@@ -60,6 +60,21 @@ function toRecord(topic: string, partition: number, m: KafkaMessage): ConsumedRe
   };
 }
 
+/**
+ * What a commit fails with when the group's coordinator is gone: its broker died or handed the
+ * group over. kafkajs keeps committing to the broker it joined through and only looks for the
+ * new coordinator after its fetch loop has used up its retries (a minute or more).
+ */
+const COORDINATOR_GONE_NAMES = ['KafkaJSBrokerNotFound', 'KafkaJSConnectionError', 'KafkaJSConnectionClosedError', 'KafkaJSRequestTimeoutError'];
+const COORDINATOR_GONE_TYPES = ['NOT_COORDINATOR_FOR_GROUP', 'GROUP_COORDINATOR_NOT_AVAILABLE'];
+
+export function coordinatorGone(err: unknown): boolean {
+  for (let e = err as { name?: string; type?: string; cause?: unknown; originalError?: unknown } | undefined; e; e = (e.cause ?? e.originalError) as typeof e) {
+    if (COORDINATOR_GONE_NAMES.includes(e.name ?? '') || COORDINATOR_GONE_TYPES.includes(e.type ?? '')) return true;
+  }
+  return false;
+}
+
 /** Keeps group membership alive while `work` is pending (kafkajs only heartbeats between batches). */
 async function heartbeating<T>(work: Promise<T>, heartbeat: () => Promise<void>, everyMs: number): Promise<T> {
   const timer = setInterval(() => void heartbeat().catch(() => undefined), everyMs);
@@ -90,6 +105,7 @@ export function createGroupConsumer(kafka: Kafka, logger: Logger, options: Group
   let running = false;
   let paused = false;
   let crashed: Error | undefined;
+  let rejoining: Promise<void> | undefined;
 
   consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
     const partitions = (payload.memberAssignment[o.topic] ?? []).slice().sort((a, b) => a - b);
@@ -101,31 +117,62 @@ export function createGroupConsumer(kafka: Kafka, logger: Logger, options: Group
     log.error({ err: payload.error, restart: payload.restart }, 'consumer crashed');
   });
 
+  const runConfig: ConsumerRunConfig = {
+    autoCommit: false,
+    eachBatchAutoResolve: false,
+    eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+      for (const message of batch.messages) {
+        if (paused || !isRunning() || isStale()) return;
+        const accepted = await heartbeating(o.accept(toRecord(batch.topic, batch.partition, message)), heartbeat, o.heartbeatIntervalMs);
+        if (!accepted) return;
+        // Moves the fetch position only; the group offset moves when the caller commits.
+        resolveOffset(message.offset);
+      }
+    },
+  };
+
+  /**
+   * Leaves the kafkajs group session and joins again, which looks the coordinator up afresh.
+   * The partitions come back through a rebalance (`onAssignment`), from their committed offsets.
+   */
+  function rejoin(): void {
+    rejoining ??= (async () => {
+      log.warn('offset commit failed because the group coordinator is gone: joining the group again through its new coordinator');
+      await consumer.stop();
+      if (running && !paused) await consumer.run(runConfig);
+      crashed = undefined;
+    })()
+      .catch((err: unknown) => {
+        crashed = err as Error;
+        log.error({ err }, 'joining the group again failed; the next failed commit tries again');
+      })
+      .finally(() => {
+        rejoining = undefined;
+      });
+  }
+
   return {
     /** Connects, subscribes and starts fetching; resolves once the consumer runs (the first join may follow). */
     async start(): Promise<void> {
       await consumer.connect();
       await consumer.subscribe({ topic: o.topic, fromBeginning: o.fromBeginning });
       running = true;
-      await consumer.run({
-        autoCommit: false,
-        eachBatchAutoResolve: false,
-        eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
-          for (const message of batch.messages) {
-            if (paused || !isRunning() || isStale()) return;
-            const accepted = await heartbeating(o.accept(toRecord(batch.topic, batch.partition, message)), heartbeat, o.heartbeatIntervalMs);
-            if (!accepted) return;
-            // Moves the fetch position only; the group offset moves when the caller commits.
-            resolveOffset(message.offset);
-          }
-        },
-      });
+      await consumer.run(runConfig);
     },
 
-    /** Commits, per partition, `offset` = the first record not yet done (Kafka's "next offset to read"). */
+    /**
+     * Commits, per partition, `offset` = the first record not yet done (Kafka's "next offset to read").
+     * A commit that fails because the coordinator is gone makes the member join again (see
+     * `rejoin`); the caller retries the commit.
+     */
     async commit(positions: { partition: number; offset: bigint }[]): Promise<void> {
       if (positions.length === 0) return;
-      await consumer.commitOffsets(positions.map((p) => ({ topic: o.topic, partition: p.partition, offset: p.offset.toString() })));
+      try {
+        await consumer.commitOffsets(positions.map((p) => ({ topic: o.topic, partition: p.partition, offset: p.offset.toString() })));
+      } catch (err) {
+        if (running && !paused && coordinatorGone(err)) rejoin();
+        throw err;
+      }
     },
 
     /** Stops intake: no record is handed over after this, but the member stays in the group so commits still land. */
@@ -147,6 +194,7 @@ export function createGroupConsumer(kafka: Kafka, logger: Logger, options: Group
     /** Leaves the group and disconnects. */
     async close(): Promise<void> {
       running = false;
+      await rejoining;
       await consumer.disconnect();
     },
   };

@@ -1,4 +1,4 @@
-import { Partitioners, type Kafka } from 'kafkajs';
+import type { Kafka, RetryOptions } from 'kafkajs';
 import type { KafkaConfig } from '../runtime/config';
 import type { Logger } from '../runtime/logger';
 import { createKafkaAdmin } from './admin';
@@ -7,8 +7,9 @@ import { createGroupConsumer, type GroupConsumerOptions } from './group-consumer
 import { readRange, type ReadRangeOptions } from './range-reader';
 import { readTopic, type ReadTopicOptions } from './topic-reader';
 import { chunkRecords } from './chunk';
-import { commitRange, groupByTopic, moveGroupOffset, type GroupOffsetMove, type OutboundRecord, type RangeCommitOptions } from './transactional';
+import { commitRange, moveGroupOffset, type GroupOffsetMove, type OutboundRecord, type RangeCommitOptions } from './transactional';
 import { publishTransaction, type PublishTransactionOptions } from './transactional-publish';
+import { createPlacer, sendEvery } from './send';
 
 export { TopicNotFoundError, type KafkaAdmin, type PartitionWatermarks, type TopicSpec, type TopicSummary } from './admin';
 export { kafkaClientOptions } from './client';
@@ -18,6 +19,9 @@ export type { ReadTopicOptions, TopicRecord } from './topic-reader';
 export type { PublishRecord, PublishTransactionOptions, PublishTxn, SentPosition } from './transactional-publish';
 export { OffsetConflictError, type OutboundRecord, type RangeCommitOptions, type RangeCommitResult } from './transactional';
 
+/** Spelled out in full: kafkajs' defaults differ under NODE_ENV=test, and tests must see what production does. */
+const PRODUCE_RETRY: RetryOptions = { initialRetryTime: 100, maxRetryTime: 2_000, multiplier: 2, factor: 0.2, retries: 15 };
+
 /**
  * kto's one door to Kafka: the rest of the code never imports kafkajs, so the client
  * library can be swapped behind this interface.
@@ -25,7 +29,9 @@ export { OffsetConflictError, type OutboundRecord, type RangeCommitOptions, type
 export function createKafkaIo(config: KafkaConfig, logger: Logger) {
   const kafka: Kafka = createKafka(config, logger);
   const admin = createKafkaAdmin(kafka);
-  const producer = lazilyConnected(() => kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner }));
+  // Long enough to ride out a leader election on a cluster (a broker's session timeout, 9 s by default).
+  const producer = lazilyConnected(() => kafka.producer({ idempotent: true, maxInFlightRequests: 1, retry: PRODUCE_RETRY }));
+  const placer = createPlacer(admin);
 
   return {
     admin,
@@ -34,7 +40,7 @@ export function createKafkaIo(config: KafkaConfig, logger: Logger) {
     /** An operator's reset: moves a group offset unconditionally, fencing range commits in flight; see transactional.ts. */
     moveGroupOffset: (move: GroupOffsetMove) => moveGroupOffset(kafka, move),
     /** Several sends in one transaction, with the offsets they landed at (complete batches); see transactional-publish.ts. */
-    publishTransaction: <T>(options: PublishTransactionOptions<T>) => publishTransaction(kafka, options),
+    publishTransaction: <T>(options: PublishTransactionOptions<T>) => publishTransaction(kafka, placer, options),
     /** Every non-internal topic with its partition count. */
     listTopics: () => admin.topics(),
     /** What a read_committed consumer sees of a small topic (outputs, checks); see topic-reader.ts. */
@@ -42,8 +48,13 @@ export function createKafkaIo(config: KafkaConfig, logger: Logger) {
     /** Idempotent, acks=all writes outside any transaction (dead letters, demo data, tests); a stream is sent a request at a time. */
     async produce(records: Iterable<Omit<OutboundRecord, 'partition'> & { partition?: number }> | AsyncIterable<Omit<OutboundRecord, 'partition'> & { partition?: number }>): Promise<void> {
       const p = await producer.get();
-      for await (const chunk of chunkRecords<Omit<OutboundRecord, 'partition'>>(records)) {
-        await p.sendBatch({ acks: -1, topicMessages: groupByTopic(chunk) });
+      for await (const chunk of chunkRecords<Omit<OutboundRecord, 'partition'> & { partition?: number }>(records)) {
+        try {
+          await sendEvery(p, await placer.place(chunk), -1);
+        } catch (err) {
+          placer.forget(chunk.map((r) => r.topic));
+          throw err;
+        }
       }
     },
     /** A consumer-group member with explicit, caller-chosen commits (the dispatcher); see group-consumer.ts. */

@@ -1,6 +1,7 @@
-import type { Kafka, Message } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
 import { chunkRecords } from './chunk';
-import { beginTransaction, groupByTopic, type OutboundRecord } from './transactional';
+import { sendEvery, type Placer } from './send';
+import { beginTransaction, type OutboundRecord } from './transactional';
 
 /** A record to publish; without `partition` the default partitioner places it by key. */
 export type PublishRecord = Omit<OutboundRecord, 'partition'> & { partition?: number };
@@ -36,7 +37,7 @@ export interface PublishTransactionOptions<T> {
  * inside `run` whether the work was already done. Like `commitRange`, every call opens a fresh
  * producer and discards it afterwards (kafkajs does not retry EndTxn).
  */
-export async function publishTransaction<T>(kafka: Kafka, options: PublishTransactionOptions<T>): Promise<T> {
+export async function publishTransaction<T>(kafka: Kafka, placer: Placer, options: PublishTransactionOptions<T>): Promise<T> {
   const { producer, txn } = await beginTransaction(kafka, options.transactionalId);
   try {
     try {
@@ -44,7 +45,7 @@ export async function publishTransaction<T>(kafka: Kafka, options: PublishTransa
         async send(records) {
           const first = new Map<string, SentPosition>();
           for await (const chunk of chunkRecords<PublishRecord>(records)) {
-            const sent = await txn.sendBatch({ topicMessages: groupByTopic(chunk) as { topic: string; messages: Message[] }[] });
+            const sent = await sendEvery(txn, await placer.place(chunk));
             for (const m of sent) {
               const key = `${m.topicName}\n${m.partition}`;
               if (!first.has(key) && m.baseOffset !== undefined) first.set(key, { topic: m.topicName, partition: m.partition, baseOffset: BigInt(m.baseOffset) });

@@ -2,6 +2,7 @@ import { KtoError } from '../runtime/errors';
 import type { IHeaders, Kafka, Producer, Transaction } from 'kafkajs';
 import type { KafkaAdmin } from './admin';
 import { chunkRecords } from './chunk';
+import { sendEvery } from './send';
 
 export interface OutboundRecord {
   topic: string;
@@ -104,7 +105,7 @@ export async function commitRange(kafka: Kafka, admin: KafkaAdmin, options: Rang
     let produced = 0;
     try {
       for await (const batch of chunkRecords(options.records())) {
-        await txn.sendBatch({ topicMessages: groupByTopic(batch) });
+        await sendEvery(txn, batch);
         produced += batch.length;
         options.onProgress?.(produced);
       }
@@ -136,7 +137,7 @@ export async function moveGroupOffset(kafka: Kafka, move: GroupOffsetMove): Prom
   const { producer, txn } = await beginTransaction(kafka, move.transactionalId);
   try {
     try {
-      if (move.records.length > 0) await txn.sendBatch({ topicMessages: groupByTopic(move.records) });
+      if (move.records.length > 0) await sendEvery(txn, move.records);
       await sendOffset(txn, move.groupId, move.topic, move.partition, move.offset);
       await txn.commit();
     } catch (err) {
@@ -152,14 +153,4 @@ async function sendOffset(txn: Transaction, groupId: string, topic: string, part
   // kafkajs passes `metadata` through to TxnOffsetCommit; its types only lack the field.
   const partitions = [{ partition, offset: offset.toString(), ...(metadata !== undefined && { metadata }) }];
   await txn.sendOffsets({ consumerGroupId: groupId, topics: [{ topic, partitions }] });
-}
-
-export function groupByTopic<T extends { topic: string }>(records: T[]) {
-  const byTopic = new Map<string, Omit<T, 'topic'>[]>();
-  for (const { topic, ...message } of records) {
-    let list = byTopic.get(topic);
-    if (!list) byTopic.set(topic, (list = []));
-    list.push(message);
-  }
-  return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
 }

@@ -25,8 +25,11 @@ export interface TestPipeline {
   produce(count: number): Promise<void>;
 }
 
-/** Fresh input, output and error topics plus a group, with `workerLossTimeout` short enough for tests. */
-export async function createTestPipeline(kafka: KafkaIo, partitions: number, malformedEvery = 0): Promise<TestPipeline> {
+/**
+ * Fresh input, output and error topics plus a group, with `workerLossTimeout` short enough for
+ * tests. `createTopics` replaces how the topics are made (the cluster tests place their leaders).
+ */
+export async function createTestPipeline(kafka: KafkaIo, partitions: number, malformedEvery = 0, createTopics?: (topics: string[]) => Promise<void>): Promise<TestPipeline> {
   const topic = uniqueTopic('batch-in');
   const options = {
     topic,
@@ -35,7 +38,8 @@ export async function createTestPipeline(kafka: KafkaIo, partitions: number, mal
     groupId: `${topic}.group`,
     workerLossTimeout: '3s' as const,
   };
-  await kafka.admin.ensureTopics([
+  if (createTopics) await createTopics([topic, options.outputTopic, options.errorTopic]);
+  else await kafka.admin.ensureTopics([
     { topic, partitions },
     { topic: options.outputTopic, partitions },
   ]);
