@@ -12,7 +12,8 @@ export function kafkaClientOptions(config: KafkaConfig): KafkaJsConfig {
     clientId: config.clientId,
     brokers: config.brokers,
     ssl: ssl ? (config.sslCaLocation ? { ca: [readFileSync(config.sslCaLocation, 'utf8')] } : true) : false,
-    retry: { initialRetryTime: 100, retries: 8 },
+    // Spelled out in full: kafkajs' defaults differ under NODE_ENV=test, and tests must see what production does.
+    retry: { initialRetryTime: 100, maxRetryTime: 5_000, multiplier: 2, factor: 0.2, retries: 8 },
   };
   if (protocol.startsWith('SASL_')) {
     const mechanism = config.saslMechanism.toLowerCase() as 'plain' | 'scram-sha-256' | 'scram-sha-512';

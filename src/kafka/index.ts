@@ -19,7 +19,7 @@ export type { ReadTopicOptions, TopicRecord } from './topic-reader';
 export type { PublishRecord, PublishTransactionOptions, PublishTxn, SentPosition } from './transactional-publish';
 export { OffsetConflictError, type OutboundRecord, type RangeCommitOptions, type RangeCommitResult } from './transactional';
 
-/** Spelled out in full: kafkajs' defaults differ under NODE_ENV=test, and tests must see what production does. */
+/** Spelled out in full, like the client's (see client.ts). */
 const PRODUCE_RETRY: RetryOptions = { initialRetryTime: 100, maxRetryTime: 2_000, multiplier: 2, factor: 0.2, retries: 15 };
 
 /**
