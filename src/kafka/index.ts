@@ -9,7 +9,7 @@ import { readTopic, type ReadTopicOptions } from './topic-reader';
 import { chunkRecords } from './chunk';
 import { commitRange, moveGroupOffset, type GroupOffsetMove, type OutboundRecord, type RangeCommitOptions } from './transactional';
 import { publishTransaction, type PublishTransactionOptions } from './transactional-publish';
-import { createPlacer, sendEvery } from './send';
+import { createPlacer, placeAndSend } from './send';
 
 export { TopicNotFoundError, type KafkaAdmin, type PartitionWatermarks, type TopicSpec, type TopicSummary } from './admin';
 export { kafkaClientOptions } from './client';
@@ -49,12 +49,7 @@ export function createKafkaIo(config: KafkaConfig, logger: Logger) {
     async produce(records: Iterable<Omit<OutboundRecord, 'partition'> & { partition?: number }> | AsyncIterable<Omit<OutboundRecord, 'partition'> & { partition?: number }>): Promise<void> {
       const p = await producer.get();
       for await (const chunk of chunkRecords<Omit<OutboundRecord, 'partition'> & { partition?: number }>(records)) {
-        try {
-          await sendEvery(p, await placer.place(chunk), -1);
-        } catch (err) {
-          placer.forget(chunk.map((r) => r.topic));
-          throw err;
-        }
+        await placeAndSend(p, placer, chunk, -1);
       }
     },
     /** A consumer-group member with explicit, caller-chosen commits (the dispatcher); see group-consumer.ts. */

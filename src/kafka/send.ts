@@ -1,6 +1,6 @@
 import { Partitioners, type Message, type PartitionMetadata, type ProducerBatch, type RecordMetadata } from 'kafkajs';
 import { KtoError } from '../runtime/errors';
-import type { KafkaAdmin } from './admin';
+import { TopicNotFoundError, type KafkaAdmin } from './admin';
 import type { OutboundRecord } from './transactional';
 
 /**
@@ -93,3 +93,24 @@ export function createPlacer(admin: Pick<KafkaAdmin, 'partitions'>) {
 }
 
 export type Placer = ReturnType<typeof createPlacer>;
+
+/**
+ * Places `records` and sends them with `sendEvery`. Records for a topic the brokers do not
+ * know yet go to kafkajs as they are: its producer asks the broker to create the topic
+ * (`auto.create.topics.enable`) and places them itself; later writes find the topic.
+ */
+export async function placeAndSend(sender: BatchSender, placer: Placer, records: (Omit<OutboundRecord, 'partition'> & { partition?: number })[], acks?: number): Promise<RecordMetadata[]> {
+  let placed: OutboundRecord[];
+  try {
+    placed = await placer.place(records);
+  } catch (err) {
+    if (!(err instanceof TopicNotFoundError)) throw err;
+    return sender.sendBatch({ ...(acks !== undefined && { acks }), topicMessages: groupByTopic(records) as { topic: string; messages: Message[] }[] });
+  }
+  try {
+    return await sendEvery(sender, placed, acks);
+  } catch (err) {
+    placer.forget(records.map((r) => r.topic));
+    throw err;
+  }
+}

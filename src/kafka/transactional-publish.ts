@@ -1,6 +1,6 @@
 import type { Kafka } from 'kafkajs';
 import { chunkRecords } from './chunk';
-import { sendEvery, type Placer } from './send';
+import { placeAndSend, type Placer } from './send';
 import { beginTransaction, type OutboundRecord } from './transactional';
 
 /** A record to publish; without `partition` the default partitioner places it by key. */
@@ -45,7 +45,7 @@ export async function publishTransaction<T>(kafka: Kafka, placer: Placer, option
         async send(records) {
           const first = new Map<string, SentPosition>();
           for await (const chunk of chunkRecords<PublishRecord>(records)) {
-            const sent = await sendEvery(txn, await placer.place(chunk));
+            const sent = await placeAndSend(txn, placer, chunk);
             for (const m of sent) {
               const key = `${m.topicName}\n${m.partition}`;
               if (!first.has(key) && m.baseOffset !== undefined) first.set(key, { topic: m.topicName, partition: m.partition, baseOffset: BigInt(m.baseOffset) });

@@ -1,6 +1,7 @@
 import { Partitioners, type Message, type ProducerBatch, type RecordMetadata } from 'kafkajs';
 import { coordinatorGone } from '../../src/kafka/group-consumer';
-import { createPlacer, sendEvery, type BatchSender } from '../../src/kafka/send';
+import { TopicNotFoundError } from '../../src/kafka';
+import { createPlacer, placeAndSend, sendEvery, type BatchSender } from '../../src/kafka/send';
 
 /** A sender whose first answer leaves out `dropped` partitions, as kafkajs does after a leader move. */
 function droppingSender(dropped: string[]) {
@@ -58,6 +59,16 @@ describe('createPlacer', () => {
   test('spreads records without a key over every partition, each placed once', async () => {
     const placed = await placer().place(Array.from({ length: 12 }, (_, i) => ({ topic: 't', key: null, value: String(i) })));
     expect(new Set(placed.map((r) => r.partition))).toEqual(new Set([0, 1, 2, 3, 4, 5]));
+  });
+});
+
+describe('placeAndSend', () => {
+  test('leaves records for a topic the brokers do not know yet to kafkajs, which may have the broker create it', async () => {
+    const batches: ProducerBatch[] = [];
+    const sender: BatchSender = { sendBatch: async (batch) => (batches.push(batch), []) };
+    const placer = createPlacer({ partitions: async (topic) => Promise.reject(new TopicNotFoundError(topic)) });
+    await placeAndSend(sender, placer, [{ topic: 'new', key: 'k', value: 'v' }]);
+    expect(batches).toEqual([{ topicMessages: [{ topic: 'new', messages: [{ key: 'k', value: 'v' }] }] }]);
   });
 });
 
