@@ -59,7 +59,7 @@ export function createCompleteBatchActivities({ kafka, stagingDir, batchHandlers
      * deadline (`final`), the error record — in one transaction, at most once per run.
      * Idempotency: the transaction also commits offset `eventOffset + 1` for the consumer group
      * `kto-complete-batch.<run>` on the event partition (commitRange); a retry that finds it
-     * there returns `already-processed` without writing.
+     * there returns `already-processed` without writing (invariant 11, docs/design.md).
      */
     async processCompleteBatch(input: ProcessBatchInput): Promise<ProcessBatchResult> {
       const started = Date.now();

@@ -110,7 +110,8 @@ export function createKafkaActivities({ kafka, stagingDir, workerQueue, stateTop
 
     /**
      * The seed's fan-in point: records the pinned range durably (a state record beside the
-     * workflow history) without moving the group offset, which moves only with the output.
+     * workflow history) without moving the group offset, which moves only with the output
+     * (invariants 1 and 3, docs/design.md).
      */
     async commit(input: PartitionInput & { range: PinnedRange }): Promise<{ durationMs: number }> {
       const started = Date.now();

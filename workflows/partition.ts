@@ -53,6 +53,7 @@ export async function partition(input: PartitionInput): Promise<PartitionSummary
     return { ...summary, status: 'nothing-new', outputRecords: 0, malformed: 0, attempts: 1 };
   }
 
+  // Invariant 3 (docs/design.md): from here on every attempt, on any worker, works on exactly `range`.
   durationsMs.commit = (await shared.commit({ ...input, range })).durationMs;
 
   for (let attempt = 1; ; attempt++) {

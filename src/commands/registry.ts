@@ -250,7 +250,7 @@ function defaultCommandKey({ idempotencyKey, source }: Pick<CommandIdContext<unk
  * nothing. A message chooses only the key, so the ids it can reach all start with a declared
  * command's name and `:` (names may not contain `:`): never another command's workflow, nor one
  * of kto's own (`kto-batch-<pipeline>`, a complete-batch run). The dispatcher, `startCommand` and
- * `kto command send` all derive ids here.
+ * `kto command send` all derive ids here. Invariant 9 (docs/design.md).
  * @example commandWorkflowId('app.send_email_alert', 'disk-full-42') // 'app.send_email_alert:disk-full-42'
  */
 export function commandWorkflowId(command: string, key: string): string {

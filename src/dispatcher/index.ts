@@ -293,6 +293,7 @@ export function createDispatcher(options: DispatcherOptions) {
         typedSearchAttributes: [{ key: KTO_COMMAND, value: command.command }],
         // Both policies mean "start only if this id never ran": FAIL (rather than USE_EXISTING)
         // makes a running duplicate visible as an error, so it is counted like a completed one.
+        // Invariant 8 (docs/design.md): "never ran" as far as Temporal remembers, i.e. within the namespace retention.
         workflowIdConflictPolicy: 'FAIL',
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
       });
@@ -322,6 +323,7 @@ export function createDispatcher(options: DispatcherOptions) {
     return true;
   }
 
+  /** Invariant 7 (docs/design.md): only a finished record, with every earlier one of its partition, is committed. */
   function markDone(generation: typeof tracker, record: ConsumedRecord): void {
     const next = generation.done(record.partition, record.offset);
     if (next === undefined || generation !== tracker) return;

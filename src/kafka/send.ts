@@ -25,7 +25,7 @@ const placeOf = (topic: string, partition: number) => `${topic}\n${partition}`;
 
 /**
  * Sends records that all name their partition; resolves once the broker acknowledged every
- * partition of them, with one answer per topic-partition and request.
+ * partition of them, with one answer per topic-partition and request. Invariant 10 (docs/design.md).
  */
 export async function sendEvery(sender: BatchSender, records: OutboundRecord[], acks?: number): Promise<RecordMetadata[]> {
   const answers: RecordMetadata[] = [];

@@ -88,6 +88,9 @@ function protocolErrorType(err: unknown): string | undefined {
  * left open. Only then is the committed offset read, so the read is stable: `to + 1`
  * means an earlier attempt landed the range, `from` means nothing landed. The producer is
  * discarded after every attempt because kafkajs does not retry EndTxn or AddOffsetsToTxn.
+ *
+ * Invariant 1 (docs/design.md): output, dead letters, state record and group offset are one
+ * transaction. Invariant 2: fence first, then read the offset, so a late attempt lands nothing.
  */
 export async function commitRange(kafka: Kafka, admin: KafkaAdmin, options: RangeCommitOptions): Promise<RangeCommitResult> {
   const { topic, partition, from, to } = options;

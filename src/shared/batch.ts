@@ -81,7 +81,8 @@ export const batchWorkflowId = (pipeline: string): string => `kto-batch-${pipeli
 export const partitionWorkflowId = (pipeline: string, partition: number): string => `kto-batch-${pipeline}-p${partition}`;
 /**
  * Keyed on what the pipeline's progress is (the group's offset in one input partition), not on
- * the pipeline's name: any two runs over the same group and partition fence each other.
+ * the pipeline's name: any two runs over the same group and partition fence each other
+ * (invariants 2 and 3, docs/design.md).
  */
 export const transactionalId = (p: { groupId: string; topic: string; partition: number }): string => `kto-batch.${p.groupId}.${p.topic}.${p.partition}`;
 /** Key of a partition's records in the batch state topic; like the transactional id, keyed on the group. */

@@ -50,7 +50,10 @@ export async function readBatchStates(kafka: KafkaIo, stateTopic = BATCH_STATE_T
   return states;
 }
 
-/** Offsets the group may hold given kto's last record: a pinned range is either not written yet or written. */
+/**
+ * Offsets the group may hold given kto's last record: a pinned range is either not written yet or written.
+ * Invariant 5 (docs/design.md): any other offset was moved outside kto and stops the run.
+ */
 export function offsetsAllowedBy(state: BatchState): bigint[] {
   return state.status === 'pinned' ? [BigInt(state.from), BigInt(state.to) + 1n] : [BigInt(state.next)];
 }
