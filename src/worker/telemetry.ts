@@ -13,7 +13,10 @@ export interface PipelineMetrics {
   consumed(pipeline: string, topic: string, records: number): void;
   /** Aggregate records and dead letters that landed in one committed transaction. */
   produced(pipeline: string, outputTopic: string, records: number, malformed: number): void;
-  /** Records between the group's committed offset and the high watermark when a range is pinned. */
+  /**
+   * Offsets in the range the consume step last pinned or re-read (to + 1 - from): the lag at pin
+   * time only when no `maxRecordsPerRun` cut the range; not updated between runs.
+   */
   lag(pipeline: string, topic: string, partition: number, records: bigint): void;
 }
 
