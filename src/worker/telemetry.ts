@@ -39,7 +39,7 @@ export function createWorkerMetrics(registry: Registry = new Registry()) {
   });
   const lag = new Gauge({
     name: 'kto_consumer_lag_records',
-    help: 'High watermark minus the group offset of an input partition, when its range was pinned',
+    help: 'Offsets in the range the last run pinned for an input partition (the lag at pin time unless maxRecordsPerRun cut the range)',
     labelNames: ['pipeline', 'topic', 'partition'] as const,
     registers,
   });

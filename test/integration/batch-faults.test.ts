@@ -39,7 +39,7 @@ describe('exactly once under faults', () => {
     await expectExactlyOnce(runConfig, env.kafka, options);
   });
 
-  test('a frozen worker (SIGSTOP past its heartbeat timeout, then SIGCONT) is fenced: its late produce writes nothing twice', async () => {
+  test('a frozen worker (SIGSTOP past its heartbeat timeout, then SIGCONT) finds its range committed: its late produce writes nothing twice', async () => {
     const { id, dir, runConfig, worker } = scenario('zombie');
     const pipeline = await createTestPipeline(env.kafka, 1);
     await pipeline.produce(1_000);
