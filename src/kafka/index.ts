@@ -2,7 +2,7 @@ import type { Kafka, RetryOptions } from 'kafkajs';
 import type { KafkaConfig } from '../runtime/config';
 import type { Logger } from '../runtime/logger';
 import { createKafkaAdmin } from './admin';
-import { createKafka, lazilyConnected } from './client';
+import { createKafka, lazilyConnected, type KafkaClientOptions } from './client';
 import { createGroupConsumer, type GroupConsumerOptions } from './group-consumer';
 import { readRange, type ReadRangeOptions } from './range-reader';
 import { readTopic, type ReadTopicOptions } from './topic-reader';
@@ -12,7 +12,7 @@ import { publishTransaction, type PublishTransactionOptions } from './transactio
 import { createPlacer, placeAndSend } from './send';
 
 export { TopicNotFoundError, type KafkaAdmin, type PartitionWatermarks, type TopicSpec, type TopicSummary } from './admin';
-export { kafkaClientOptions } from './client';
+export { kafkaClientOptions, type KafkaClientOptions } from './client';
 export type { ConsumedRecord, GroupConsumer, GroupConsumerOptions } from './group-consumer';
 export type { RangeRecord, ReadRangeOptions } from './range-reader';
 export type { ReadTopicOptions, TopicRecord } from './topic-reader';
@@ -26,8 +26,8 @@ const PRODUCE_RETRY: RetryOptions = { initialRetryTime: 100, maxRetryTime: 2_000
  * kto's one door to Kafka: the rest of the code never imports kafkajs, so the client
  * library can be swapped behind this interface.
  */
-export function createKafkaIo(config: KafkaConfig, logger: Logger) {
-  const kafka: Kafka = createKafka(config, logger);
+export function createKafkaIo(config: KafkaConfig, logger: Logger, options: KafkaClientOptions = {}) {
+  const kafka: Kafka = createKafka(config, logger, options);
   const admin = createKafkaAdmin(kafka);
   // Long enough to ride out a leader election on a cluster (a broker's session timeout, 9 s by default).
   const producer = lazilyConnected(() => kafka.producer({ idempotent: true, maxInFlightRequests: 1, retry: PRODUCE_RETRY }));

@@ -17,8 +17,14 @@ function connectionOptions(config: TemporalConfig): ConnectionOptions & NativeCo
   return { address: config.address, tls, apiKey: config.apiKey };
 }
 
-export async function connectClient(config: TemporalConfig): Promise<Client> {
-  const connection = await Connection.connect(connectionOptions(config));
+/** How long a client waits for the server. */
+export interface ClientConnectOptions {
+  /** How long to wait for the server to answer before giving up. @default 10 s (the SDK's) */
+  connectTimeout?: ConnectionOptions['connectTimeout'];
+}
+
+export async function connectClient(config: TemporalConfig, options: ClientConnectOptions = {}): Promise<Client> {
+  const connection = await Connection.connect({ ...connectionOptions(config), ...options });
   return new Client({ connection, namespace: config.namespace });
 }
 
