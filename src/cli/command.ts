@@ -8,7 +8,7 @@ import { action, cliContext, withKafka } from './context';
 import { UserError } from '../runtime/errors';
 
 /** Confluent-framed Avro (the seed's format), registered under the topic's `<topic>-value` subject. */
-async function avroCommandRecord(config: KtoConfig, topic: string, message: CommandEnvelope): Promise<{ value: Buffer; headers: Record<string, string> }> {
+export async function avroCommandRecord(config: KtoConfig, topic: string, message: CommandEnvelope): Promise<{ value: Buffer; headers: Record<string, string> }> {
   let value: Buffer;
   try {
     value = await encodeAvroCommand({ schemaRegistryUrl: config.schemaRegistry.url, subject: `${topic}-value` }, message);

@@ -1,10 +1,12 @@
 import type { Client } from '@temporalio/client';
-import { ConfigError, loadConfig, type KtoConfig } from '../runtime/config';
-import { createKafkaIo, type KafkaIo } from '../kafka';
+import { loadConfig, type KtoConfig } from '../runtime/config';
+import { createKafkaIo, type KafkaClientOptions, type KafkaIo } from '../kafka';
+import { checkBrokers } from '../kafka/client';
 import { createLogger, type Logger } from '../runtime/logger';
 import { declaringFiles, type LoadedPipelines } from '../project/load';
 import { connectClient } from '../temporal/connection';
-import { isKtoError, UserError } from '../runtime/errors';
+import { UserError } from '../runtime/errors';
+import { failureText } from './errors';
 
 export interface CliContext {
   config: KtoConfig;
@@ -12,6 +14,22 @@ export interface CliContext {
 }
 
 let context: CliContext | undefined;
+let verbose = false;
+
+/** `--verbose`: stack traces with every failure, and the client libraries' own log lines. */
+export function setVerbose(on: boolean): void {
+  verbose = on;
+}
+
+/**
+ * A command's first contact with Kafka: 4 tries, each of the next seed broker, give up after
+ * about 1 s when brokers refuse connections and 5 s when they do not answer (kafkajs' 1 s
+ * connection timeout each). The work itself keeps the client's full retries, which ride out a
+ * transaction coordinator still loading on a fresh broker.
+ */
+const CLI_BROKER_CHECK_RETRY = { initialRetryTime: 100, maxRetryTime: 1_000, multiplier: 2, factor: 0.2, retries: 3 };
+/** Long enough for a TLS handshake with a remote Temporal Cloud, short enough that a wrong address is not a wait. */
+const CLI_TEMPORAL_CONNECT_TIMEOUT = '3s';
 
 /** Config and logger, parsed once per CLI process. */
 export function cliContext(): CliContext {
@@ -25,7 +43,9 @@ export function cliContext(): CliContext {
 /** Runs `fn` with Kafka clients from the CLI's config, closed afterwards. */
 export async function withKafka<T>(fn: (kafka: KafkaIo) => Promise<T>): Promise<T> {
   const { config, logger } = cliContext();
-  const kafka = createKafkaIo(config.kafka, logger);
+  const options: KafkaClientOptions = { libraryLogLevel: libraryLogLevel(config) };
+  await checkBrokers(config.kafka, logger, { ...options, retry: CLI_BROKER_CHECK_RETRY });
+  const kafka = createKafkaIo(config.kafka, logger, options);
   try {
     return await fn(kafka);
   } finally {
@@ -36,7 +56,7 @@ export async function withKafka<T>(fn: (kafka: KafkaIo) => Promise<T>): Promise<
 /** Runs `fn` with a Temporal client from the CLI's config, its connection closed afterwards. */
 export async function withClient<T>(fn: (client: Client) => Promise<T>): Promise<T> {
   const { config } = cliContext();
-  const client = await connectClient(config.temporal);
+  const client = await connectClient(config.temporal, { connectTimeout: CLI_TEMPORAL_CONNECT_TIMEOUT });
   try {
     return await fn(client);
   } finally {
@@ -61,16 +81,17 @@ export function unknownPipelineError(kind: 'batch' | 'ingest', name: string, pip
   );
 }
 
-/** Prints a failure for a person (no stack trace for expected errors) and sets the exit code. */
+/**
+ * kafkajs' retries and connection errors are noise in a command that reports its own failure in
+ * one line; --verbose or KTO_LOG_LEVEL=debug shows them as workers log them.
+ */
+function libraryLogLevel(config: KtoConfig): KafkaClientOptions['libraryLogLevel'] {
+  return verbose || config.logLevel === 'debug' || config.logLevel === 'trace' ? 'warn' : 'nothing';
+}
+
+/** Prints a failure for a person (see errors.ts: one line and a fix, the stack only with --verbose) and sets the exit code. */
 export function reportFailure(err: unknown): void {
-  if (err instanceof UserError) {
-    process.stderr.write(`kto: ${err.message}\n${err.fix ? `fix: ${err.fix}\n` : ''}`);
-  } else if (err instanceof ConfigError || isKtoError(err)) {
-    // A KtoError names what failed and the fix in its message (a missing topic, say).
-    process.stderr.write(`kto: ${err.message}\n`);
-  } else {
-    process.stderr.write(`kto: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  }
+  process.stderr.write(failureText(err, { config: context?.config, verbose }));
   process.exitCode = 1;
 }
 

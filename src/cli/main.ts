@@ -11,6 +11,7 @@ import { registerRunsCommands } from './runs';
 import { registerScheduleCommands } from './schedule';
 import { registerTopicsCommands } from './topics';
 import { registerWorkerCommand } from './worker';
+import { reportFailure, setVerbose } from './context';
 
 /** `kto --help` ends with one example per command group. */
 const EXAMPLES = `
@@ -32,8 +33,10 @@ Examples:
 
 const program = new Command('kto')
   .description('Kafka-driven data pipelines as durable Temporal workflows')
+  .option('--verbose', 'on failure, print the stack trace; show the Kafka client library\'s log lines')
   .showHelpAfterError()
-  .addHelpText('after', EXAMPLES);
+  .addHelpText('after', EXAMPLES)
+  .hook('preAction', (root) => setVerbose(root.opts<{ verbose?: boolean }>().verbose === true));
 
 registerProjectCommands(program);
 registerDevCommands(program);
@@ -48,7 +51,4 @@ registerIngestCommands(program);
 registerCommandCommands(program);
 registerRunsCommands(program);
 
-program.parseAsync(process.argv).catch((err: unknown) => {
-  process.stderr.write(`kto: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exitCode = 1;
-});
+program.parseAsync(process.argv).catch(reportFailure);

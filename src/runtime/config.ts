@@ -16,6 +16,9 @@ export type SmtpConfig = KtoConfig['smtp'];
 export type DevStackConfig = KtoConfig['devstack'];
 
 export class ConfigError extends Error {
+  /** Each problem names its variable (or properties-file key); this says where they are set and listed. */
+  readonly fix = 'change each setting named above, in the environment or in KTO_KAFKA_CONFIG_FILE; README "Configuration" lists every one';
+
   constructor(readonly problems: string[]) {
     super(`Invalid kto configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
     this.name = 'ConfigError';
