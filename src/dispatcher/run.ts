@@ -37,7 +37,7 @@ export async function runDispatcher({ config, logger, stopSignal, afterStartHook
   });
   const metrics =
     config.metricsPort > 0
-      ? createMetricsServer({ port: config.metricsPort, registry: dispatcher.metrics.registry, logger, healthy: dispatcher.healthy, problems: dispatcher.problems })
+      ? createMetricsServer({ port: config.metricsPort, host: config.metricsHost, registry: dispatcher.metrics.registry, logger, healthy: dispatcher.healthy, problems: dispatcher.problems })
       : undefined;
   try {
     await metrics?.start();

@@ -46,6 +46,7 @@ export const REDACTED = '[redacted]';
 
 const portError = 'must be a port number from 1 to 65535, e.g. 1025';
 const metricsPortError = 'must be a port number, or 0 to turn /metrics off';
+const metricsHostError = 'must be an IP address or host name to serve /metrics on: 127.0.0.1 (this machine only, the default) or 0.0.0.0 (every interface, e.g. in a container scraped by Prometheus)';
 const positiveError = 'must be a whole number of at least 1';
 const stepThreadsError = 'must be a whole number from 0 to 256 (0 runs the batch steps on the main thread)';
 const stepHeapError = 'must be a whole number of MiB, at least 32';
@@ -107,6 +108,7 @@ const configSchema = z
     stagingDir: z.string().min(1),
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
     metricsPort: z.coerce.number({ error: metricsPortError }).int(metricsPortError).min(0, metricsPortError).max(65535, metricsPortError),
+    metricsHost: z.union([z.ipv4(), z.ipv6(), z.hostname()], { error: metricsHostError }),
     stepThreads: z.coerce.number({ error: stepThreadsError }).int(stepThreadsError).min(0, stepThreadsError).max(256, stepThreadsError),
     stepHeapMb: z.coerce.number({ error: stepHeapError }).int(stepHeapError).min(32, stepHeapError),
     dispatcher: z.object({
@@ -166,6 +168,7 @@ const SOURCES: Record<string, string> = {
   stagingDir: 'KTO_STAGING_DIR',
   logLevel: 'KTO_LOG_LEVEL',
   metricsPort: 'KTO_METRICS_PORT',
+  metricsHost: 'KTO_METRICS_HOST',
   stepThreads: 'KTO_STEP_THREADS',
   stepHeapMb: 'KTO_STEP_HEAP_MB',
   'dispatcher.topic': 'KTO_DISPATCHER_TOPIC',
@@ -298,6 +301,8 @@ function withDefaults(env: Env) {
     stagingDir: path.resolve(env.KTO_STAGING_DIR ?? path.join(os.tmpdir(), 'kto-staging')),
     logLevel: env.KTO_LOG_LEVEL ?? 'info',
     metricsPort: env.KTO_METRICS_PORT ?? '0',
+    // Metrics and health answer anyone who can connect: only this machine unless asked otherwise.
+    metricsHost: env.KTO_METRICS_HOST ?? '127.0.0.1',
     stepThreads: env.KTO_STEP_THREADS ?? String(os.availableParallelism()),
     stepHeapMb: env.KTO_STEP_HEAP_MB ?? '160',
     dispatcher: {

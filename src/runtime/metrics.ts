@@ -13,13 +13,17 @@ export interface MetricsServerOptions {
   healthy?: () => boolean;
   /** Why it is unhealthy, one line each, printed in the 503 answer. @default () => [] */
   problems?: () => string[];
-  /** @default '0.0.0.0' */
+  /**
+   * Address to listen on. `/metrics` and `/healthz` answer without authentication, so only this
+   * machine reaches them unless a deployment opts in (`KTO_METRICS_HOST=0.0.0.0`).
+   * @default '127.0.0.1'
+   */
   host?: string;
 }
 
 /** A tiny HTTP server for Prometheus scrapes and liveness probes (worker and dispatcher). */
 export function createMetricsServer(options: MetricsServerOptions) {
-  const { registry, healthy = () => true, problems = () => [], host = '0.0.0.0' } = options;
+  const { registry, healthy = () => true, problems = () => [], host = '127.0.0.1' } = options;
   const log = options.logger.child({ namespace: 'metrics' });
   let server: Server | undefined;
 
@@ -56,11 +60,11 @@ export function createMetricsServer(options: MetricsServerOptions) {
         s.listen(options.port, host, () => resolve());
       }).catch((err: NodeJS.ErrnoException) => {
         throw new Error(
-          `Cannot serve /metrics on port ${options.port} (${err.code ?? err.message}). Fix: free the port or choose another with KTO_METRICS_PORT (0 turns metrics off).`,
+          `Cannot serve /metrics on ${host}:${options.port} (${err.code ?? err.message}). Fix: free the port or choose another with KTO_METRICS_PORT (0 turns metrics off), or an address of this machine with KTO_METRICS_HOST.`,
         );
       });
       const port = (s.address() as AddressInfo).port;
-      log.info({ port }, 'serving /metrics and /healthz');
+      log.info({ host, port }, 'serving /metrics and /healthz');
       return port;
     },
     async close(): Promise<void> {

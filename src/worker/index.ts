@@ -127,6 +127,7 @@ export async function runWorker({ config, logger, stopSignal, activityIntercepto
     config.metricsPort > 0
       ? createMetricsServer({
           port: config.metricsPort,
+          host: config.metricsHost,
           registry: metrics.registry,
           logger,
           // Healthy while both pollers (shared and worker-specific queue) run; 503 before start and while draining.

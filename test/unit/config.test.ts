@@ -94,6 +94,15 @@ describe('loadConfig defaults', () => {
     expect(() => loadConfig({ KTO_STEP_THREADS: '-1' })).toThrow(/KTO_STEP_THREADS.*0 to 256/);
     expect(() => loadConfig({ KTO_STEP_HEAP_MB: '8' })).toThrow(/KTO_STEP_HEAP_MB.*at least 32/);
   });
+
+  it('serves /metrics on this machine only unless KTO_METRICS_HOST says otherwise', () => {
+    expect(config.metricsHost).toBe('127.0.0.1');
+    expect(loadConfig({ KTO_METRICS_HOST: '0.0.0.0' }).metricsHost).toBe('0.0.0.0');
+    expect(loadConfig({ KTO_METRICS_HOST: '::' }).metricsHost).toBe('::');
+    expect(loadConfig({ KTO_METRICS_HOST: 'kto-worker' }).metricsHost).toBe('kto-worker');
+    expect(() => loadConfig({ KTO_METRICS_HOST: 'http://0.0.0.0' })).toThrow(/KTO_METRICS_HOST: must be an IP address or host name.*0\.0\.0\.0/);
+    expect(ENV_KEYS).toContain('KTO_METRICS_HOST');
+  });
 });
 
 describe('parseProperties', () => {
