@@ -15,7 +15,7 @@ interface ComposeService {
   command?: string | string[];
   entrypoint?: string | string[];
   environment?: Record<string, string | number | boolean | null> | string[];
-  ports?: (string | number | { target: number; published?: string | number })[];
+  ports?: (string | number | { target: number; published?: string | number; host_ip?: string })[];
   depends_on?: string[] | Record<string, { condition?: string }>;
   healthcheck?: { test?: string | string[]; disable?: boolean };
   profiles?: string[];
@@ -127,6 +127,17 @@ describe('docker-compose.yml', () => {
     expect(publishedPorts(services['temporal-ui']).get(ports.temporalUi)).toBe(8080);
     expect(publishedPorts(services.kafka).get(ports.kafka)).toBeDefined();
     expect(publishedPorts(services.mail).get(ports.smtp)).toBe(1025);
+  });
+
+  it('publishes every port on the loopback interface only', () => {
+    const published = Object.entries(services).flatMap(([name, s]) => (s.ports ?? []).map((entry) => [name, entry] as const));
+    expect(published.length).toBeGreaterThan(0);
+    for (const [name, entry] of published) {
+      // Short syntax "ip:host:container"; without the ip, Docker publishes on every interface.
+      const parts = String(entry).split(':');
+      const hostIp = typeof entry === 'object' ? entry.host_ip : parts.length === 3 ? parts[0] : undefined;
+      expect({ service: name, port: entry, hostIp }).toEqual({ service: name, port: entry, hostIp: '127.0.0.1' });
+    }
   });
 
   it('advertises the published Kafka port as the default brokers address', () => {
