@@ -9,6 +9,7 @@ import type { KafkaIo } from '../src/kafka';
 import type { Logger } from '../src/runtime/logger';
 import { OUTPUT_HEADERS } from '../src/shared/batch';
 import type { PollCounts, PollInput } from '../src/shared/ingest';
+import { redactUrlsIn } from '../src/runtime/config';
 import { withHeartbeat } from './heartbeat';
 
 export interface IngestSourceActivityDeps {
@@ -48,7 +49,8 @@ function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
 function sourceOf(input: PollInput, sources: Record<string, string>): { source: IngestSource; options: unknown } {
   if (input.source === undefined) {
     if (input.url === undefined) throw new KtoError('the ingest run names no source. Fix: give it a source (a pipeline declared with one) or a url', { type: 'InvalidSource' });
-    return { source: randomUserSource as IngestSource, options: { url: input.url } };
+    const { url, followRedirects, maxResponseBytes } = input;
+    return { source: randomUserSource as IngestSource, options: { url, ...(followRedirects !== undefined && { followRedirects }), ...(maxResponseBytes !== undefined && { maxResponseBytes }) } };
   }
   const file = sources[input.source];
   if (file === undefined) {
@@ -119,14 +121,19 @@ export function createIngestSourceActivities({ kafka, logger, sources = {} }: In
         } catch (err) {
           if (context.cancellationSignal.aborted) throw err;
           // A SourceRejectedError (a KtoError, maybe of another copy of kto) fails the run.
-          if (isNamed(err, 'SourceRejectedError')) throw isKtoError(err) ? err : new KtoError(err.message, { type: 'SourceRejected' });
+          if (isNamed(err, 'SourceRejectedError')) {
+            const message = redactUrlsIn(err.message);
+            throw isKtoError(err) && message === err.message ? err : new KtoError(message, { type: 'SourceRejected' });
+          }
           if (isNamed(err, 'MalformedResponseError')) {
             counts.skipped++;
-            log.warn({ reason: err.message, poll: ctx.poll }, 'malformed response skipped');
+            log.warn({ reason: redactUrlsIn(err.message), poll: ctx.poll }, 'malformed response skipped');
             return 'ok';
           }
           counts.errors++;
-          log.warn({ err: messageOf(err), cause: String((err as { cause?: unknown }).cause ?? ''), poll: ctx.poll }, 'poll failed; retrying with backoff');
+          // A source's error may quote the URL it fetched, credentials and all.
+          const cause = String((err as { cause?: unknown }).cause ?? '');
+          log.warn({ err: redactUrlsIn(messageOf(err)), cause: redactUrlsIn(cause), poll: ctx.poll }, 'poll failed; retrying with backoff');
           return 'error';
         }
         if (!Array.isArray(items)) {

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { defineSource, MalformedResponseError, SourceRejectedError } from './define';
 import { redactUrl } from '../runtime/config';
+import { DEFAULT_MAX_RESPONSE_BYTES, httpGet } from './http-get';
 
 /**
  * The random-user format (https://randomuser.me/api/) and the record the seed's Airflow DAG
@@ -112,6 +113,14 @@ const isTransient = (status: number) => status >= 500 || status === 408 || statu
 
 const randomUserOptionsSchema = z.object({
   url: z.url({ protocol: /^https?$/, error: 'url must be an http(s) URL such as "http://127.0.0.1:8099/api/?results=5"' }),
+  /** Follow 3xx answers; off, a redirect fails the run naming where it points. @default false */
+  followRedirects: z.boolean({ error: 'followRedirects must be true or false' }).default(false),
+  /** The most bytes of one answer read; a longer one fails the run. @default 16 MiB */
+  maxResponseBytes: z
+    .number({ error: 'maxResponseBytes must be a number of bytes' })
+    .int('maxResponseBytes must be a whole number of bytes')
+    .min(1, 'maxResponseBytes must be at least 1')
+    .default(DEFAULT_MAX_RESPONSE_BYTES),
 });
 /** The options of the built-in random-user source (a pipeline's `sourceOptions`; the `url:` form gives them). */
 export type RandomUserSourceOptions = z.input<typeof randomUserOptionsSchema>;
@@ -119,19 +128,22 @@ export type RandomUserSourceOptions = z.input<typeof randomUserOptionsSchema>;
 /**
  * The built-in source of the seed's random-user DAG: GETs `options.url` once a poll, reads the
  * `results` list, shapes each user like `format_data` and keys it by its id. 5xx, 408, 429 and
- * network errors fail the poll (retried with backoff); a 4xx fails the run (wrong URL); a body
- * that is not JSON or has no `results` list is a malformed response; a user missing a field is
- * skipped.
+ * network errors fail the poll (retried with backoff); a 4xx, a redirect (unless
+ * `followRedirects`) and an answer over `maxResponseBytes` fail the run; a body that is not JSON
+ * or has no `results` list is a malformed response; a user missing a field is skipped.
+ * Credentials in the url are sent as Basic authentication and redacted in every message.
  */
 export const randomUserSource = defineSource<unknown, ShapedUser>({
   async fetch({ options, signal }) {
     const parsed = randomUserOptionsSchema.safeParse(options);
     if (!parsed.success) {
-      throw new SourceRejectedError(`the random-user source needs sourceOptions { url }: ${parsed.error.issues[0].message}. Fix: set sourceOptions.url (or use the pipeline's url field)`);
+      throw new SourceRejectedError(
+        `the random-user source needs sourceOptions { url, followRedirects?, maxResponseBytes? }: ${parsed.error.issues[0].message}. Fix: correct sourceOptions (or use the pipeline's url field)`,
+      );
     }
-    const { url } = parsed.data;
-    const res = await fetch(url, { signal, headers: { accept: 'application/json' } });
-    const body = await res.text();
+    const { url, followRedirects, maxResponseBytes } = parsed.data;
+    const res = await httpGet(url, { signal, headers: { accept: 'application/json' }, followRedirects, maxResponseBytes });
+    const { body } = res;
     if (isTransient(res.status)) throw new Error(`${redactUrl(url)} answered HTTP ${res.status}`);
     if (res.status >= 400) {
       throw new SourceRejectedError(`${redactUrl(url)} answered HTTP ${res.status}: the request itself is wrong, so asking again will not help. Fix: correct the pipeline's url`);

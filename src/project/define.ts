@@ -15,8 +15,11 @@ export type BatchPipelineInput = z.input<typeof batchPipelineSchema>;
  * A source polled into a topic: the project's own `source` module (with its `sourceOptions`),
  * or `url`, an endpoint in the random-user format polled by kto's built-in source.
  */
-export type IngestInput = Omit<z.input<typeof ingestPipelineSchema>, 'source' | 'sourceOptions' | 'url'> &
-  ({ source: string; sourceOptions?: JsonValue; url?: never } | { url: string; source?: never; sourceOptions?: never });
+export type IngestInput = Omit<z.input<typeof ingestPipelineSchema>, 'source' | 'sourceOptions' | 'url' | 'followRedirects' | 'maxResponseBytes'> &
+  (
+    | { source: string; sourceOptions?: JsonValue; url?: never; followRedirects?: never; maxResponseBytes?: never }
+    | { url: string; followRedirects?: boolean; maxResponseBytes?: number; source?: never; sourceOptions?: never }
+  );
 
 /** A batch pipeline as {@link defineBatchPipeline} returns it: its fields, tagged `kind: 'batch'`. */
 export type BatchPipelineDefinition = BatchPipelineInput & { readonly kind: 'batch' };

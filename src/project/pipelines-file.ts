@@ -134,6 +134,14 @@ export const ingestPipelineSchema = z
      * `http://127.0.0.1:8099/api/?results=5`, polled by kto's built-in random-user source.
      */
     url: z.url({ protocol: /^https?$/, error: 'url must be an http(s) URL such as "http://127.0.0.1:8099/api/?results=5"' }).optional(),
+    /** With `url`: follow 3xx answers; off, a redirect fails the run naming where it points. @default false */
+    followRedirects: z.boolean({ error: 'followRedirects must be true or false' }).optional(),
+    /** With `url`: the most bytes of one answer read; a longer answer fails the run. @default 16 MiB */
+    maxResponseBytes: z
+      .number({ error: 'maxResponseBytes must be a number of bytes' })
+      .int('maxResponseBytes must be a whole number of bytes')
+      .min(1, 'maxResponseBytes must be at least 1')
+      .optional(),
     topic: topicName('topic'),
     /** @default 1000 */
     intervalMs: millis('intervalMs', 10).optional(),
@@ -152,6 +160,11 @@ export const ingestPipelineSchema = z
     }
     if (p.sourceOptions !== undefined && p.source === undefined) {
       ctx.addIssue({ code: 'custom', path: ['sourceOptions'], message: 'sourceOptions go with source; the url form takes none' });
+    }
+    for (const field of ['followRedirects', 'maxResponseBytes'] as const) {
+      if (p[field] !== undefined && p.source !== undefined) {
+        ctx.addIssue({ code: 'custom', path: [field], message: `${field} goes with url; a source module reads its own settings from sourceOptions` });
+      }
     }
   });
 export type IngestPipelineConfig = z.output<typeof ingestPipelineSchema>;

@@ -353,3 +353,11 @@ export function redactUrl(url: string): string {
     return url;
   }
 }
+
+/** `text` with each http(s) URL in it that carries credentials passed through redactUrl; other URLs stay as written. */
+export function redactUrlsIn(text: string): string {
+  return text.replace(/https?:\/\/[^\s"'<>`]*[^\s"'<>`.,;:!?)\]]/g, (url) => {
+    const redacted = redactUrl(url);
+    return URL.canParse(url) && redacted === new URL(url).toString() ? url : redacted;
+  });
+}

@@ -24,6 +24,14 @@ export interface IngestOptions {
    * random-user source, e.g. `http://127.0.0.1:8099/api/?results=5`.
    */
   url?: string;
+  /**
+   * With `url`: follow 3xx answers. Off, a redirect fails the run with the status and where it
+   * points (a moved endpoint is re-configured, not chased with the url's credentials). A
+   * `source` module reads its own `sourceOptions` instead. @default false
+   */
+  followRedirects?: boolean;
+  /** With `url`: the most bytes of one answer read; a longer answer fails the run. @default 16 MiB */
+  maxResponseBytes?: number;
   /** Topic the records go to, with the source's keys. */
   topic: string;
   /**
@@ -39,7 +47,8 @@ export interface IngestOptions {
   requestTimeoutMs?: number;
 }
 
-type SourceFields = 'source' | 'sourceOptions' | 'url';
+/** Fields that belong to one kind of source; the source fills its own defaults. */
+type SourceFields = 'source' | 'sourceOptions' | 'url' | 'followRedirects' | 'maxResponseBytes';
 export type IngestPipeline = Required<Omit<IngestOptions, SourceFields>> & Pick<IngestOptions, SourceFields>;
 
 /** Fills every default of an ingest run in one place. */
@@ -48,6 +57,8 @@ export function ingestWithDefaults(options: IngestOptions): IngestPipeline {
     ...(options.source !== undefined && { source: options.source }),
     ...(options.sourceOptions !== undefined && { sourceOptions: options.sourceOptions }),
     ...(options.url !== undefined && { url: options.url }),
+    ...(options.followRedirects !== undefined && { followRedirects: options.followRedirects }),
+    ...(options.maxResponseBytes !== undefined && { maxResponseBytes: options.maxResponseBytes }),
     topic: options.topic,
     pipeline: options.pipeline ?? `ingest.${options.topic}`,
     intervalMs: options.intervalMs ?? 1_000,
