@@ -1,3 +1,5 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { backoffDelay } from '../runtime/backoff';
 import { KtoError } from '../runtime/errors';
 import type { Admin, Kafka } from 'kafkajs';
 import { lazilyConnected } from './client';
@@ -74,20 +76,38 @@ export function createKafkaAdmin(kafka: Kafka) {
 
     committedPositions,
 
-    /** Creates the topics that do not exist yet; existing ones are left as they are. */
-    async ensureTopics(specs: TopicSpec[]): Promise<void> {
+    /**
+     * Creates the topics that do not exist yet and waits until their leaders serve every
+     * partition, so the caller's first produce or offset read does not race the broker's
+     * metadata; existing ones are left as they are. A topic created meanwhile by someone else counts as
+     * created (and is waited for too). Throws TopicNotReadyError when a created topic has not
+     * settled by the deadline, which grows with the partition count (about 40 s for 1,024).
+     */
+    async ensureTopics(specs: TopicSpec[], options: EnsureTopicsOptions = {}): Promise<void> {
       const a = await connected();
       const existing = new Set(await a.listTopics());
       const missing = specs.filter((s) => !existing.has(s.topic));
       if (missing.length === 0) return;
-      await a.createTopics({
-        waitForLeaders: true,
-        topics: missing.map((s) => ({
-          topic: s.topic,
-          numPartitions: s.partitions,
-          configEntries: Object.entries(s.config ?? {}).map(([name, value]) => ({ name, value })),
-        })),
-      });
+      const timeoutMs = options.settleTimeoutMs ?? settleTimeoutMs(missing.reduce((sum, s) => sum + s.partitions, 0));
+      const deadline = Date.now() + timeoutMs;
+      await a
+        .createTopics({
+          // kafkajs waits on one broker and gives up on the first UNKNOWN_TOPIC_OR_PARTITION; settle() waits properly.
+          waitForLeaders: false,
+          timeout: Math.min(timeoutMs, CREATE_REQUEST_TIMEOUT_MS),
+          topics: missing.map((s) => ({
+            topic: s.topic,
+            numPartitions: s.partitions,
+            configEntries: Object.entries(s.config ?? {}).map(([name, value]) => ({ name, value })),
+          })),
+        })
+        .catch((err: unknown) => {
+          // Another creator won the race (kafkajs passes that through only when every topic raced),
+          // or the broker is still creating them: either way the topic is on its way.
+          const errors = (err as { errors?: Array<{ type?: string }> }).errors;
+          if (!Array.isArray(errors) || errors.some((e) => !CREATED_ANYWAY.has(e.type ?? ''))) throw err;
+        });
+      await settle(a, missing, deadline, timeoutMs);
     },
 
     async deleteGroup(groupId: string): Promise<void> {
@@ -104,10 +124,81 @@ export function createKafkaAdmin(kafka: Kafka) {
 
 export type KafkaAdmin = ReturnType<typeof createKafkaAdmin>;
 
+export interface EnsureTopicsOptions {
+  /** How long created topics get until every partition is served by its leader. @default 10 s + 30 ms per partition */
+  settleTimeoutMs?: number;
+}
+
+/** The broker-side timeout of the create request itself; settle() waits for the rest. */
+const CREATE_REQUEST_TIMEOUT_MS = 25_000;
+/** Per-topic answers of a create request after which the topic exists or soon will. */
+const CREATED_ANYWAY = new Set(['TOPIC_ALREADY_EXISTS', 'REQUEST_TIMED_OUT']);
+/** What a broker answers about a topic it has not fully taken in yet. */
+const NOT_YET = new Set(['UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE', 'NOT_LEADER_FOR_PARTITION', 'REPLICA_NOT_AVAILABLE']);
+
+/** Time created topics get to settle; a single broker takes a few seconds for 1,024 partitions. */
+export const settleTimeoutMs = (partitions: number): number => 10_000 + 30 * partitions;
+
+/** What a topic still lacks in the metadata, or null once every partition has a leader. */
+function unsettled(partitions: Array<{ partitionErrorCode: number; leader: number }> | undefined): string | null {
+  if (!partitions || partitions.length === 0) return 'not in the metadata yet';
+  const leaderless = partitions.filter((p) => p.partitionErrorCode !== 0 || p.leader < 0).length;
+  if (leaderless > 0) return `${leaderless} of ${partitions.length} partitions without a leader`;
+  // A topic someone else created first may have another count; it is settled all the same.
+  return null;
+}
+
+/**
+ * Null once `topic` is served, else what it still lacks. Metadata can name a leader before that
+ * broker serves the partition (NOT_LEADER_FOR_PARTITION), so an offsets request to every leader
+ * has the last word.
+ */
+async function served(admin: Admin, topic: string): Promise<string | null> {
+  try {
+    const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
+    const gap = unsettled(topics.find((t) => t.name === topic)?.partitions);
+    if (gap !== null) return gap;
+    await admin.fetchTopicOffsets(topic);
+    return null;
+  } catch (err) {
+    const type = (err as { type?: string }).type ?? '';
+    if (NOT_YET.has(type)) return type;
+    throw err;
+  }
+}
+
+/** Polls until every partition of `specs` is served by its leader, retrying the answers of a broker still catching up. */
+async function settle(admin: Admin, specs: TopicSpec[], deadline: number, timeoutMs: number): Promise<void> {
+  let waiting = specs.map((s) => s.topic);
+  for (let attempt = 0; ; attempt++) {
+    const states = await Promise.all(waiting.map(async (topic) => ({ topic, gap: await served(admin, topic) })));
+    const open = states.filter((s) => s.gap !== null);
+    if (open.length === 0) return;
+    waiting = open.map((s) => s.topic);
+    if (Date.now() >= deadline) throw new TopicNotReadyError(waiting, timeoutMs, open.map((s) => `${s.topic}: ${s.gap}`).join('; '));
+    await sleep(Math.min(backoffDelay(attempt, { initialMs: 100, maxMs: 2_000 }), Math.max(0, deadline - Date.now())));
+  }
+}
+
 export class TopicNotFoundError extends KtoError {
   constructor(readonly topic: string) {
     super(`Kafka topic "${topic}" does not exist. Fix: create it (e.g. \`kto topics create ${topic} --partitions N\`) or correct the name.`, { type: 'TopicNotFound' });
     this.name = 'TopicNotFoundError';
+  }
+}
+
+/** Created topics whose partitions did not all get a leader in time. */
+export class TopicNotReadyError extends KtoError {
+  constructor(
+    readonly topics: string[],
+    timeoutMs: number,
+    lastSeen: string,
+  ) {
+    super(
+      `Kafka topic ${topics.map((t) => `"${t}"`).join(', ')} was created but not ready after ${Math.round(timeoutMs / 1000)} s (${lastSeen}). Fix: check that every broker is up (\`kto topics list\` shows the topic once the brokers agree), then run again; creating it again is safe`,
+      { type: 'TopicNotReady', retryable: true },
+    );
+    this.name = 'TopicNotReadyError';
   }
 }
 
