@@ -130,7 +130,7 @@ export function createEmailActivities(options: EmailActivitiesOptions) {
       const mail = parseInput(input);
       try {
         const info = await transport.sendMail({ from: smtp.from, to: mail.to, subject: mail.subject, text: mail.text, html: mail.html });
-        const accepted = info.accepted.map((a) => (typeof a === 'string' ? a : a.address));
+        const { accepted } = info;
         log.info({ to: mail.to, subject: mail.subject, messageId: info.messageId, accepted, rejected: info.rejected.length }, 'email sent');
         return { messageId: info.messageId, accepted };
       } catch (err) {
