@@ -46,12 +46,16 @@ test('kill -9 of the Temporal server after a partition committed its output and 
   // The output, the dead letters and the offset move are committed in Kafka; the step's completion is not reported yet.
   await worker.held();
   await crashTemporal();
-  // The server gave the produce steps up as lost and retries them: the retries find the range already committed.
+  // The server gave the held produce step up as lost and retries it: the retry finds the range already committed.
   worker.release();
 
   const report: BatchReport = await handle.result();
   expect(report.recordsIn).toBe(1_500);
-  expect(report.partitionSummaries.map((s) => s.status)).toEqual(['already-committed', 'already-committed']);
+  // The held partition's retry finds its range committed; the other partition may have reached
+  // its produce step only after the server came back, and commits then.
+  const statuses = report.partitionSummaries.map((s) => s.status);
+  expect(statuses).toContain('already-committed');
+  expect(statuses.every((s) => s === 'committed' || s === 'already-committed')).toBe(true);
   await expectExactlyOnce(config, env.kafka, pipeline.options);
 });
 
