@@ -1,4 +1,4 @@
-import { createServer } from 'node:net';
+import { closedPort } from '../support/helpers';
 import { runKto } from '../support/run-cli';
 
 /**
@@ -9,14 +9,6 @@ import { runKto } from '../support/run-cli';
 
 /** Generous for a loaded machine; without the CLI's own timeouts these took 20-25 s (Kafka) and 10 s (Temporal). */
 const WITHIN_MS = 9_000;
-
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 async function timed(args: string[], env: Record<string, string>) {
   const started = Date.now();

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Admin } from 'kafkajs';
 import { loadConfig, type KtoConfig } from '../../src/runtime/config';
@@ -59,4 +60,13 @@ export async function createTopic(admin: Admin, topic: string, partitions = 1): 
     return meta.topics[0]?.partitions.length === partitions && meta.topics[0].partitions.every((p) => p.leader >= 0);
   }, { description: `topic ${topic} to have ${partitions} partitions with leaders` });
   return topic;
+}
+
+/** A local port nothing listens on: bound once by the OS, then released. */
+export async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }

@@ -1,4 +1,4 @@
-import { createServer } from 'node:net';
+import { closedPort } from '../support/helpers';
 import { callErrorFromStatus } from '@grpc/grpc-js/build/src/call';
 import { Metadata } from '@grpc/grpc-js';
 import { ServiceError } from '@temporalio/client';
@@ -22,15 +22,6 @@ import { BatchAlreadyRunningError } from '../../src/temporal/batch-run';
 
 const SECRET = 'hunter2-sasl-Zq8';
 const STACK_LINE = /^\s+at /m;
-
-/** A local port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
   return promise.then(
