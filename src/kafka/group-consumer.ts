@@ -1,4 +1,5 @@
 import type { Consumer, ConsumerRunConfig, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
+import { errorChain } from '../runtime/errors';
 import type { Logger } from '../runtime/logger';
 
 /** One record as the group consumer hands it over; offsets are bigint like the rest of src/kafka. */
@@ -69,9 +70,7 @@ const COORDINATOR_GONE_NAMES = ['KafkaJSBrokerNotFound', 'KafkaJSConnectionError
 const COORDINATOR_GONE_TYPES = ['NOT_COORDINATOR_FOR_GROUP', 'GROUP_COORDINATOR_NOT_AVAILABLE'];
 
 export function coordinatorGone(err: unknown): boolean {
-  for (let e = err as { name?: string; type?: string; cause?: unknown; originalError?: unknown } | undefined; e; e = (e.cause ?? e.originalError) as typeof e) {
-    if (COORDINATOR_GONE_NAMES.includes(e.name ?? '') || COORDINATOR_GONE_TYPES.includes(e.type ?? '')) return true;
-  }
+  for (const e of errorChain(err)) if (COORDINATOR_GONE_NAMES.includes(e.name ?? '') || COORDINATOR_GONE_TYPES.includes(e.type ?? '')) return true;
   return false;
 }
 

@@ -1,4 +1,4 @@
-import { KtoError } from '../runtime/errors';
+import { errorChain, KtoError } from '../runtime/errors';
 import type { IHeaders, Kafka, Producer, Transaction } from 'kafkajs';
 import type { KafkaAdmin } from './admin';
 import { chunkRecords } from './chunk';
@@ -73,9 +73,7 @@ export async function beginTransaction(kafka: Kafka, transactionalId: string, tr
 
 /** The Kafka protocol error type of a kafkajs error, also when a retrier wrapped it. */
 function protocolErrorType(err: unknown): string | undefined {
-  for (let e = err as { type?: string; cause?: unknown; originalError?: unknown } | undefined; e; e = (e.cause ?? e.originalError) as typeof e) {
-    if (typeof e.type === 'string') return e.type;
-  }
+  for (const e of errorChain(err)) if (typeof e.type === 'string') return e.type;
   return undefined;
 }
 

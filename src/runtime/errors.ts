@@ -38,3 +38,12 @@ export function isKtoError(err: unknown): err is KtoError {
   const e = err as { type?: unknown; retryable?: unknown } | null;
   return err instanceof Error && typeof e?.type === 'string' && typeof e.retryable === 'boolean';
 }
+
+/** `err` and what it wraps, outermost first: kafkajs sets `cause` or, on a retrier's error, `originalError`. */
+export function* errorChain(err: unknown): Generator<{ name?: string; type?: string }> {
+  const seen = new Set<unknown>();
+  for (let e = err as { cause?: unknown; originalError?: unknown } | undefined; e && typeof e === 'object' && !seen.has(e); e = (e.cause ?? e.originalError) as typeof e) {
+    seen.add(e);
+    yield e as { name?: string; type?: string };
+  }
+}
