@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { KAFKA_VERSION, KAFKA_VERSION_HINT, SUPPORTED_KAFKA_VERSION } from '../devstack/kafka-version';
+import { isRegistryProperty, REGISTRY_SOURCES, registrySettings, schemaRegistrySchema } from './registry-config';
 
 /**
  * All of kto's configuration, parsed once from environment variables and an optional
@@ -14,6 +15,7 @@ export type KafkaConfig = KtoConfig['kafka'];
 export type TemporalConfig = KtoConfig['temporal'];
 export type SmtpConfig = KtoConfig['smtp'];
 export type DevStackConfig = KtoConfig['devstack'];
+export type SchemaRegistryConfig = KtoConfig['schemaRegistry'];
 
 export class ConfigError extends Error {
   /** Each problem names its variable (or properties-file key); this says where they are set and listed. */
@@ -99,12 +101,7 @@ const configSchema = z
       }),
       kafkaVersion: z.string().regex(SUPPORTED_KAFKA_VERSION, `must be ${KAFKA_VERSION_HINT}`),
     }),
-    schemaRegistry: z.object({
-      url: z.url({
-        protocol: /^https?$/,
-        error: 'must be the http(s) base URL of a Confluent-compatible schema registry, e.g. http://127.0.0.1:8081/apis/ccompat/v7 (Apicurio) or https://psrc-xxxxx.confluent.cloud',
-      }),
-    }),
+    schemaRegistry: schemaRegistrySchema,
     stagingDir: z.string().min(1),
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
     metricsPort: z.coerce.number({ error: metricsPortError }).int(metricsPortError).min(0, metricsPortError).max(65535, metricsPortError),
@@ -164,7 +161,7 @@ const SOURCES: Record<string, string> = {
   'devstack.ports.smtpControl': 'KTO_DEV_SMTP_CONTROL_PORT',
   'devstack.ports.schemaRegistry': 'KTO_DEV_SCHEMA_REGISTRY_PORT',
   'devstack.kafkaVersion': 'KTO_DEV_KAFKA_VERSION',
-  'schemaRegistry.url': 'KTO_SCHEMA_REGISTRY_URL',
+  ...Object.fromEntries(Object.entries(REGISTRY_SOURCES).map(([field, source]) => [`schemaRegistry.${field}`, source])),
   stagingDir: 'KTO_STAGING_DIR',
   logLevel: 'KTO_LOG_LEVEL',
   metricsPort: 'KTO_METRICS_PORT',
@@ -220,7 +217,7 @@ export function parseProperties(text: string, source = 'properties'): Record<str
 
 type Env = Record<string, string | undefined>;
 
-function kafkaSettings(env: Env): Record<KafkaProperty, string | undefined> & { ignored: string[] } {
+function kafkaSettings(env: Env): Record<KafkaProperty, string | undefined> & { ignored: string[]; fileProps: Record<string, string> } {
   let fileProps: Record<string, string> = {};
   const file = env.KTO_KAFKA_CONFIG_FILE;
   if (file) {
@@ -240,8 +237,9 @@ function kafkaSettings(env: Env): Record<KafkaProperty, string | undefined> & { 
       }
     }
   }
-  const out = { ignored: Object.keys(fileProps).filter((k) => !(k in KAFKA_PROPERTIES)) } as Record<KafkaProperty, string | undefined> & {
+  const out = { ignored: Object.keys(fileProps).filter((k) => !(k in KAFKA_PROPERTIES) && !isRegistryProperty(k)), fileProps } as Record<KafkaProperty, string | undefined> & {
     ignored: string[];
+    fileProps: Record<string, string>;
   };
   for (const [prop, envKey] of Object.entries(KAFKA_PROPERTIES) as [KafkaProperty, string][]) {
     out[prop] = env[envKey] ?? fileProps[prop];
@@ -297,7 +295,12 @@ function withDefaults(env: Env) {
       kafkaVersion: env.KTO_DEV_KAFKA_VERSION ?? KAFKA_VERSION,
     },
     // The local stack's Apicurio Registry serves the Confluent API under /apis/ccompat/v7.
-    schemaRegistry: { url: env.KTO_SCHEMA_REGISTRY_URL ?? `http://127.0.0.1:${devPorts.schemaRegistry}/apis/ccompat/v7` },
+    schemaRegistry: registrySettings(
+      env,
+      k.fileProps,
+      { username: k['sasl.username'], password: k['sasl.password'] },
+      `http://127.0.0.1:${devPorts.schemaRegistry}/apis/ccompat/v7`,
+    ),
     stagingDir: path.resolve(env.KTO_STAGING_DIR ?? path.join(os.tmpdir(), 'kto-staging')),
     logLevel: env.KTO_LOG_LEVEL ?? 'info',
     metricsPort: env.KTO_METRICS_PORT ?? '0',
@@ -335,7 +338,7 @@ export function loadConfig(env: Env = process.env): KtoConfig {
 /** A deep copy with every secret replaced, safe to print or log. */
 export function redactConfig<T>(value: T): T {
   return JSON.parse(
-    JSON.stringify(value, (key, v) => (/password|secret|apikey/i.test(key) && v ? REDACTED : typeof v === 'string' && /^https?:\/\//.test(v) ? redactUrl(v) : v)),
+    JSON.stringify(value, (key, v) => (/password|secret|apikey|token|userinfo/i.test(key) && v ? REDACTED : typeof v === 'string' && /^https?:\/\//.test(v) ? redactUrl(v) : v)),
   ) as T;
 }
 

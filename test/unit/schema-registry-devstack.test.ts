@@ -26,6 +26,6 @@ describe('schema registry of the local stack', () => {
   });
 
   it('refuses a registry URL that is not http(s), naming the variable', () => {
-    expect(() => loadConfig({ KTO_SCHEMA_REGISTRY_URL: 'localhost:8081' })).toThrow(/KTO_SCHEMA_REGISTRY_URL: must be the http\(s\) base URL/);
+    expect(() => loadConfig({ KTO_SCHEMA_REGISTRY_URL: 'localhost:8081' })).toThrow(/KTO_SCHEMA_REGISTRY_URL \(schema\.registry\.url\): must be the http\(s\) base URL/);
   });
 });
