@@ -61,7 +61,7 @@ describe('loadConfig defaults', () => {
   });
 
   it('uses the local stack ports and an absolute devstack dir', () => {
-    expect(config.devstack.ports).toEqual({ temporal: 7233, temporalUi: 8233, kafka: 9092, kafkaController: 9093, smtp: 1025, smtpControl: 1080, schemaRegistry: 8081 });
+    expect(config.devstack.ports).toEqual({ temporal: 7233, temporalUi: 8233, kafka: 9092, kafkaController: 9093, kafkaSasl: 9192, smtp: 1025, smtpControl: 1080, schemaRegistry: 8081 });
     expect(path.isAbsolute(config.devstack.dir)).toBe(true);
     expect(path.basename(config.devstack.dir)).toBe('.devstack');
     expect(path.isAbsolute(config.stagingDir)).toBe(true);
@@ -69,6 +69,13 @@ describe('loadConfig defaults', () => {
     expect(config.metricsPort).toBe(0);
     expect(config.stepThreads).toBe(os.availableParallelism());
     expect(config.stepHeapMb).toBe(160);
+  });
+
+  it('leaves the SASL_SSL listener to the stack data unless KTO_DEV_KAFKA_SASL says', () => {
+    expect(config.devstack.kafkaSasl).toBeUndefined();
+    expect(loadConfig({ KTO_DEV_KAFKA_SASL: '1' }).devstack.kafkaSasl).toBe(true);
+    expect(loadConfig({ KTO_DEV_KAFKA_SASL: 'false' }).devstack.kafkaSasl).toBe(false);
+    expect(() => loadConfig({ KTO_DEV_KAFKA_SASL: 'yes' })).toThrow(/KTO_DEV_KAFKA_SASL/);
   });
 
   it('derives client addresses from the dev stack ports when they are moved', () => {
