@@ -46,6 +46,17 @@ export function explainFailure(err: unknown, config?: KtoConfig): Explanation | 
 const KAFKA_BROKERS_FIX = 'start the local stack (kto dev up), or set KTO_KAFKA_BROKERS (bootstrap.servers in KTO_KAFKA_CONFIG_FILE) to brokers this machine can reach';
 const KAFKA_SASL_FIX =
   'check KTO_KAFKA_SASL_USERNAME, KTO_KAFKA_SASL_PASSWORD and KTO_KAFKA_SASL_MECHANISM (sasl.username, sasl.password and sasl.mechanisms in KTO_KAFKA_CONFIG_FILE)';
+/** Node's codes for a certificate chain that does not lead to a trusted CA. */
+const UNTRUSTED_CERT_CODES = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'CERT_UNTRUSTED',
+]);
+const KAFKA_CA_FIX =
+  "set ssl.ca.location in KTO_KAFKA_CONFIG_FILE (or KTO_KAFKA_SSL_CA_LOCATION) to the PEM file of the CA that signed the brokers' certificates (the local stack's is run/kafka-sasl/ca.pem in its state folder)";
 const TEMPORAL_ADDRESS_FIX = 'start the local stack (kto dev up), or set KTO_TEMPORAL_ADDRESS to a Temporal frontend this machine can reach';
 
 /** kafkajs errors, known by name: kto never imports kafkajs outside src/kafka. */
@@ -57,6 +68,16 @@ function explainKafka(err: unknown, config?: KtoConfig): Explanation | undefined
     return { message: `Kafka at ${brokersOf(err, config)} refused the SASL credentials of${who || ' kto'}: ${sasl.message}`, fix: KAFKA_SASL_FIX };
   }
   const connection = findCause(err, (e) => e.name === 'KafkaJSConnectionError' || e.name === 'KafkaJSConnectionClosedError');
+  const tlsCode = String((connection as { code?: unknown } | undefined)?.code ?? '');
+  if (connection && UNTRUSTED_CERT_CODES.has(tlsCode)) {
+    return { message: `Kafka at ${brokersOf(err, config)} presented a TLS certificate kto does not trust: ${connection.message.replace(/^Connection error: /, '')}`, fix: KAFKA_CA_FIX };
+  }
+  if (connection && tlsCode === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+    return {
+      message: `the TLS certificate of Kafka at ${brokersOf(err, config)} is not for that host: ${connection.message.replace(/^Connection error: /, '')}`,
+      fix: 'set bootstrap.servers in KTO_KAFKA_CONFIG_FILE (or KTO_KAFKA_BROKERS) to a host name the certificate lists',
+    };
+  }
   if (connection) {
     const tls = config && config.kafka.securityProtocol !== 'PLAINTEXT' ? ` (over ${config.kafka.securityProtocol}: check KTO_KAFKA_SECURITY_PROTOCOL matches the listener)` : '';
     return { message: `cannot reach Kafka at ${brokersOf(err, config)}: ${connection.message.replace(/^Connection error: /, '')}`, fix: `${KAFKA_BROKERS_FIX}${tls}` };

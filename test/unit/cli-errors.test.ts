@@ -3,7 +3,7 @@ import { callErrorFromStatus } from '@grpc/grpc-js/build/src/call';
 import { Metadata } from '@grpc/grpc-js';
 import { ServiceError } from '@temporalio/client';
 import { NamespaceNotFoundError } from '@temporalio/common';
-import { KafkaJSNonRetriableError, KafkaJSSASLAuthenticationError } from 'kafkajs';
+import { KafkaJSConnectionError, KafkaJSNonRetriableError, KafkaJSNumberOfRetriesExceeded, KafkaJSSASLAuthenticationError } from 'kafkajs';
 import { avroCommandRecord } from '../../src/cli/command';
 import { failureText } from '../../src/cli/errors';
 import { checkBrokers } from '../../src/kafka/client';
@@ -81,6 +81,23 @@ describe('CLI failures', () => {
       expect(message).toContain('[redacted]');
       expect(fix).toMatch(/KTO_KAFKA_SASL_PASSWORD/);
     }
+  });
+
+  it('Kafka TLS certificate not trusted, or not for the host: the brokers, what failed, the setting that fixes it', () => {
+    const config = loadConfig({ KTO_KAFKA_BROKERS: 'b1:9094', KTO_KAFKA_SECURITY_PROTOCOL: 'SASL_SSL', KTO_KAFKA_SASL_USERNAME: 'svc-kto', KTO_KAFKA_SASL_PASSWORD: SECRET });
+    // As kafkajs' connection builds it from the TLS socket's error, and as its retrier gives up on it.
+    const ConnectionError = KafkaJSConnectionError as unknown as new (message: string, options: { broker: string; code: string }) => Error;
+    const Exhausted = KafkaJSNumberOfRetriesExceeded as unknown as new (e: Error, options: { retryCount: number; retryTime: number }) => Error;
+    const untrusted = new ConnectionError('Connection error: self-signed certificate in certificate chain', { broker: 'b1:9094', code: 'SELF_SIGNED_CERT_IN_CHAIN' });
+    for (const err of [untrusted, new Exhausted(untrusted, { retryCount: 3, retryTime: 1000 })]) {
+      const [message, fix] = printed(err, config);
+      expect(message).toBe('kto: Kafka at b1:9094 presented a TLS certificate kto does not trust: self-signed certificate in certificate chain');
+      expect(fix).toMatch(/^fix: set ssl\.ca\.location in KTO_KAFKA_CONFIG_FILE \(or KTO_KAFKA_SSL_CA_LOCATION\)/);
+    }
+    const otherHost = new ConnectionError("Connection error: Hostname/IP does not match certificate's altnames", { broker: 'b1:9094', code: 'ERR_TLS_CERT_ALTNAME_INVALID' });
+    const [message, fix] = printed(otherHost, config);
+    expect(message).toMatch(/^kto: the TLS certificate of Kafka at b1:9094 is not for that host/);
+    expect(fix).toMatch(/bootstrap\.servers/);
   });
 
   it('Temporal unreachable: the address and namespace tried', async () => {
