@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Kafka, logLevel, type KafkaConfig as KafkaJsConfig, type LogEntry, type RetryOptions, type SASLOptions } from 'kafkajs';
-import type { KafkaConfig } from '../runtime/config';
+import { ConfigError, type KafkaConfig } from '../runtime/config';
 import type { Logger } from '../runtime/logger';
 import { fixIdleRequestQueueTimer } from './request-queue';
 
@@ -31,7 +31,7 @@ export function kafkaClientOptions(config: KafkaConfig, clientOptions: KafkaClie
   const options: KafkaJsConfig = {
     clientId: config.clientId,
     brokers: config.brokers,
-    ssl: ssl ? (config.sslCaLocation ? { ca: [readFileSync(config.sslCaLocation, 'utf8')] } : true) : false,
+    ssl: ssl ? (config.sslCaLocation ? { ca: [readCa(config.sslCaLocation)] } : true) : false,
     retry: withDefaults(clientOptions).retry,
   };
   if (protocol.startsWith('SASL_')) {
@@ -39,6 +39,16 @@ export function kafkaClientOptions(config: KafkaConfig, clientOptions: KafkaClie
     options.sasl = { mechanism, username: config.saslUsername ?? '', password: config.saslPassword ?? '' } as SASLOptions;
   }
   return options;
+}
+
+function readCa(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError([
+      `KTO_KAFKA_SSL_CA_LOCATION (ssl.ca.location): cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? err}). Fix: point it at the PEM file of the CA that signed the brokers' certificates`,
+    ]);
+  }
 }
 
 const NOISE = ['Limiting retries for the idempotent producer', 'switched default partitioner', 'not the correct coordinator', 'coordinator is not available'];

@@ -368,4 +368,11 @@ describe('kafkaClientOptions', () => {
     expect(options.ssl).toEqual({ ca: ['-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n'] });
     expect(options.sasl).toBeUndefined();
   });
+
+  it('names ssl.ca.location when its file cannot be read', () => {
+    const missing = path.join(dir, 'no-such-ca.pem');
+    const { kafka } = loadConfig(propertiesFile(`security.protocol=SSL\nssl.ca.location=${missing}\n`));
+    expect(() => kafkaClientOptions(kafka)).toThrow(ConfigError);
+    expect(() => kafkaClientOptions(kafka)).toThrow(`KTO_KAFKA_SSL_CA_LOCATION (ssl.ca.location): cannot read ${missing} (ENOENT)`);
+  });
 });
