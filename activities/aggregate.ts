@@ -1,5 +1,6 @@
 import { createAggregator } from '../src/aggregate';
 import { KtoError } from '../src/runtime/errors';
+import type { SchemaRegistryConnection } from '../src/runtime/schema-registry';
 import type { AggregateInput, AggregateResult } from '../src/shared/batch';
 import { rangeStagingPath } from '../src/steps/staging';
 import type { StepRunner } from '../src/steps/runner';
@@ -11,12 +12,12 @@ export interface AggregateActivityDeps {
   steps: StepRunner;
   /** The project's processor modules by pipeline name (absolute paths on this worker). @default none */
   processors?: Record<string, string>;
-  /** For processors that decode Avro (KTO_SCHEMA_REGISTRY_URL). */
-  schemaRegistryUrl?: string;
+  /** For processors that decode Avro (KTO_SCHEMA_REGISTRY_URL and its credentials); reaches the step thread, never a Temporal payload. */
+  schemaRegistry?: SchemaRegistryConnection;
 }
 
 
-export function createAggregateActivities({ stagingDir, steps, processors = {}, schemaRegistryUrl }: AggregateActivityDeps) {
+export function createAggregateActivities({ stagingDir, steps, processors = {}, schemaRegistry }: AggregateActivityDeps) {
   return {
     /**
      * Streams a staged range through the pipeline's processor (the project's own module, else
@@ -41,7 +42,7 @@ export function createAggregateActivities({ stagingDir, steps, processors = {}, 
       const errorsFile = rangeStagingPath(stagingDir, at, 'errors');
       const context = { pipeline: input.pipeline, topic: input.topic, partition: input.partition, from: input.range.from, to: input.range.to };
       const result = await withHeartbeat((progress) =>
-        steps.run('aggregate', { processorModule, processorOptions: input.processorOptions, aggregation: input.aggregation, context, file: input.file, outputFile, errorsFile, schemaRegistryUrl }, progress),
+        steps.run('aggregate', { processorModule, processorOptions: input.processorOptions, aggregation: input.aggregation, context, file: input.file, outputFile, errorsFile, schemaRegistry }, progress),
       );
       // Every staged record is accepted or rejected: a shortfall means the staging file lost records.
       if (input.records !== undefined && result.accepted + result.malformed !== input.records) {

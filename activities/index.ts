@@ -8,7 +8,7 @@ import { createProjectActivities, type ProjectActivityDeps } from './project';
 
 export type ActivityDeps = KafkaActivityDeps &
   Pick<EmailActivitiesOptions, 'smtp' | 'logger'> &
-  Pick<AggregateActivityDeps, 'processors' | 'schemaRegistryUrl'> &
+  Pick<AggregateActivityDeps, 'processors' | 'schemaRegistry'> &
   Pick<IngestSourceActivityDeps, 'sources'> & { project: ProjectActivityDeps };
 
 /**

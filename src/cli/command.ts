@@ -6,13 +6,15 @@ import { encodeAvroCommand } from '../dispatcher/decode';
 import { headersOf, jsonCommandRecord, sendCommandRecord } from '../dispatcher/records';
 import { action, cliContext, withKafka } from './context';
 import { UserError } from '../runtime/errors';
+import { SchemaRegistryAuthError } from '../runtime/schema-registry';
 
 /** Confluent-framed Avro (the seed's format), registered under the topic's `<topic>-value` subject. */
 export async function avroCommandRecord(config: KtoConfig, topic: string, message: CommandEnvelope): Promise<{ value: Buffer; headers: Record<string, string> }> {
   let value: Buffer;
   try {
-    value = await encodeAvroCommand({ schemaRegistryUrl: config.schemaRegistry.url, subject: `${topic}-value` }, message);
+    value = await encodeAvroCommand({ schemaRegistry: config.schemaRegistry, subject: `${topic}-value` }, message);
   } catch (err) {
+    if (err instanceof SchemaRegistryAuthError) throw err;
     throw new UserError(
       `could not encode the command as Avro via the schema registry at ${config.schemaRegistry.url} (${(err as Error).message}).`,
       'start the registry (kto dev up) or set KTO_SCHEMA_REGISTRY_URL, or omit --avro to send JSON',

@@ -168,7 +168,7 @@ function stackOf(err: unknown): string {
 function redact(text: string, config?: KtoConfig): string {
   let out = text.replace(/(\w+:\/\/)[^\s/@:]+(?::[^\s/@]*)?@/g, `$1${REDACTED}@`);
   // Short secrets would match ordinary words; kto's own messages never carry one.
-  const secrets = [config?.kafka.saslPassword, config?.temporal.apiKey, config?.smtp.password].filter((s): s is string => !!s && s.length >= 4);
+  const secrets = [config?.kafka.saslPassword, config?.temporal.apiKey, config?.smtp.password, config?.schemaRegistry.password, config?.schemaRegistry.bearerToken].filter((s): s is string => !!s && s.length >= 4);
   for (const secret of secrets) out = out.split(secret).join(REDACTED);
   return out;
 }

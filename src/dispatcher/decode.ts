@@ -1,5 +1,6 @@
-import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import { SchemaType, type SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { CommandEnvelope } from '../commands/registry';
+import { createSchemaRegistry, registryError, type SchemaRegistryConnection } from '../runtime/schema-registry';
 
 /**
  * Turns the bytes of a command message into `{ command, params }`. Two wire formats arrive on
@@ -117,19 +118,21 @@ const statusOf = (err: unknown): number | undefined =>
  * A decoder for one dispatcher: one registry client, whose cache keeps every writer schema it
  * fetched, so the registry is asked once per schema id.
  */
-export function createCommandDecoder(options: { schemaRegistryUrl?: string }): CommandDecoder {
-  const registry = options.schemaRegistryUrl ? new SchemaRegistry({ host: options.schemaRegistryUrl, clientId: 'kto-dispatcher' }) : undefined;
+export function createCommandDecoder(options: { schemaRegistry?: SchemaRegistryConnection }): CommandDecoder {
+  const connection = options.schemaRegistry;
+  const registry = connection ? createSchemaRegistry(connection, 'kto-dispatcher') : undefined;
 
   async function decodeAvro(value: Buffer): Promise<unknown> {
     const schemaId = value.readInt32BE(1);
-    if (!registry) {
+    if (!registry || !connection) {
       throw new CommandDecodeError('unknown-schema', `value is Avro with schema id ${schemaId}, but no schema registry is configured (set KTO_SCHEMA_REGISTRY_URL)`);
     }
     try {
       await registry.getSchema(schemaId);
     } catch (err) {
       // 404 (Confluent's 40403): the id was never issued, or was deleted. Only that is final:
-      // the client reports a refused connection as status 400, and a 401 is a config fix away.
+      // the client reports a refused connection as status 400, and refused credentials (401,
+      // 403) are a setting away: the dispatcher retries those and holds the offset.
       if (statusOf(err) === 404) {
         throw new CommandDecodeError('unknown-schema', `value is Avro with schema id ${schemaId}, which the schema registry does not know`);
       }
@@ -138,7 +141,7 @@ export function createCommandDecoder(options: { schemaRegistryUrl?: string }): C
       if (statusOf(err) === undefined) {
         throw new CommandDecodeError('unknown-schema', `value is Avro with schema id ${schemaId}, whose schema cannot be read (${(err as Error).message})`);
       }
-      throw err;
+      throw registryError(err, connection);
     }
     try {
       return await registry.decode(value);
@@ -160,7 +163,7 @@ export function createCommandDecoder(options: { schemaRegistryUrl?: string }): C
   };
 }
 
-/** Registry clients and command schema ids by registry URL and subject, so repeated encodes register once. */
+/** Registry clients and command schema ids by registry (URL and credentials) and subject, so repeated encodes register once. */
 const encoders = new Map<string, { registry: SchemaRegistry; schemaId: Promise<number> }>();
 
 async function commandSchemaId(registry: SchemaRegistry, subject: string): Promise<number> {
@@ -181,15 +184,18 @@ async function commandSchemaId(registry: SchemaRegistry, subject: string): Promi
  * string. For tests, demos and producers written in TypeScript.
  */
 export async function encodeAvroCommand(
-  options: { schemaRegistryUrl: string; subject?: string },
+  options: { schemaRegistry: SchemaRegistryConnection; subject?: string },
   command: CommandEnvelope,
 ): Promise<Buffer> {
   const subject = options.subject ?? DEFAULT_COMMAND_SUBJECT;
-  const cacheKey = `${options.schemaRegistryUrl}\n${subject}`;
+  const { url, username, password, bearerToken } = options.schemaRegistry;
+  const cacheKey = JSON.stringify([url, username, password, bearerToken, subject]);
   let encoder = encoders.get(cacheKey);
   if (!encoder) {
-    const registry = new SchemaRegistry({ host: options.schemaRegistryUrl, clientId: 'kto' });
-    const schemaId = commandSchemaId(registry, subject);
+    const registry = createSchemaRegistry(options.schemaRegistry, 'kto');
+    const schemaId = commandSchemaId(registry, subject).catch((err: unknown) => {
+      throw registryError(err, options.schemaRegistry);
+    });
     encoder = { registry, schemaId };
     encoders.set(cacheKey, encoder);
     // A failed registration (registry not up yet) must not stick: the next call tries again.

@@ -31,7 +31,7 @@ export async function runDispatcher({ config, logger, stopSignal, afterStartHook
     kafka,
     client,
     registry,
-    decoder: createCommandDecoder({ schemaRegistryUrl: config.schemaRegistry.url }),
+    decoder: createCommandDecoder({ schemaRegistry: config.schemaRegistry }),
     afterStartHook,
     from,
   });

@@ -1,5 +1,5 @@
-import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { redactUrl } from '../runtime/config';
+import { createSchemaRegistry, registryError, registryHeaders, type SchemaRegistryConnection } from '../runtime/schema-registry';
 import { RecordError } from './define';
 import type { Decoder, RecordSource } from './engine';
 
@@ -25,13 +25,14 @@ const HEADER = 5;
 
 const schemaIdOf = (value: Buffer | null): number | undefined => (value && value.length >= HEADER && value[0] === MAGIC ? value.readInt32BE(1) : undefined);
 
-/** A decoder backed by the registry at `url`; schemas are kept for the life of the decoder (one step). */
-export function createAvroDecoder(url: string): AvroDecoder {
-  const registry = new SchemaRegistry({ host: url, clientId: 'kto-batch' });
+/** A decoder backed by the registry of `connection`; schemas are kept for the life of the decoder (one step). */
+export function createAvroDecoder(connection: SchemaRegistryConnection): AvroDecoder {
+  const { url } = connection;
+  const registry = createSchemaRegistry(connection, 'kto-batch');
   // null: the registry does not know the id, or it is not an Avro schema.
   const types = new Map<number, AvroType | null>();
   let answering: Promise<boolean> | undefined;
-  const answers = () => (answering ??= fetch(`${url.replace(/\/$/, '')}/subjects`).then((r) => r.ok, () => false));
+  const answers = () => (answering ??= fetch(`${url.replace(/\/$/, '')}/subjects`, { headers: registryHeaders(connection) }).then((r) => r.ok, () => false));
 
   async function schemaOf(id: number): Promise<AvroType | null> {
     try {
@@ -40,6 +41,8 @@ export function createAvroDecoder(url: string): AvroDecoder {
     } catch (err) {
       // A 404 is an unknown id only if the registry answers at all: one of a wrong URL must fail the step, not reject every record.
       if ((err as { status?: number }).status === 404 && (await answers())) return null;
+      const refused = registryError(err, connection);
+      if (refused !== err) throw refused;
       throw new Error(`the schema registry at ${redactUrl(url)} did not give schema id ${id} (${(err as Error).message}); check KTO_SCHEMA_REGISTRY_URL`);
     }
   }

@@ -3,6 +3,7 @@ import type { KafkaIo } from '../kafka';
 import { aggregateProcessor } from '../processors/aggregate';
 import type { ProcessorContext } from '../processors/define';
 import { createAvroDecoder } from '../processors/avro';
+import type { SchemaRegistryConnection } from '../runtime/schema-registry';
 import { createProcessorRun } from '../processors/engine';
 import { loadProcessor } from '../processors/load';
 import type { RecordMark } from '../shared/batch';
@@ -39,8 +40,8 @@ export interface AggregateFileInput {
   outputFile: string;
   /** Receives the rejected records with their reason. */
   errorsFile: string;
-  /** Where a processor with `decode: 'avro'` finds the writers' schemas. */
-  schemaRegistryUrl?: string;
+  /** Where a processor with `decode: 'avro'` finds the writers' schemas, and its credentials. */
+  schemaRegistry?: SchemaRegistryConnection;
 }
 
 export interface AggregateFileResult {
@@ -85,7 +86,7 @@ export function createStepTasks(kafka: KafkaIo) {
       const processor = input.processorModule === undefined ? aggregateProcessor(input.aggregation) : loadProcessor(input.processorModule, input.processorOptions);
       const ctx: ProcessorContext = { ...input.context, options: input.processorModule === undefined ? input.aggregation : input.processorOptions };
       let outputs: StagingInput[] = [];
-      const avro = processor.decode === 'avro' ? createAvroDecoder(registryUrlFor(input)) : undefined;
+      const avro = processor.decode === 'avro' ? createAvroDecoder(registryFor(input)) : undefined;
       const run = createProcessorRun(processor, ctx, (o) => outputs.push({ offset: o.offset, value: o.value, note: encodeOutputMeta(o) }), avro?.decode);
       const output = await createStagingWriter(input.outputFile);
       const errors = await createStagingWriter(input.errorsFile);
@@ -115,8 +116,8 @@ export function createStepTasks(kafka: KafkaIo) {
   };
 }
 
-function registryUrlFor(input: AggregateFileInput): string {
-  if (input.schemaRegistryUrl) return input.schemaRegistryUrl;
+function registryFor(input: AggregateFileInput): SchemaRegistryConnection {
+  if (input.schemaRegistry) return input.schemaRegistry;
   throw new Error(`the processor of pipeline "${input.context.pipeline}" decodes Avro, and this worker has no schema registry: set KTO_SCHEMA_REGISTRY_URL`);
 }
 

@@ -144,7 +144,7 @@ export async function runWorker({ config, logger, stopSignal, activityIntercepto
     const processors = Object.fromEntries(batch.flatMap((p) => (p.processor ? [[p.name, p.processor]] : [])));
     const sources = Object.fromEntries((project?.ingest ?? []).flatMap((p) => (p.source ? [[p.name, p.source]] : [])));
     const projectDeps = { batch, commands: project?.commands ?? [], taskQueue: config.temporal.taskQueue, operatorEmail: config.alertOperatorEmail };
-    const { shared, local } = createActivities({ kafka, steps, stagingDir, workerQueue, stateTopic: BATCH_STATE_TOPIC, smtp: config.smtp, logger, metrics: metrics.pipeline, processors, sources, schemaRegistryUrl: config.schemaRegistry.url, project: projectDeps });
+    const { shared, local } = createActivities({ kafka, steps, stagingDir, workerQueue, stateTopic: BATCH_STATE_TOPIC, smtp: config.smtp, logger, metrics: metrics.pipeline, processors, sources, schemaRegistry: config.schemaRegistry, project: projectDeps });
     const interceptors = { activity: [telemetryInterceptor(metrics, logger), ...activityInterceptors] };
     const common = { connection, namespace: config.temporal.namespace, interceptors };
     workers = await Promise.all([
