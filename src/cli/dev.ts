@@ -7,10 +7,10 @@ import { UserError } from '../runtime/errors';
 import { newTable } from './format';
 import { registerMailCommand } from './dev-mail';
 
-/** The local stack the configuration names (KTO_DEVSTACK_DIR, KTO_DEVSTACK_CACHE_DIR, KTO_DEV_*_PORT, KTO_DEV_KAFKA_VERSION). */
+/** The local stack the configuration names (KTO_DEVSTACK_DIR, KTO_DEVSTACK_CACHE_DIR, KTO_DEV_*_PORT, KTO_DEV_KAFKA_VERSION, KTO_DEV_KAFKA_SASL). */
 export function configuredStack(config: KtoConfig, logger: Logger, brokers?: number): DevStack {
-  const { dir, cacheDir, ports, kafkaVersion } = config.devstack;
-  return createDevStack({ dir, cacheDir, ports, kafkaVersion, brokers, logger: logger.child({ namespace: 'devstack' }) });
+  const { dir, cacheDir, ports, kafkaVersion, kafkaSasl } = config.devstack;
+  return createDevStack({ dir, cacheDir, ports, kafkaVersion, brokers, kafkaSasl, logger: logger.child({ namespace: 'devstack' }) });
 }
 
 function stack(brokers?: number): DevStack {
@@ -39,6 +39,12 @@ async function up(opts: { brokers?: string }): Promise<void> {
       `Local stack ready in ${((Date.now() - started) / 1000).toFixed(1)}s:`,
       `  Temporal     ${e.temporalAddress}  (UI ${e.temporalUiUrl})`,
       `  Kafka        ${e.kafkaBrokers.join(',')}  (Apache Kafka ${s.kafkaVersion}, ${e.kafkaBrokers.length === 1 ? 'one broker' : `${e.kafkaBrokers.length} brokers`})`,
+      ...(e.kafkaSasl
+        ? [
+            `  Kafka TLS    ${e.kafkaSasl.brokers.join(',')}  (SASL_SSL, PLAIN and SCRAM-SHA-512; CA ${e.kafkaSasl.caFile})`,
+            `               KTO_KAFKA_CONFIG_FILE=${e.kafkaSasl.configFiles['SCRAM-SHA-512']}  (or ${e.kafkaSasl.configFiles.PLAIN})`,
+          ]
+        : []),
       `  SMTP sink    ${e.smtpHost}:${e.smtpPort}  (messages: kto dev mail, control ${e.smtpControlUrl})`,
       `  Schemas      ${e.schemaRegistryUrl}  (Apicurio Registry, Confluent API)`,
       'Stop it with `kto dev down`; data stays until you delete the state folder.',
@@ -79,7 +85,7 @@ export function registerDevCommands(program: Command): Command {
   const dev = program
     .command('dev')
     .description('run the local stack: Temporal dev server, one Kafka node (three with up --brokers 3) and an SMTP sink (installed on first use)')
-    .addHelpText('after', `\nPorts: KTO_DEV_TEMPORAL_PORT, KTO_DEV_TEMPORAL_UI_PORT, KTO_DEV_KAFKA_PORT, KTO_DEV_KAFKA_CONTROLLER_PORT,\n       KTO_DEV_SMTP_PORT, KTO_DEV_SMTP_CONTROL_PORT. State folder: KTO_DEVSTACK_DIR (default .devstack).\nKafka release: KTO_DEV_KAFKA_VERSION (3.9.x or 4.x, default ${KAFKA_VERSION}).\n`);
+    .addHelpText('after', `\nPorts: KTO_DEV_TEMPORAL_PORT, KTO_DEV_TEMPORAL_UI_PORT, KTO_DEV_KAFKA_PORT, KTO_DEV_KAFKA_CONTROLLER_PORT,\n       KTO_DEV_SMTP_PORT, KTO_DEV_SMTP_CONTROL_PORT. State folder: KTO_DEVSTACK_DIR (default .devstack).\nKafka release: KTO_DEV_KAFKA_VERSION (3.9.x or 4.x, default ${KAFKA_VERSION}).\nKTO_DEV_KAFKA_SASL=1 adds a SASL_SSL listener (KTO_DEV_KAFKA_SASL_PORT, default 9192) with PLAIN and SCRAM-SHA-512 users.\n`);
   dev
     .command('up')
     .description('install what is missing, start every service and wait until each answers')

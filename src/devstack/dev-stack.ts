@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { UserError } from '../runtime/errors';
 import { createLogger, type Logger } from '../runtime/logger';
 import { createKafkaServices, readKafkaData } from './kafka';
+import { kafkaSaslEndpoint, readSaslUsers, type KafkaSaslEndpoint } from './kafka-sasl';
 import { KAFKA_VERSION, KAFKA_VERSION_HINT, SUPPORTED_KAFKA_VERSION } from './kafka-version';
 import { isPortFree, isPortOpen, kafkaNodes, PORT_ENV_VARS, portInUseError, type DevStackPorts, type PortName } from './ports';
 import { findProcesses, isAlive, isOwnProcess, readPid, removeFile, spawnDetached, stopProcessGroup, tailLines } from './processes';
@@ -24,6 +25,14 @@ export interface DevStackOptions {
    * `down`, `status` and the next `up` find all of them. @default what the data was formatted for, else 1
    */
   brokers?: number;
+  /**
+   * Each Kafka node adds a SASL_SSL listener on `ports.kafkaSasl`: a CA and certificate made
+   * in `run/kafka-sasl/`, SASL/PLAIN and SCRAM-SHA-512 users with random passwords, and a
+   * client properties file per mechanism. The PLAINTEXT listener stays. The users are written
+   * with the data, so it is kept with the data too, like `brokers`.
+   * @default whether the data was formatted with the users, else false
+   */
+  kafkaSasl?: boolean;
   /** One port per listener; `up` refuses to start a service whose port another program holds. */
   ports: DevStackPorts;
   /** Structured logs of the stack's own work. @default a logger at level warn on stderr */
@@ -43,6 +52,8 @@ export interface DevStackEndpoints {
   smtpControlUrl: string;
   /** Base URL of the Confluent-compatible schema registry API (Apicurio's `/apis/ccompat/v7`). */
   schemaRegistryUrl: string;
+  /** The SASL_SSL listener, CA file and client properties files, when the stack runs them. */
+  kafkaSasl?: KafkaSaslEndpoint;
 }
 
 /** The variables that point a kto process (CLI, worker, dispatcher) at a running stack in `dir`. */
@@ -72,6 +83,8 @@ export interface DevStack {
   readonly dir: string;
   readonly cacheDir: string;
   readonly kafkaVersion: string;
+  /** Whether Kafka runs the SASL_SSL listener (see {@link DevStackOptions.kafkaSasl}). */
+  readonly kafkaSasl: boolean;
   /** Every service of this stack, e.g. `kafka-2` and `kafka-3` beside `kafka` for three brokers. */
   readonly serviceNames: ServiceName[];
   /** Installs whatever is missing from the cache; a no-op when everything is there. */
@@ -103,6 +116,7 @@ function withDefaults(options: DevStackOptions) {
     ports: options.ports,
     kafkaVersion: checkedKafkaVersion(options.kafkaVersion ?? KAFKA_VERSION),
     brokers: checkedBrokers(options.brokers ?? readKafkaData(path.join(dir, 'data'))?.brokers ?? 1),
+    kafkaSasl: options.kafkaSasl ?? readSaslUsers(stackPaths(dir)) !== undefined,
     logger: options.logger ?? createLogger({ level: 'warn' }),
     progress: options.progress ?? ((line: string) => void process.stderr.write(`${line}\n`)),
   };
@@ -115,7 +129,7 @@ const NAME_WIDTH = Math.max(...SERVICE_NAMES.map((n) => n.length));
 export function createDevStack(options: DevStackOptions): DevStack {
   const o = withDefaults(options);
   const paths = stackPaths(o.dir);
-  const ctx: ServiceContext = { paths, cacheDir: o.cacheDir, ports: o.ports, logger: o.logger, kafkaVersion: o.kafkaVersion, kafkaBrokers: o.brokers };
+  const ctx: ServiceContext = { paths, cacheDir: o.cacheDir, ports: o.ports, logger: o.logger, kafkaVersion: o.kafkaVersion, kafkaBrokers: o.brokers, kafkaSasl: o.kafkaSasl };
   // Start order; stopping runs in reverse.
   const services: ServiceSpec[] = [createTemporalService(ctx), ...createKafkaServices(ctx), createSmtpService(ctx), createSchemaRegistryService(ctx)];
   const listeners = (spec: ServiceSpec) => spec.ports.map((name) => ({ name, port: o.ports[name] + (spec.portOffset ?? 0) }));
@@ -175,6 +189,7 @@ export function createDevStack(options: DevStackOptions): DevStack {
     smtpPort: o.ports.smtp,
     smtpControlUrl: `http://127.0.0.1:${o.ports.smtpControl}`,
     schemaRegistryUrl: localSchemaRegistryUrl(o.ports.schemaRegistry),
+    ...(o.kafkaSasl && { kafkaSasl: kafkaSaslEndpoint(paths, kafkaNodes(o.ports, o.brokers)) }),
   });
 
   async function install(): Promise<void> {
@@ -257,6 +272,7 @@ export function createDevStack(options: DevStackOptions): DevStack {
     dir: o.dir,
     cacheDir: o.cacheDir,
     kafkaVersion: o.kafkaVersion,
+    kafkaSasl: o.kafkaSasl,
     serviceNames: services.map((spec) => spec.name),
     install,
     up,

@@ -7,6 +7,8 @@ export interface DevStackPorts {
   temporalUi: number;
   kafka: number;
   kafkaController: number;
+  /** The SASL_SSL listener, when the stack runs one (KTO_DEV_KAFKA_SASL). */
+  kafkaSasl: number;
   smtp: number;
   smtpControl: number;
   schemaRegistry: number;
@@ -20,6 +22,7 @@ export const PORT_ENV_VARS: Record<PortName, string> = {
   temporalUi: 'KTO_DEV_TEMPORAL_UI_PORT',
   kafka: 'KTO_DEV_KAFKA_PORT',
   kafkaController: 'KTO_DEV_KAFKA_CONTROLLER_PORT',
+  kafkaSasl: 'KTO_DEV_KAFKA_SASL_PORT',
   smtp: 'KTO_DEV_SMTP_PORT',
   smtpControl: 'KTO_DEV_SMTP_CONTROL_PORT',
   schemaRegistry: 'KTO_DEV_SCHEMA_REGISTRY_PORT',
@@ -93,18 +96,21 @@ export interface KafkaNode {
   id: number;
   port: number;
   controllerPort: number;
+  saslPort: number;
 }
 
-export function kafkaNodes(ports: Pick<DevStackPorts, 'kafka' | 'kafkaController'>, count: number): KafkaNode[] {
-  return Array.from({ length: count }, (_, i) => ({ id: i + 1, port: ports.kafka + 2 * i, controllerPort: ports.kafkaController + 2 * i }));
+export function kafkaNodes(ports: Pick<DevStackPorts, 'kafka' | 'kafkaController' | 'kafkaSasl'>, count: number): KafkaNode[] {
+  return Array.from({ length: count }, (_, i) => ({ id: i + 1, port: ports.kafka + 2 * i, controllerPort: ports.kafkaController + 2 * i, saslPort: ports.kafkaSasl + 2 * i }));
 }
 
-/** The first of `size` consecutive ports that are all free right now. */
-async function findFreePortRun(size: number, host = HOST): Promise<number> {
+/** The first of `size` consecutive ports that are all free right now, none of them in `avoid`. */
+async function findFreePortRun(size: number, host = HOST, avoid: number[] = []): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const [first] = await findFreePorts(1, host);
+    const [first] = await findFreePorts(1, host, avoid);
     if (first + size > 65536) continue;
-    const rest = await Promise.all(Array.from({ length: size - 1 }, (_, i) => isPortFree(first + 1 + i, host)));
+    const run = Array.from({ length: size }, (_, i) => first + i);
+    if (run.some((port) => avoid.includes(port))) continue;
+    const rest = await Promise.all(run.slice(1).map((port) => isPortFree(port, host)));
     if (rest.every(Boolean)) return first;
   }
   throw new Error(`found no ${size} consecutive free ports on ${host} in 50 tries`);
@@ -116,9 +122,12 @@ async function findFreePortRun(size: number, host = HOST): Promise<number> {
  */
 export async function findFreeStackPorts(options: { kafkaBrokers?: number } = {}): Promise<DevStackPorts> {
   const brokers = options.kafkaBrokers ?? 1;
+  const runOf = (first: number, size: number) => Array.from({ length: size }, (_, i) => first + i);
   const kafka = await findFreePortRun(2 * brokers);
-  const kafkaPorts = Array.from({ length: 2 * brokers }, (_, i) => kafka + i);
-  const names = (Object.keys(PORT_ENV_VARS) as PortName[]).filter((name) => name !== 'kafka' && name !== 'kafkaController');
-  const ports = await findFreePorts(names.length, HOST, kafkaPorts);
-  return { ...Object.fromEntries(names.map((name, i) => [name, ports[i]])), kafka, kafkaController: kafka + 1 } as DevStackPorts;
+  // The SASL_SSL listeners step by 2 like the others, with the ports between them unused.
+  const kafkaSasl = await findFreePortRun(2 * brokers - 1, HOST, runOf(kafka, 2 * brokers));
+  const taken = [...runOf(kafka, 2 * brokers), ...runOf(kafkaSasl, 2 * brokers - 1)];
+  const names = (Object.keys(PORT_ENV_VARS) as PortName[]).filter((name) => !['kafka', 'kafkaController', 'kafkaSasl'].includes(name));
+  const ports = await findFreePorts(names.length, HOST, taken);
+  return { ...Object.fromEntries(names.map((name, i) => [name, ports[i]])), kafka, kafkaController: kafka + 1, kafkaSasl } as DevStackPorts;
 }

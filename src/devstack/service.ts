@@ -30,6 +30,8 @@ export interface ServiceContext {
   kafkaVersion: string;
   /** Kafka nodes: 1, or 3 for a cluster. */
   kafkaBrokers: number;
+  /** Whether each Kafka node adds a SASL_SSL listener (see kafka-sasl.ts). */
+  kafkaSasl: boolean;
 }
 
 export interface LaunchCommand {

