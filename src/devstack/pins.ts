@@ -139,9 +139,9 @@ export function requirePins(options: { file: string; what: string; pinsArgs: str
 }
 
 /** Stamp text for an install checked against `file` (so changed pins reinstall), or an unpinned one. */
-export function pinsStamp(version: string, file: string | undefined): string {
-  if (!file) return `${version} unpinned`;
-  return `${version} sha256:${createHash('sha256').update(readFileSync(file)).digest('hex').slice(0, 16)}`;
+export function pinsStamp(file: string | undefined): string {
+  if (!file) return 'unpinned';
+  return `sha256:${createHash('sha256').update(readFileSync(file)).digest('hex').slice(0, 16)}`;
 }
 
 /** Every copy of the files named `names` under a Maven repository, for a fix line to name. */
