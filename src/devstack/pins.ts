@@ -130,7 +130,7 @@ export function requirePins(options: { file: string; what: string; pinsArgs: str
   if (!allowed) {
     throw new UserError(
       `kto has no sha256 pins for ${options.what} (${options.file} is missing), so it cannot check the download.`,
-      `use a release kto pins (see pins/ in kto), or add its pins in a kto checkout with \`${PINS_COMMAND} ${options.pinsArgs}\`; ` +
+      `use a release kto has pins for (the files in ${path.dirname(options.file)}), or add its pins in a kto checkout with \`${PINS_COMMAND} ${options.pinsArgs}\`; ` +
         `to install it unverified anyway, set ${ALLOW_UNPINNED_ENV}=1`,
     );
   }
