@@ -1,6 +1,7 @@
 export { createDevStack, endpointEnv, type DevStack, type DevStackEndpoints, type DevStackOptions, type ServiceState, type ServiceStatus } from './dev-stack';
 export { cachePaths, kafkaPaths, TEMPORAL_CLI_VERSION } from './install';
 export { kafkaServiceName } from './kafka';
+export { SASL_MECHANISMS, type KafkaSaslEndpoint, type SaslMechanism } from './kafka-sasl';
 export { KAFKA_VERSION } from './kafka-version';
 export { followLogs, readLogTail } from './logs';
 export { findFreePorts, findFreeStackPorts, PORT_ENV_VARS, type DevStackPorts, type PortName } from './ports';

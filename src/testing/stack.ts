@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { startBatchRun, waitForBatchRun } from '../temporal/batch-run';
 import { loadConfig, type KtoConfig } from '../runtime/config';
-import { abandonedRunDirs, claimRunDir, createDevStack, endpointEnv, findFreeStackPorts, releaseRunDir } from '../devstack';
+import { abandonedRunDirs, claimRunDir, createDevStack, endpointEnv, findFreeStackPorts, releaseRunDir, type KafkaSaslEndpoint } from '../devstack';
 import { runDispatcher } from '../dispatcher/run';
 import { jsonCommandRecord, sendCommandRecord } from '../dispatcher/records';
 import { createKafkaIo, type KafkaIo } from '../kafka';
@@ -33,6 +33,11 @@ export interface TestStackOptions {
   dispatcher?: boolean;
   /** Level of kto's logs on stderr. @default KTO_LOG_LEVEL, else 'warn' */
   logLevel?: string;
+  /**
+   * Kafka adds a SASL_SSL listener (PLAIN and SCRAM-SHA-512 users, a CA of its own) beside the
+   * PLAINTEXT one kto's processes use; {@link TestStack.kafkaSasl} says how to reach it. @default false
+   */
+  kafkaSasl?: boolean;
 }
 
 /** A record for {@link TestStack.produce}. */
@@ -71,6 +76,8 @@ export interface TestStack {
   readonly project: LoadedPipelines;
   /** A Temporal client connected to the stack, e.g. to start a project workflow on `config.temporal.taskQueue`. */
   readonly client: Client;
+  /** The SASL_SSL listener, its CA file and a ready client properties file per mechanism, with `kafkaSasl: true`. */
+  readonly kafkaSasl?: KafkaSaslEndpoint;
   /** kto's own Kafka client for this stack (admin, produce, readTopic); prefer the methods below. */
   readonly kafka: KafkaIo;
   /** Creates topics (no-op for existing ones), e.g. before a pipeline reads or writes them. @default 1 partition each */
@@ -124,18 +131,18 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
       dispatcher: { ...base.dispatcher, topic: `kto.test.${id}.commands`, groupId: `kto-test-${id}-dispatcher`, deadLetterTopic: `kto.test.${id}.commands.dead-letter` },
     };
     const project = loadPipelines(process.env, cwd);
-    return await startKto(config, project, logger, options.dispatcher ?? true, services?.stop);
+    return { ...(await startKto(config, project, logger, options.dispatcher ?? true, services?.stop)), kafkaSasl: services?.kafkaSasl };
   } catch (err) {
     await services?.stop();
     throw err;
   }
 }
 
-async function startServices(cwd: string, options: TestStackOptions): Promise<{ env: Record<string, string>; stop(): Promise<void> }> {
+async function startServices(cwd: string, options: TestStackOptions): Promise<{ env: Record<string, string>; kafkaSasl?: KafkaSaslEndpoint; stop(): Promise<void> }> {
   const parent = path.resolve(options.dir ?? path.join(cwd, '.devstack', 'test'));
   const ports = await findFreeStackPorts();
   const cacheDir = path.resolve(options.cacheDir ?? process.env.KTO_DEVSTACK_CACHE_DIR ?? path.join(cwd, '.devstack', 'cache'));
-  const stackOf = (dir: string) => createDevStack({ dir, cacheDir, ports, kafkaVersion: process.env.KTO_DEV_KAFKA_VERSION });
+  const stackOf = (dir: string) => createDevStack({ dir, cacheDir, ports, kafkaVersion: process.env.KTO_DEV_KAFKA_VERSION, kafkaSasl: options.kafkaSasl });
   // Stacks of test runs that died without stopping them (Ctrl-C, kill -9).
   for (const dir of abandonedRunDirs(parent)) await stackOf(dir).down();
   const dir = claimRunDir(parent);
@@ -146,7 +153,7 @@ async function startServices(cwd: string, options: TestStackOptions): Promise<{ 
   };
   try {
     const endpoints = await stack.up();
-    return { env: { ...endpointEnv(dir, endpoints), KTO_SCHEMA_REGISTRY_URL: endpoints.schemaRegistryUrl }, stop };
+    return { env: { ...endpointEnv(dir, endpoints), KTO_SCHEMA_REGISTRY_URL: endpoints.schemaRegistryUrl }, kafkaSasl: endpoints.kafkaSasl, stop };
   } catch (err) {
     await stop();
     throw err;

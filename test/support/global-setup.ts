@@ -11,7 +11,8 @@ import { claimStackDir, reapAbandonedStacks, testStack } from './test-stack';
  * process.env (jest workers inherit it; `testConfig()` then parses it like the CLI would).
  */
 export default async function globalSetup(): Promise<void> {
-  await startSharedStack('integration');
+  // With the SASL_SSL listener, which test/integration/sasl-ssl.test.ts connects to.
+  await startSharedStack('integration', { kafkaSasl: true });
 }
 
 /**
@@ -19,7 +20,7 @@ export default async function globalSetup(): Promise<void> {
  * selected projects before any test, in one process, and the endpoints go through process.env:
  * two projects with a stack each cannot share a run, and a second one stops the first.
  */
-export async function startSharedStack(project: string, options: { brokers?: number } = {}): Promise<void> {
+export async function startSharedStack(project: string, options: { brokers?: number; kafkaSasl?: boolean } = {}): Promise<void> {
   const other = process.env.KTO_TEST_STACK_PROJECT;
   if (other) {
     await testStack(process.env.KTO_DEVSTACK_DIR!, loadConfig().devstack.ports).down();
@@ -33,7 +34,7 @@ export async function startSharedStack(project: string, options: { brokers?: num
   process.stdout.write('\n');
   await reapAbandonedStacks(ports);
   const dir = claimStackDir();
-  const stack = testStack(dir, ports, options.brokers);
+  const stack = testStack(dir, ports, options.brokers, options.kafkaSasl);
   try {
     const [endpoints, bundle] = await Promise.all([stack.up(), bundleWorkflows()]);
     const bundleFile = path.join(dir, 'workflow-bundle.js');
@@ -46,6 +47,7 @@ export async function startSharedStack(project: string, options: { brokers?: num
       KTO_TEST_SMTP_CONTROL_URL: endpoints.smtpControlUrl,
       KTO_TEST_TEMPORAL_UI_URL: endpoints.temporalUiUrl,
       KTO_TEST_STACK_PROJECT: project,
+      ...(endpoints.kafkaSasl && { KTO_TEST_KAFKA_SASL: JSON.stringify(endpoints.kafkaSasl) }),
     });
   } catch (err) {
     // Jest skips the global teardown when the setup throws: stop what started here ourselves.

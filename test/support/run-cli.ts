@@ -9,8 +9,8 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `node bin/kto.js ...args` as a user would, with the test stack's env plus `env`. */
-export function runKto(args: string[], env: Record<string, string> = {}, timeoutMs = 120_000): Promise<CliResult> {
+/** Runs `node bin/kto.js ...args` as a user would, with the test stack's env plus `env` (a variable set to undefined is left out). */
+export function runKto(args: string[], env: Record<string, string | undefined> = {}, timeoutMs = 120_000): Promise<CliResult> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,

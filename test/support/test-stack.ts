@@ -12,13 +12,17 @@ export const ROOT = path.resolve(__dirname, '..', '..');
 export const TEST_STACKS_DIR = path.join(ROOT, '.devstack', 'test');
 export const SHARED_CACHE_DIR = path.join(ROOT, '.devstack', 'cache');
 
-/** `brokers`: Kafka nodes of a new stack; an existing one keeps what its data was formatted for. */
-export function testStack(dir: string, ports: DevStackPorts, brokers?: number): DevStack {
+/**
+ * `brokers`: Kafka nodes of a new stack, `kafkaSasl`: whether its Kafka adds the SASL_SSL listener;
+ * an existing one keeps what its data was formatted for.
+ */
+export function testStack(dir: string, ports: DevStackPorts, brokers?: number, kafkaSasl?: boolean): DevStack {
   return createDevStack({
     dir,
     cacheDir: SHARED_CACHE_DIR,
     ports,
     brokers,
+    kafkaSasl,
     // npm test runs the Kafka-heavy suites a second time with KTO_DEV_KAFKA_VERSION=4.x.
     kafkaVersion: process.env.KTO_DEV_KAFKA_VERSION,
     progress: (line) => void process.stdout.write(`  [test stack] ${line}\n`),

@@ -24,9 +24,9 @@ export interface TestProcess {
 
 /**
  * Runs a test/support script (fault-worker.ts, fault-dispatcher.ts) as its own process through
- * tsx, with the test stack's env plus `env`, so a test can kill -9 it. Its output goes to `<dir>/<name>.log`.
+ * tsx, with the test stack's env plus `env` (undefined leaves a variable out), so a test can kill -9 it. Its output goes to `<dir>/<name>.log`.
  */
-export function startTestProcess(options: { script: string; name: string; dir: string; env: Record<string, string> }): TestProcess {
+export function startTestProcess(options: { script: string; name: string; dir: string; env: Record<string, string | undefined> }): TestProcess {
   mkdirSync(options.dir, { recursive: true });
   const logFile = path.join(options.dir, `${options.name}.log`);
   const log = createWriteStream(logFile, { flags: 'a' });
