@@ -3,6 +3,7 @@ import { backoffDelay } from '../runtime/backoff';
 import { KtoError } from '../runtime/errors';
 import type { Admin, Kafka } from 'kafkajs';
 import { lazilyConnected } from './client';
+import { createStableOffsetReader, type CommittedPosition } from './offset-fetch';
 
 export interface PartitionWatermarks {
   partition: number;
@@ -32,11 +33,23 @@ export function createKafkaAdmin(kafka: Kafka) {
   const admin = lazilyConnected(() => kafka.admin());
   const connected = (): Promise<Admin> => admin.get();
 
-  /** The group's committed offset per partition with the metadata string it was committed with. */
-  async function committedPositions(groupId: string, topic: string): Promise<Map<number, { offset: bigint | null; metadata: string | null }>> {
+  const offsets = createStableOffsetReader(kafka);
+
+  /** Partition ids of a topic, sorted; throws TopicNotFoundError when the topic does not exist. */
+  async function partitions(topic: string): Promise<number[]> {
     const a = await connected();
-    const [result] = await a.fetchOffsets({ groupId, topics: [topic] });
-    return new Map(result.partitions.map((p) => [p.partition, { offset: p.offset === '-1' ? null : BigInt(p.offset), metadata: p.metadata || null }]));
+    const { topics } = await a.fetchTopicMetadata({ topics: [topic] }).catch((err: unknown) => {
+      throw translateMissingTopic(err, topic);
+    });
+    return topics[0].partitions.map((p) => p.partitionId).sort((x, y) => x - y);
+  }
+
+  /**
+   * The group's committed offset per partition with the metadata string it was committed with,
+   * once no transaction holds a commit of them pending (see offset-fetch.ts).
+   */
+  async function committedPositions(groupId: string, topic: string): Promise<Map<number, CommittedPosition>> {
+    return offsets.read(groupId, topic, await partitions(topic));
   }
 
   return {
@@ -49,14 +62,7 @@ export function createKafkaAdmin(kafka: Kafka) {
         .sort((a, b) => a.topic.localeCompare(b.topic));
     },
 
-    /** Partition ids of a topic, sorted; throws TopicNotFoundError when the topic does not exist. */
-    async partitions(topic: string): Promise<number[]> {
-      const a = await connected();
-      const { topics } = await a.fetchTopicMetadata({ topics: [topic] }).catch((err: unknown) => {
-        throw translateMissingTopic(err, topic);
-      });
-      return topics[0].partitions.map((p) => p.partitionId).sort((x, y) => x - y);
-    },
+    partitions,
 
     async watermarks(topic: string): Promise<PartitionWatermarks[]> {
       const a = await connected();
@@ -117,7 +123,7 @@ export function createKafkaAdmin(kafka: Kafka) {
 
     async close(): Promise<void> {
       const a = admin.take();
-      if (a) await (await a).disconnect();
+      await Promise.all([a && (await a).disconnect(), offsets.close()]);
     },
   };
 }
