@@ -8,9 +8,12 @@ import type { OutboundRecord } from './transactional';
  * progress per broker. When, during a send, a partition's leadership moves to a broker that
  * already answered for its own partitions, kafkajs retries without that partition and reports
  * success: its records are dropped. A retry also places unkeyed records again, so a record can
- * land in two partitions. So every record gets its partition before the first attempt, and
- * the partitions the answer does not name are sent again. Their sequence numbers were rolled
- * back with the failed request, so the broker drops what of them did land (idempotence).
+ * land in two partitions. And when one broker's request fails while another's is still in
+ * flight, the retry sends the second broker's partitions again under new sequence numbers
+ * once the first copy landed: the broker keeps both. So every record gets its partition before
+ * the first attempt, each partition goes to kafkajs in a send of its own (one broker request
+ * per attempt, whose sequence numbers a failure rolls back), and the partitions an answer does
+ * not name are sent again; the broker drops what of them did land (idempotence).
  */
 
 /** A producer or an open transaction: both send the same way. */
@@ -35,12 +38,29 @@ export async function sendEvery(sender: BatchSender, records: OutboundRecord[], 
       const places = [...new Set(pending.map((r) => `${r.topic}[${r.partition}]`))].join(', ');
       throw new KtoError(`Kafka acknowledged the records of ${places} in none of ${RESENDS + 1} sends. Fix: check that the brokers are up and their leaders elected (kafka-topics --describe), then retry.`, { type: 'SendIncomplete' });
     }
-    const sent = await sender.sendBatch({ ...(acks !== undefined && { acks }), topicMessages: groupByTopic(pending) as { topic: string; messages: Message[] }[] });
+    const sent = await sendEachPartition(sender, pending, acks);
     answers.push(...sent);
     const answered = new Set(sent.map((m) => placeOf(m.topicName, m.partition)));
     pending = pending.filter((r) => !answered.has(placeOf(r.topic, r.partition)));
   }
   return answers;
+}
+
+/** One kafkajs send per partition, all at once; settles only when none is in flight any more. */
+async function sendEachPartition(sender: BatchSender, records: OutboundRecord[], acks?: number): Promise<RecordMetadata[]> {
+  const byPartition = new Map<string, OutboundRecord[]>();
+  for (const r of records) {
+    const place = placeOf(r.topic, r.partition);
+    let list = byPartition.get(place);
+    if (!list) byPartition.set(place, (list = []));
+    list.push(r);
+  }
+  const sends = await Promise.allSettled(
+    [...byPartition.values()].map((part) => sender.sendBatch({ ...(acks !== undefined && { acks }), topicMessages: groupByTopic(part) as { topic: string; messages: Message[] }[] })),
+  );
+  const failed = sends.find((s) => s.status === 'rejected');
+  if (failed) throw failed.reason;
+  return sends.flatMap((s) => (s.status === 'fulfilled' ? s.value : []));
 }
 
 function groupByTopic<T extends { topic: string }>(records: T[]) {

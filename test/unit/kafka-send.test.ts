@@ -3,7 +3,7 @@ import { coordinatorGone } from '../../src/kafka/group-consumer';
 import { TopicNotFoundError } from '../../src/kafka';
 import { createPlacer, placeAndSend, sendEvery, type BatchSender } from '../../src/kafka/send';
 
-/** A sender whose first answer leaves out `dropped` partitions, as kafkajs does after a leader move. */
+/** A sender whose first answer for each of the `dropped` partitions leaves it out, as kafkajs does after a leader move. */
 function droppingSender(dropped: string[]) {
   const requests: { topic: string; partition: number; count: number }[][] = [];
   const sender: BatchSender = {
@@ -13,8 +13,8 @@ function droppingSender(dropped: string[]) {
         for (const m of messages) counts.set(m.partition!, (counts.get(m.partition!) ?? 0) + 1);
         return [...counts].map(([partition, count]) => ({ topic, partition, count }));
       });
+      const answered = sent.filter((s) => !dropped.includes(`${s.topic}[${s.partition}]`) || requests.flat().some((r) => r.topic === s.topic && r.partition === s.partition));
       requests.push(sent);
-      const answered = requests.length === 1 ? sent.filter((s) => !dropped.includes(`${s.topic}[${s.partition}]`)) : sent;
       return answered.map((s) => ({ topicName: s.topic, partition: s.partition, errorCode: 0, baseOffset: '0' }));
     },
   };
@@ -28,14 +28,30 @@ describe('sendEvery', () => {
     const { sender, requests } = droppingSender(['t[1]']);
     const answers = await sendEvery(sender, records);
     expect(requests).toEqual([
-      [
-        { topic: 't', partition: 0, count: 2 },
-        { topic: 't', partition: 1, count: 2 },
-        { topic: 't', partition: 2, count: 2 },
-      ],
+      [{ topic: 't', partition: 0, count: 2 }],
+      [{ topic: 't', partition: 1, count: 2 }],
+      [{ topic: 't', partition: 2, count: 2 }],
       [{ topic: 't', partition: 1, count: 2 }],
     ]);
     expect(answers.map((a) => a.partition).sort()).toEqual([0, 1, 2]);
+  });
+
+  test('sends each partition on its own and, when one send fails, fails only after the others settled', async () => {
+    const settled: number[] = [];
+    const sender: BatchSender = {
+      async sendBatch({ topicMessages }: ProducerBatch): Promise<RecordMetadata[]> {
+        const [{ topic, messages }] = topicMessages ?? [];
+        expect(topicMessages).toHaveLength(1);
+        expect(new Set(messages.map((m) => m.partition)).size).toBe(1);
+        const partition = messages[0].partition!;
+        if (partition === 0) throw new Error('Closed connection');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        settled.push(partition);
+        return [{ topicName: topic, partition, errorCode: 0, baseOffset: '0' }];
+      },
+    };
+    await expect(sendEvery(sender, records)).rejects.toThrow('Closed connection');
+    expect(settled.sort()).toEqual([1, 2]);
   });
 
   test('fails with the partitions named when the broker never acknowledges them', async () => {
