@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
+import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Admin } from 'kafkajs';
 import { loadConfig, type KtoConfig } from '../../src/runtime/config';
+import { createLogger } from '../../src/runtime/logger';
 
 export interface WaitForOptions {
   /** @default 15_000 */
@@ -69,4 +71,16 @@ export async function closedPort(): Promise<number> {
   const { port } = server.address() as { port: number };
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
+}
+
+/** A JSON logger at info whose lines the test reads back as one text. */
+export function captureLogs() {
+  const lines: string[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      lines.push(chunk.toString('utf8'));
+      done();
+    },
+  });
+  return { logger: createLogger({ level: 'info', pretty: false, destination }), text: () => lines.join('') };
 }

@@ -1,27 +1,15 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { loadConfig, redactConfig, redactUrl } from '../../src/runtime/config';
-import { createLogger } from '../../src/runtime/logger';
+import { captureLogs } from '../support/helpers';
 import { runKto } from '../support/run-cli';
 
 const SECRET = 'hunter2-sasl-Zq8';
 
-function capture() {
-  const lines: string[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      lines.push(chunk.toString('utf8'));
-      done();
-    },
-  });
-  return { logger: createLogger({ level: 'info', pretty: false, destination }), text: () => lines.join('') };
-}
-
 describe('log redaction', () => {
   it('masks passwords nested in logged objects, wherever they sit', () => {
-    const { logger, text } = capture();
+    const { logger, text } = captureLogs();
     const config = loadConfig({ KTO_KAFKA_SECURITY_PROTOCOL: 'SASL_SSL', KTO_KAFKA_SASL_USERNAME: 'svc-kto', KTO_KAFKA_SASL_PASSWORD: SECRET });
     logger.info({ config }, 'whole config, unmasked by the caller');
     logger.info({ kafka: config.kafka }, 'kafka part');

@@ -1,14 +1,13 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
 import { avroCommandRecord } from '../../src/cli/command';
 import { failureText } from '../../src/cli/errors';
 import { COMMAND_AVRO_SCHEMA, CommandDecodeError, createCommandDecoder } from '../../src/dispatcher/decode';
 import { needsFix } from '../../src/dispatcher/faults';
 import { createAvroDecoder } from '../../src/processors/avro';
 import { loadConfig, redactConfig } from '../../src/runtime/config';
-import { createLogger } from '../../src/runtime/logger';
 import { createSchemaRegistry, SchemaRegistryAuthError, type SchemaRegistryConnection } from '../../src/runtime/schema-registry';
+import { captureLogs } from '../support/helpers';
 
 /**
  * Registry credentials on the wire, a refusal of them, and where secrets must not show: against a
@@ -141,19 +140,8 @@ describe('credentials the registry refuses', () => {
 });
 
 describe('logs', () => {
-  function capture() {
-    const lines: string[] = [];
-    const destination = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        lines.push(chunk.toString('utf8'));
-        done();
-      },
-    });
-    return { logger: createLogger({ level: 'info', pretty: false, destination }), text: () => lines.join('') };
-  }
-
   it('mask credentials in any URL: in the message, an error, or a field no path names', () => {
-    const { logger, text } = capture();
+    const { logger, text } = captureLogs();
     const url = `https://${USER}:${SECRET}@psrc-1.example.cloud/apis`;
     logger.info(`registry at ${url}`);
     logger.error({ err: Object.assign(new Error(`GET ${url}/schemas/ids/1 failed`), { url: `GET ${url}/schemas/ids/1` }) }, 'decoding failed');
@@ -166,7 +154,7 @@ describe('logs', () => {
   });
 
   it('mask the registry password and token of a logged config', () => {
-    const { logger, text } = capture();
+    const { logger, text } = captureLogs();
     const config = loadConfig({ KTO_SCHEMA_REGISTRY_USER_INFO: `${USER}:${SECRET}` });
     logger.info({ config }, 'whole config, unmasked by the caller');
     logger.info({ schemaRegistry: { url: base, bearerToken: SECRET } }, 'a token');
