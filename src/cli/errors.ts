@@ -1,5 +1,5 @@
 import { ConfigError, REDACTED, type KtoConfig } from '../runtime/config';
-import { isKtoError, UserError } from '../runtime/errors';
+import { errorChain, isKtoError, UserError } from '../runtime/errors';
 
 /**
  * The CLI's one error path: every failure of a command becomes the text a person reads. A
@@ -143,9 +143,7 @@ function splitFix(message: string): Explanation {
 
 /** `err` and its causes, outermost first (kafkajs and the Temporal SDK both set `cause`). */
 function causesOf(err: unknown): Error[] {
-  const chain: Error[] = [];
-  for (let e: unknown = err; e instanceof Error && !chain.includes(e) && chain.length < 10; e = e.cause) chain.push(e);
-  return chain;
+  return [...errorChain(err)].filter((e): e is Error => e instanceof Error);
 }
 
 function findCause(err: unknown, match: (e: Error) => boolean): Error | undefined {
