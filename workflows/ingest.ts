@@ -1,6 +1,7 @@
 import { patched, proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { ingestWithDefaults, type IngestOptions, type IngestReport } from '../src/shared/ingest';
+import { redactUrl } from '../src/shared/redact-url';
 import { KTO_PIPELINE, KTO_RECORDS, KTO_TOPIC } from '../src/shared/search-attributes';
 
 /** Extra time the activity gets beyond its window: the last poll and the last produce. */
@@ -44,7 +45,7 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
   return {
     pipeline: p.pipeline,
     ...(p.source !== undefined && { source: p.source }),
-    ...(p.url !== undefined && { url: p.url }),
+    ...(p.url !== undefined && { url: redactUrl(p.url) }),
     topic: p.topic,
     windowMs: p.windowMs,
     intervalMs: p.intervalMs,

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { KAFKA_VERSION, KAFKA_VERSION_HINT, SUPPORTED_KAFKA_VERSION } from '../devstack/kafka-version';
 import { isRegistryProperty, REGISTRY_SOURCES, registrySettings, schemaRegistrySchema } from './registry-config';
+import { redactUrl } from '../shared/redact-url';
 
 /**
  * All of kto's configuration, parsed once from environment variables and an optional
@@ -350,20 +351,8 @@ export function redactConfig<T>(value: T): T {
   ) as T;
 }
 
-/** A URL fit for logs and messages: no user or password, and no value of a query parameter that names a secret. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.username || u.password) {
-      u.username = 'redacted';
-      u.password = '';
-    }
-    for (const key of [...u.searchParams.keys()]) if (/token|key|secret|password|sig|auth/i.test(key)) u.searchParams.set(key, 'redacted');
-    return u.toString();
-  } catch {
-    return url;
-  }
-}
+/** Re-exported: callers outside workflows import it from here. */
+export { redactUrl };
 
 /** `text` with each http(s) URL in it that carries credentials passed through redactUrl; other URLs stay as written. */
 export function redactUrlsIn(text: string): string {
