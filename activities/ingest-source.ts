@@ -49,8 +49,9 @@ function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
 function sourceOf(input: PollInput, sources: Record<string, string>): { source: IngestSource; options: unknown } {
   if (input.source === undefined) {
     if (input.url === undefined) throw new KtoError('the ingest run names no source. Fix: give it a source (a pipeline declared with one) or a url', { type: 'InvalidSource' });
-    const { url, followRedirects, maxResponseBytes } = input;
-    return { source: randomUserSource as IngestSource, options: { url, ...(followRedirects !== undefined && { followRedirects }), ...(maxResponseBytes !== undefined && { maxResponseBytes }) } };
+    const { url, credentialsEnv, followRedirects, maxResponseBytes } = input;
+    const options = { url, ...(credentialsEnv !== undefined && { credentialsEnv }), ...(followRedirects !== undefined && { followRedirects }), ...(maxResponseBytes !== undefined && { maxResponseBytes }) };
+    return { source: randomUserSource as IngestSource, options };
   }
   const file = sources[input.source];
   if (file === undefined) {

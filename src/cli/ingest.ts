@@ -8,9 +8,12 @@ import type { ingest } from '../../workflows';
 import { newTable } from './format';
 import { action, cliContext, unknownPipelineError, withClient } from './context';
 import { UserError } from '../runtime/errors';
+import { redactUrl } from '../runtime/config';
+import { ENV_NAME, hasUserinfo, userinfoRefusal } from '../ingest/credentials';
 
 interface RunFlags {
   url?: string;
+  credentialsEnv?: string;
   topic?: string;
   intervalMs?: string;
   windowMs?: string;
@@ -32,18 +35,31 @@ function optionsFrom(name: string | undefined, flags: RunFlags): IngestOptions {
     throw unknownPipelineError('ingest', name, pipelines, ', or pass --url and --topic', 'declare it with defineIngest in kto.config.ts (or under `ingest:` in kto.pipelines.yaml), or pass --url and --topic');
   }
   const configuredBase: Partial<IngestOptions> = configured ? ingestOptionsOf(configured) : name ? { pipeline: name } : {};
-  // --url polls that endpoint with the built-in random-user source instead of the pipeline's own source.
-  const { source: _source, sourceOptions: _options, ...withoutSource } = configuredBase;
+  // --url polls that endpoint with the built-in random-user source instead of the pipeline's own
+  // source; the pipeline's credentials are not sent to it unless --credentials-env names them.
+  const { source: _source, sourceOptions: _options, credentialsEnv: _credentials, ...withoutSource } = configuredBase;
   const base: Partial<IngestOptions> = flags.url ? withoutSource : configuredBase;
   const url = flags.url ?? base.url;
   const topic = flags.topic ?? base.topic;
   if ((!url && base.source === undefined) || !topic) {
     throw new UserError('ingest run needs a pipeline name from kto.config.ts or the pipelines file, or --url and --topic.', 'e.g. kto ingest run random-users, or kto ingest run --url "http://127.0.0.1:8099/api/?results=5" --topic users');
   }
-  if (url && !/^https?:\/\//.test(url)) throw new UserError(`--url must be an http(s) URL, got "${url}".`, 'e.g. --url "http://127.0.0.1:8099/api/?results=5"');
+  if (url && !/^https?:\/\//.test(url)) throw new UserError(`--url must be an http(s) URL, got "${redactUrl(url)}".`, 'e.g. --url "http://127.0.0.1:8099/api/?results=5"');
+  if (flags.url && hasUserinfo(flags.url)) {
+    const { message, fix } = userinfoRefusal(flags.url, '--credentials-env');
+    throw new UserError(`--url refused: ${message}.`, fix);
+  }
+  const credentialsEnv = flags.credentialsEnv ?? base.credentialsEnv;
+  if (flags.credentialsEnv !== undefined) {
+    if (!ENV_NAME.test(flags.credentialsEnv)) {
+      throw new UserError(`--credentials-env must be the name of an environment variable (letters, digits and "_", not starting with a digit), got "${flags.credentialsEnv}".`, 'e.g. --credentials-env USERS_API_CREDENTIALS');
+    }
+    if (!url) throw new UserError(`--credentials-env goes with a url; pipeline "${name}" polls a source module, which reads its own settings from its sourceOptions.`, 'drop --credentials-env, or pass --url too');
+  }
   return {
     ...base,
     ...(url ? { url } : {}),
+    ...(credentialsEnv ? { credentialsEnv } : {}),
     topic,
     intervalMs: millis(flags.intervalMs, '--interval-ms', 10) ?? base.intervalMs,
     windowMs: millis(flags.windowMs, '--window-ms', 100) ?? base.windowMs,
@@ -70,10 +86,13 @@ async function run(name: string | undefined, flags: RunFlags): Promise<void> {
         throw err;
       });
     if (!flags.json) {
-      process.stdout.write(`ingest ${options.pipeline}: polling ${options.url ?? `the source of ${options.pipeline}`} every ${options.intervalMs} ms for ${options.windowMs / 1000} s into ${options.topic}\n`);
+      const credentials = options.credentialsEnv ? ` with the credentials in the worker's ${options.credentialsEnv}` : '';
+      process.stdout.write(`ingest ${options.pipeline}: polling ${options.url ? redactUrl(options.url) : `the source of ${options.pipeline}`}${credentials} every ${options.intervalMs} ms for ${options.windowMs / 1000} s into ${options.topic}\n`);
       process.stdout.write(`workflow ${workflowId}: ${temporalUiUrl(config, workflowId)}\n`);
     }
-    const report = await handle.result();
+    const result = await handle.result();
+    // Runs of workers from before reports were redacted return the url as they were given it.
+    const report = result.url === undefined ? result : { ...result, url: redactUrl(result.url) };
     if (flags.json) process.stdout.write(`${JSON.stringify(report)}\n`);
     else printReport(report);
   });
@@ -87,6 +106,7 @@ export function registerIngestCommands(program: Command): Command {
     .description('run one ingest window now and print its report (refused while a run of the pipeline is in flight)')
     .argument('[pipeline]', 'name of an ingest pipeline of kto.config.ts or kto.pipelines.yaml')
     .option('--url <url>', 'source URL (overrides the pipeline\'s), e.g. "http://127.0.0.1:8099/api/?results=5"')
+    .option('--credentials-env <name>', 'with a url: environment variable of the workers holding user:password, sent as Basic authentication (credentials never go in --url: it is stored in Temporal)')
     .option('--topic <topic>', 'topic the records go to')
     .option('--interval-ms <ms>', 'time between polls (default 1000)')
     .option('--window-ms <ms>', 'how long the run polls (default 15000)')

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { defineSource, MalformedResponseError, SourceRejectedError } from './define';
 import { redactUrl } from '../runtime/config';
+import { basicAuthFromEnv, ENV_NAME, hasUserinfo, userinfoRefusal } from './credentials';
 import { DEFAULT_MAX_RESPONSE_BYTES, httpGet } from './http-get';
 
 /**
@@ -113,6 +114,8 @@ const isTransient = (status: number) => status >= 500 || status === 408 || statu
 
 const randomUserOptionsSchema = z.object({
   url: z.url({ protocol: /^https?$/, error: 'url must be an http(s) URL such as "http://127.0.0.1:8099/api/?results=5"' }),
+  /** Name of the worker's environment variable holding `user:password`, sent as Basic authentication. @default none */
+  credentialsEnv: z.string({ error: 'credentialsEnv must be the name of an environment variable' }).regex(ENV_NAME, 'credentialsEnv must be the name of an environment variable, such as USERS_API_CREDENTIALS').optional(),
   /** Follow 3xx answers; off, a redirect fails the run naming where it points. @default false */
   followRedirects: z.boolean({ error: 'followRedirects must be true or false' }).default(false),
   /** The most bytes of one answer read; a longer one fails the run. @default 16 MiB */
@@ -122,7 +125,11 @@ const randomUserOptionsSchema = z.object({
     .min(1, 'maxResponseBytes must be at least 1')
     .default(DEFAULT_MAX_RESPONSE_BYTES),
 });
-/** The options of the built-in random-user source (a pipeline's `sourceOptions`; the `url:` form gives them). */
+/**
+ * The options of the built-in random-user source (a pipeline's `sourceOptions`; the `url:` form
+ * gives them). They travel in the workflow's input: credentials go in the worker's environment,
+ * named by `credentialsEnv`, never in `url`.
+ */
 export type RandomUserSourceOptions = z.input<typeof randomUserOptionsSchema>;
 
 /**
@@ -131,18 +138,26 @@ export type RandomUserSourceOptions = z.input<typeof randomUserOptionsSchema>;
  * network errors fail the poll (retried with backoff); a 4xx, a redirect (unless
  * `followRedirects`) and an answer over `maxResponseBytes` fail the run; a body that is not JSON
  * or has no `results` list is a malformed response; a user missing a field is skipped.
- * Credentials in the url are sent as Basic authentication and redacted in every message.
+ * `credentialsEnv` names the worker's variable whose `user:password` goes out as Basic
+ * authentication; a url with `user:password@` in it fails the run (it has been stored in
+ * Temporal by then, so the message says how to keep it out).
  */
 export const randomUserSource = defineSource<unknown, ShapedUser>({
   async fetch({ options, signal }) {
     const parsed = randomUserOptionsSchema.safeParse(options);
     if (!parsed.success) {
       throw new SourceRejectedError(
-        `the random-user source needs sourceOptions { url, followRedirects?, maxResponseBytes? }: ${parsed.error.issues[0].message}. Fix: correct sourceOptions (or use the pipeline's url field)`,
+        `the random-user source needs sourceOptions { url, credentialsEnv?, followRedirects?, maxResponseBytes? }: ${parsed.error.issues[0].message}. Fix: correct sourceOptions (or use the pipeline's url field)`,
       );
     }
-    const { url, followRedirects, maxResponseBytes } = parsed.data;
-    const res = await httpGet(url, { signal, headers: { accept: 'application/json' }, followRedirects, maxResponseBytes });
+    const { url, credentialsEnv, followRedirects, maxResponseBytes } = parsed.data;
+    if (hasUserinfo(url)) {
+      const { message, fix } = userinfoRefusal(url, 'credentialsEnv');
+      throw new SourceRejectedError(`${message}. Fix: ${fix}`);
+    }
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (credentialsEnv !== undefined) headers.authorization = basicAuthFromEnv(credentialsEnv);
+    const res = await httpGet(url, { signal, headers, followRedirects, maxResponseBytes });
     const { body } = res;
     if (isTransient(res.status)) throw new Error(`${redactUrl(url)} answered HTTP ${res.status}`);
     if (res.status >= 400) {

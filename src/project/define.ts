@@ -15,10 +15,10 @@ export type BatchPipelineInput = z.input<typeof batchPipelineSchema>;
  * A source polled into a topic: the project's own `source` module (with its `sourceOptions`),
  * or `url`, an endpoint in the random-user format polled by kto's built-in source.
  */
-export type IngestInput = Omit<z.input<typeof ingestPipelineSchema>, 'source' | 'sourceOptions' | 'url' | 'followRedirects' | 'maxResponseBytes'> &
+export type IngestInput = Omit<z.input<typeof ingestPipelineSchema>, 'source' | 'sourceOptions' | 'url' | 'credentialsEnv' | 'followRedirects' | 'maxResponseBytes'> &
   (
-    | { source: string; sourceOptions?: JsonValue; url?: never; followRedirects?: never; maxResponseBytes?: never }
-    | { url: string; followRedirects?: boolean; maxResponseBytes?: number; source?: never; sourceOptions?: never }
+    | { source: string; sourceOptions?: JsonValue; url?: never; credentialsEnv?: never; followRedirects?: never; maxResponseBytes?: never }
+    | { url: string; credentialsEnv?: string; followRedirects?: boolean; maxResponseBytes?: number; source?: never; sourceOptions?: never }
   );
 
 /** A batch pipeline as {@link defineBatchPipeline} returns it: its fields, tagged `kind: 'batch'`. */
@@ -58,6 +58,11 @@ export function defineBatchPipeline(definition: BatchPipelineInput): BatchPipeli
  * is the path of a module whose default export is `defineSource({ fetch, key })`, relative to
  * the file that declares the pipeline; the worker loads it by pipeline name, so the workflow
  * input carries only the name and `sourceOptions` (given to the source as `ctx.options`).
+ *
+ * `url` instead of `source` polls an endpoint in the random-user format. Its credentials stay in
+ * the worker's environment: `credentialsEnv` names the variable holding `user:password`, sent as
+ * Basic authentication, because the workflow's input is stored in Temporal and shown in its UI;
+ * a url with `user:password@` in it is refused when the project is loaded.
  * @example
  * defineIngest({
  *   name: 'orders',
@@ -67,6 +72,13 @@ export function defineBatchPipeline(definition: BatchPipelineInput): BatchPipeli
  *   intervalMs: 5_000,
  *   windowMs: 60_000,
  *   schedule: { cron: '* * * * *', enabled: true },
+ * });
+ * @example
+ * defineIngest({
+ *   name: 'users',
+ *   topic: 'users',
+ *   url: 'https://users.example.com/api/?results=5',
+ *   credentialsEnv: 'USERS_API_CREDENTIALS', // `user:password`, in every worker's environment
  * });
  */
 export function defineIngest(definition: IngestInput): IngestDefinition {

@@ -5,6 +5,7 @@ import { aggregationSpecSchema } from '../aggregate/spec';
 import type { BatchPipelineOptions } from '../shared/batch';
 import type { IngestOptions } from '../shared/ingest';
 import { UserError } from '../runtime/errors';
+import { ENV_NAME, hasUserinfo, userinfoRefusal } from '../ingest/credentials';
 
 /**
  * The pipelines file: every pipeline kto runs, by kind: `batch` (the daily Kafka batch the
@@ -114,6 +115,13 @@ export type BatchPipelineConfig = z.output<typeof batchPipelineSchema>;
 const millis = (what: string, min: number) =>
   z.number({ error: `${what} must be a number of milliseconds` }).int(`${what} must be a whole number of milliseconds`).min(min, `${what} must be at least ${min} ms`);
 
+/** The http(s) URLs with `user:password@` anywhere in a JSON value (a pipeline's sourceOptions). */
+function urlsWithUserinfo(value: unknown): string[] {
+  if (typeof value === 'string') return /^https?:\/\//i.test(value) && hasUserinfo(value) ? [value] : [];
+  if (value !== null && typeof value === 'object') return Object.values(value).flatMap(urlsWithUserinfo);
+  return [];
+}
+
 /**
  * A source polled for a window and streamed into a topic (the seed's random-user DAG): the
  * project's own `source` module, or kto's built-in random-user source for a `url`.
@@ -134,6 +142,14 @@ export const ingestPipelineSchema = z
      * `http://127.0.0.1:8099/api/?results=5`, polled by kto's built-in random-user source.
      */
     url: z.url({ protocol: /^https?$/, error: 'url must be an http(s) URL such as "http://127.0.0.1:8099/api/?results=5"' }).optional(),
+    /**
+     * With `url`: name of the worker's environment variable holding `user:password`, sent as
+     * Basic authentication. Only the name goes into the workflow's input. @default none
+     */
+    credentialsEnv: z
+      .string({ error: 'credentialsEnv must be the name of an environment variable' })
+      .regex(ENV_NAME, 'credentialsEnv must be the name of an environment variable (letters, digits and "_", not starting with a digit), such as USERS_API_CREDENTIALS')
+      .optional(),
     /** With `url`: follow 3xx answers; off, a redirect fails the run naming where it points. @default false */
     followRedirects: z.boolean({ error: 'followRedirects must be true or false' }).optional(),
     /** With `url`: the most bytes of one answer read; a longer answer fails the run. @default 16 MiB */
@@ -161,7 +177,21 @@ export const ingestPipelineSchema = z
     if (p.sourceOptions !== undefined && p.source === undefined) {
       ctx.addIssue({ code: 'custom', path: ['sourceOptions'], message: 'sourceOptions go with source; the url form takes none' });
     }
-    for (const field of ['followRedirects', 'maxResponseBytes'] as const) {
+    if (p.url !== undefined && hasUserinfo(p.url)) {
+      const { message, fix } = userinfoRefusal(p.url, 'credentialsEnv');
+      ctx.addIssue({ code: 'custom', path: ['url'], message, params: { fix } });
+    }
+    const withCredentials = urlsWithUserinfo(p.sourceOptions);
+    if (withCredentials.length > 0) {
+      const { message } = userinfoRefusal(withCredentials[0], 'credentialsEnv');
+      ctx.addIssue({
+        code: 'custom',
+        path: ['sourceOptions'],
+        message: message.replace(/^the url/, 'sourceOptions hold the url'),
+        params: { fix: 'keep the credentials in the worker\'s environment and have the source read them there (kto\'s random-user source: name the variable with credentialsEnv in sourceOptions)' },
+      });
+    }
+    for (const field of ['credentialsEnv', 'followRedirects', 'maxResponseBytes'] as const) {
       if (p[field] !== undefined && p.source !== undefined) {
         ctx.addIssue({ code: 'custom', path: [field], message: `${field} goes with url; a source module reads its own settings from sourceOptions` });
       }
@@ -206,6 +236,7 @@ function where(input: unknown, issuePath: PropertyKey[]): string {
 }
 
 function fixFor(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'custom' && typeof issue.params?.fix === 'string') return issue.params.fix;
   if (issue.code === 'unrecognized_keys') return `remove or correct ${issue.keys.map((k) => `"${k}"`).join(', ')} (the known fields are listed in docs/api.md)`;
   if (issue.code === 'invalid_type' && issue.input === undefined) return 'add it';
   return 'correct the value';

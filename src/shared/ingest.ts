@@ -25,6 +25,15 @@ export interface IngestOptions {
    */
   url?: string;
   /**
+   * With `url`: name of an environment variable of the worker holding `user:password`, sent as
+   * Basic authentication (like an Airflow connection kept in the worker's environment). Only the
+   * name travels in the workflow; the worker reads the value when the run starts polling, and a
+   * variable that is unset or empty fails the run. A `url` carrying `user:password@` itself is
+   * refused: the workflow's input is stored in Temporal's history and shown in its UI.
+   * @default none: no credentials sent
+   */
+  credentialsEnv?: string;
+  /**
    * With `url`: follow 3xx answers. Off, a redirect fails the run with the status and where it
    * points (a moved endpoint is re-configured, not chased with the url's credentials). A
    * `source` module reads its own `sourceOptions` instead. @default false
@@ -48,7 +57,7 @@ export interface IngestOptions {
 }
 
 /** Fields that belong to one kind of source; the source fills its own defaults. */
-type SourceFields = 'source' | 'sourceOptions' | 'url' | 'followRedirects' | 'maxResponseBytes';
+type SourceFields = 'source' | 'sourceOptions' | 'url' | 'credentialsEnv' | 'followRedirects' | 'maxResponseBytes';
 export type IngestPipeline = Required<Omit<IngestOptions, SourceFields>> & Pick<IngestOptions, SourceFields>;
 
 /** Fills every default of an ingest run in one place. */
@@ -57,6 +66,7 @@ export function ingestWithDefaults(options: IngestOptions): IngestPipeline {
     ...(options.source !== undefined && { source: options.source }),
     ...(options.sourceOptions !== undefined && { sourceOptions: options.sourceOptions }),
     ...(options.url !== undefined && { url: options.url }),
+    ...(options.credentialsEnv !== undefined && { credentialsEnv: options.credentialsEnv }),
     ...(options.followRedirects !== undefined && { followRedirects: options.followRedirects }),
     ...(options.maxResponseBytes !== undefined && { maxResponseBytes: options.maxResponseBytes }),
     topic: options.topic,
@@ -98,7 +108,7 @@ export interface IngestReport extends PollCounts {
   pipeline: string;
   /** The pipeline whose source was polled, when the run names one. */
   source?: string;
-  /** The random-user endpoint polled, when the run gives one. */
+  /** The random-user endpoint polled, when the run gives one (redacted, as every URL kto reports). */
   url?: string;
   topic: string;
   windowMs: number;
