@@ -14,7 +14,10 @@ import type { SourceUser } from '../ingest/random-user';
  * - `POST /fail {count, status?}` → the next `count` API requests answer `status` (default 503).
  * - `POST /garbage {count, kind?}` → the next `count` API requests answer a body that is not
  *   JSON (`kind: "json"`, default) or a user without a name (`kind: "fields"`).
- * - `GET /stats` → `{ requests, ok, failed, garbage, users, pages }`.
+ * - `GET /stats` → `{ requests, ok, failed, garbage, unauthorized, users, pages }`.
+ *
+ * With `basicAuth`, API requests without those credentials answer 401 (the control endpoints
+ * stay open).
  */
 
 export interface RandomUserSourceOptions {
@@ -24,6 +27,8 @@ export interface RandomUserSourceOptions {
   host?: string;
   /** Seed of requests without `?seed=`. @default 'kto' */
   seed?: string;
+  /** `user:password` the API requires as Basic authentication. @default none: the API is open */
+  basicAuth?: string;
 }
 
 export interface RandomUserSourceStats {
@@ -31,6 +36,8 @@ export interface RandomUserSourceStats {
   ok: number;
   failed: number;
   garbage: number;
+  /** API requests refused for want of the `basicAuth` credentials. */
+  unauthorized: number;
   /** Users served in well-formed responses. */
   users: number;
   /** `{seed, page, results}` of every well-formed response, in order. */
@@ -97,14 +104,20 @@ const send = (res: ServerResponse, status: number, body: string, type = 'applica
 
 /** Starts the source in this process; `port: 0` picks a free port. */
 export async function startRandomUserSource(options: RandomUserSourceOptions = {}): Promise<RandomUserSource> {
-  const { port = 0, host = '127.0.0.1', seed: serverSeed = 'kto' } = options;
-  const stats: RandomUserSourceStats = { requests: 0, ok: 0, failed: 0, garbage: 0, users: 0, pages: [] };
+  const { port = 0, host = '127.0.0.1', seed: serverSeed = 'kto', basicAuth } = options;
+  const stats: RandomUserSourceStats = { requests: 0, ok: 0, failed: 0, garbage: 0, unauthorized: 0, users: 0, pages: [] };
+  const expectedAuthorization = basicAuth === undefined ? undefined : `Basic ${Buffer.from(basicAuth).toString('base64')}`;
   let failing: { count: number; status: number } = { count: 0, status: 503 };
   let garbage: { count: number; kind: 'json' | 'fields' } = { count: 0, kind: 'json' };
   let nextPage = 1;
 
-  const api = (url: URL, res: ServerResponse) => {
+  const api = (req: IncomingMessage, url: URL, res: ServerResponse) => {
     stats.requests++;
+    if (expectedAuthorization !== undefined && req.headers.authorization !== expectedAuthorization) {
+      stats.unauthorized++;
+      res.setHeader('www-authenticate', 'Basic realm="random-user source"');
+      return send(res, 401, JSON.stringify({ error: 'Basic authentication required' }));
+    }
     if (failing.count > 0) {
       failing.count--;
       stats.failed++;
@@ -136,7 +149,7 @@ export async function startRandomUserSource(options: RandomUserSourceOptions = {
       else garbage = { count, kind: body.kind === 'fields' ? 'fields' : 'json' };
       send(res, 200, JSON.stringify({ ok: true }));
     };
-    if (route === 'GET /api') return api(url, res);
+    if (route === 'GET /api') return api(req, url, res);
     if (route === 'GET /stats') return send(res, 200, JSON.stringify(stats));
     if (route === 'POST /fail' || route === 'POST /garbage') return void control().catch((err: unknown) => send(res, 400, JSON.stringify({ error: String(err) })));
     send(res, 404, JSON.stringify({ error: `no route ${route}; try GET /api/?results=5` }));

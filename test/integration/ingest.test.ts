@@ -7,7 +7,7 @@ import { shapeRandomUser, type ShapedUser } from '../../src/ingest/random-user';
 import { loadPipelines } from '../../src/project/load';
 import { ingestOptionsOf } from '../../src/project/pipelines-file';
 import { createScheduleManager } from '../../src/temporal/schedules';
-import type { IngestOptions, IngestReport } from '../../src/shared/ingest';
+import { ingestWorkflowId, type IngestOptions, type IngestReport } from '../../src/shared/ingest';
 import { KTO_PIPELINE, KTO_RECORDS, KTO_TOPIC } from '../../src/shared/search-attributes';
 import { runWorker } from '../../src/worker';
 import { expectedRecords as expectedReadings, type MeterOptions } from '../fixtures/ingest-source/sources/meter-readings';
@@ -162,5 +162,64 @@ describe('ingest from the CLI and the pipelines file', () => {
     const unknown = await runKto(['ingest', 'run', 'no-such-pipeline'], cliEnv);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/no ingest pipeline named "no-such-pipeline"[\s\S]*fix: use one of: /);
+  });
+});
+
+/**
+ * A history as text with every payload decoded: what Temporal stores and its UI shows, searchable
+ * for a string. (Its own JSON holds payloads in base64, where a password would not be found.)
+ */
+function historyText(history: object): string {
+  const decode = (v: unknown): unknown => {
+    // ArrayBuffer.isView, not instanceof: the client's bytes come from another realm than jest's.
+    if (ArrayBuffer.isView(v)) return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('utf8');
+    if (Array.isArray(v)) return v.map(decode);
+    if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, decode(x)]));
+    return v;
+  };
+  return JSON.stringify(decode(history));
+}
+
+describe("ingest with credentials from the worker's environment", () => {
+  const password = `pw-${randomUUID()}`;
+  const variable = `KTO_IT_USERS_API_CREDENTIALS_${randomUUID().slice(0, 8).toUpperCase()}`;
+  let authSource: RandomUserSource;
+  beforeAll(async () => {
+    // The worker of this file runs in this process: this is its environment.
+    process.env[variable] = `reader:${password}`;
+    authSource = await startRandomUserSource({ port: 0, seed: randomUUID(), basicAuth: `reader:${password}` });
+  });
+  afterAll(async () => {
+    delete process.env[variable];
+    await authSource?.close();
+  });
+
+  test('kto ingest run --credentials-env polls a source that requires Basic authentication; the password is in no output and nowhere in the workflow history', async () => {
+    const topic = uniqueTopic('ingest-auth');
+    const name = `ingest-auth-${randomUUID().slice(0, 8)}`;
+    const url = `${authSource.url}?results=2`;
+    const run = await runKto(['ingest', 'run', name, '--url', url, '--topic', topic, '--credentials-env', variable, '--interval-ms', '200', '--window-ms', '1500'], {
+      KTO_TEMPORAL_TASK_QUEUE: env.config.temporal.taskQueue,
+    });
+    expect(run).toMatchObject({ code: 0 });
+    expect(run.stdout).toContain(`ingest ${name}: polling ${url} with the credentials in the worker's ${variable} every 200 ms`);
+
+    const handle = env.client.workflow.getHandle(ingestWorkflowId(name));
+    const report = (await handle.result()) as IngestReport;
+    expect(report).toMatchObject({ pipeline: name, url, topic, errors: 0, skipped: 0 });
+    expect(report.produced).toBeGreaterThan(0);
+    const served = (await (await fetch(`${authSource.baseUrl}/stats`)).json()) as RandomUserSourceStats;
+    expect(served).toMatchObject({ unauthorized: 0, ok: report.polls });
+    expect((await readTopic(brokers(), topic)).length).toBe(report.produced);
+
+    const history = historyText(await handle.fetchHistory());
+    // The variable's name travels (the input, the activity's input); its value does not.
+    expect(history).toContain(variable);
+    expect(history).toContain(url);
+    const basic = Buffer.from(`reader:${password}`).toString('base64');
+    for (const text of [history, run.stdout, run.stderr]) {
+      expect(text).not.toContain(password);
+      expect(text).not.toContain(basic);
+    }
   });
 });
