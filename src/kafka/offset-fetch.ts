@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kafka } from 'kafkajs';
 import { backoffDelay } from '../runtime/backoff';
 import { KtoError } from '../runtime/errors';
+import { lazilyConnected } from './client';
 
 /**
  * Committed offsets read the way a read_committed Java consumer reads them: OffsetFetch v7 with
@@ -147,16 +148,8 @@ const STABLE_WITHIN_MS = 60_000;
  * retrying while the coordinator loads, moves or holds a commit pending in a transaction.
  */
 export function createStableOffsetReader(kafka: Kafka) {
-  let cluster: Promise<InternalCluster> | undefined;
-  const connected = () =>
-    (cluster ??= (async () => {
-      const c = createInternalCluster(kafka);
-      await c.connect();
-      return c;
-    })().catch((err: unknown) => {
-      cluster = undefined;
-      throw err;
-    }));
+  const cluster = lazilyConnected(() => createInternalCluster(kafka));
+  const connected = () => cluster.get();
 
   async function fetchOnce(groupId: string, topic: string, partitions: number[]): Promise<OffsetFetchAnswer> {
     const c = await connected();
@@ -196,8 +189,7 @@ export function createStableOffsetReader(kafka: Kafka) {
     },
 
     async close(): Promise<void> {
-      const c = cluster;
-      cluster = undefined;
+      const c = cluster.take();
       if (c) await (await c.catch(() => undefined))?.disconnect();
     },
   };
