@@ -1,7 +1,7 @@
 import { createKafkaIo, type KafkaIo } from '../../src/kafka';
 import { beginTransaction } from '../../src/kafka/transactional';
 import { createLogger } from '../../src/runtime/logger';
-import { createTopic, testConfig, uniqueTopic } from '../support/helpers';
+import { testConfig, uniqueTopic } from '../support/helpers';
 
 // Invariant 2: a committed-offset read does not answer while a transaction holds a commit of
 // that offset pending. A plain OffsetFetch (kafkajs' own) answers at once with the offset from
@@ -19,9 +19,8 @@ afterAll(async () => {
 });
 
 test('a commit pending in an open transaction is read only once the transaction commits', async () => {
-  const admin = kafka.client.admin();
-  await admin.connect();
-  const topic = await createTopic(admin, uniqueTopic('stable-offsets'), 2).finally(() => admin.disconnect());
+  const topic = uniqueTopic('stable-offsets');
+  await kafka.admin.ensureTopics([{ topic, partitions: 2 }]);
   const groupId = `${topic}-group`;
   expect(await kafka.admin.committedOffsets(groupId, topic)).toEqual(new Map([[0, null], [1, null]]));
 
