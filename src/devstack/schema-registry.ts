@@ -17,6 +17,9 @@ export function localSchemaRegistryUrl(port: number): string {
  * The JVM command line of Apicurio Registry. Storage is H2 in a file under the stack's data
  * folder, so registered schemas (and their ids) survive `kto dev down` + `up`, like Confluent's
  * `_schemas` topic; unlike Apicurio's KafkaSQL storage it needs no broker to be up first.
+ * H2 writes a commit to the file up to 500 ms later by default, so a registry killed right after
+ * a registration forgot the schema while a producer already held its id: WRITE_DELAY=0 writes
+ * each commit before answering.
  */
 export function schemaRegistryArgs(options: { jar: string; port: number; dbFile: string; tmpDir: string }): string[] {
   return [
@@ -29,7 +32,7 @@ export function schemaRegistryArgs(options: { jar: string; port: number; dbFile:
     `-Djava.io.tmpdir=${options.tmpDir}`,
     '-Dquarkus.http.host=127.0.0.1',
     `-Dquarkus.http.port=${options.port}`,
-    `-Dapicurio.datasource.url=jdbc:h2:file:${options.dbFile}`,
+    `-Dapicurio.datasource.url=jdbc:h2:file:${options.dbFile};WRITE_DELAY=0`,
     // The default pool opens 20 connections at start, which costs seconds for one local user.
     '-Dapicurio.datasource.jdbc.initial-size=1',
     '-Dapicurio.datasource.jdbc.min-size=1',

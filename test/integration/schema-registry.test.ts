@@ -98,18 +98,20 @@ describe('Avro commands through the schema registry', () => {
     expect(err).not.toBeInstanceOf(CommandDecodeError);
   });
 
-  it('keeps schemas and their ids across a registry restart', async () => {
-    const value = await encodeAvroCommand({ schemaRegistry, subject }, seedCommand);
+  it('keeps schemas and their ids across a registry killed -9 right after registering them', async () => {
+    const fresh = `${subject}-crash`;
+    const value = await encodeAvroCommand({ schemaRegistry, subject: fresh }, seedCommand);
     const dir = process.env.KTO_DEVSTACK_DIR!;
     const pid = readPid(path.join(dir, 'run', 'schema-registry.pid'));
     expect(pid).toBeDefined();
-    await stopProcessGroup(pid!);
+    // No grace: SIGKILL at once, before a delayed write could reach the file.
+    await stopProcessGroup(pid!, 0);
     // `up` starts what is not running (only the registry) and waits until it answers.
     await testStack(dir, config.devstack.ports).up();
     expect(readPid(path.join(dir, 'run', 'schema-registry.pid'))).not.toBe(pid);
 
     await expect(createCommandDecoder({ schemaRegistry }).decode(value, {})).resolves.toEqual(seedCommand);
     const subjects = await fetch(`${url}/subjects`).then((r) => r.json());
-    expect(subjects).toContain(subject);
+    expect(subjects).toContain(fresh);
   }, 240_000);
 });

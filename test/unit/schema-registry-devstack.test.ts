@@ -7,7 +7,7 @@ describe('schema registry of the local stack', () => {
 
   it('binds the loopback on the chosen port and keeps schemas in a file under the stack', () => {
     expect(args).toEqual(
-      expect.arrayContaining(['-Dquarkus.http.host=127.0.0.1', '-Dquarkus.http.port=18081', '-Dapicurio.datasource.url=jdbc:h2:file:/s/data/schema-registry/registry']),
+      expect.arrayContaining(['-Dquarkus.http.host=127.0.0.1', '-Dquarkus.http.port=18081', '-Dapicurio.datasource.url=jdbc:h2:file:/s/data/schema-registry/registry;WRITE_DELAY=0']),
     );
     expect(args.slice(-2)).toEqual(['-jar', '/c/registry-runner.jar']);
   });
