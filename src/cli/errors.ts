@@ -1,4 +1,4 @@
-import { ConfigError, REDACTED, type KtoConfig } from '../runtime/config';
+import { ConfigError, REDACTED, redactUrlsIn, type KtoConfig } from '../runtime/config';
 import { errorChain, isKtoError, UserError } from '../runtime/errors';
 
 /**
@@ -164,7 +164,7 @@ function stackOf(err: unknown): string {
 
 /** Secrets of the configuration and credentials in URLs never reach the terminal, even in a library's message. */
 function redact(text: string, config?: KtoConfig): string {
-  let out = text.replace(/(\w+:\/\/)[^\s/@:]+(?::[^\s/@]*)?@/g, `$1${REDACTED}@`);
+  let out = redactUrlsIn(text);
   // Short secrets would match ordinary words; kto's own messages never carry one.
   const secrets = [config?.kafka.saslPassword, config?.temporal.apiKey, config?.smtp.password, config?.schemaRegistry.password, config?.schemaRegistry.bearerToken].filter((s): s is string => !!s && s.length >= 4);
   for (const secret of secrets) out = out.split(secret).join(REDACTED);

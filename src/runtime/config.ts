@@ -4,7 +4,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { KAFKA_VERSION, KAFKA_VERSION_HINT, SUPPORTED_KAFKA_VERSION } from '../devstack/kafka-version';
 import { isRegistryProperty, REGISTRY_SOURCES, registrySettings, schemaRegistrySchema } from './registry-config';
-import { redactUrl } from '../shared/redact-url';
+import { redactUrl, redactUrlsIn } from '../shared/redact-url';
 
 /**
  * All of kto's configuration, parsed once from environment variables and an optional
@@ -351,13 +351,5 @@ export function redactConfig<T>(value: T): T {
   ) as T;
 }
 
-/** Re-exported: callers outside workflows import it from here. */
-export { redactUrl };
-
-/** `text` with each http(s) URL in it that carries credentials passed through redactUrl; other URLs stay as written. */
-export function redactUrlsIn(text: string): string {
-  return text.replace(/https?:\/\/[^\s"'<>`]*[^\s"'<>`.,;:!?)\]]/g, (url) => {
-    const redacted = redactUrl(url);
-    return URL.canParse(url) && redacted === new URL(url).toString() ? url : redacted;
-  });
-}
+/** Re-exported: callers outside workflows import them from here. */
+export { redactUrl, redactUrlsIn };

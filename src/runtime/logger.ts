@@ -1,4 +1,5 @@
 import pino, { type Logger } from 'pino';
+import { redactUrlsIn } from '../shared/redact-url';
 
 export type { Logger };
 
@@ -24,14 +25,6 @@ const REDACT_PATHS = [
   '*.headers.authorization',
 ];
 
-/**
- * `user:password@` of any URL in a log line, wherever it sits (a message, an error's stack, a
- * library's field): paths cannot name those. JSON escapes no character of a URL's authority.
- */
-const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)(?!redacted@)[^\s/?#@"'\\]+@/gi;
-
-/** The serialized line with URL credentials masked as redactUrl masks them, just before it is written. */
-const maskUrlCredentials = (line: string): string => (line.includes('@') ? line.replace(URL_USERINFO, '$1redacted@') : line);
 
 export interface LoggerOptions {
   /** @default 'info' */
@@ -46,7 +39,7 @@ export interface LoggerOptions {
 export function createLogger(options: LoggerOptions = {}): Logger {
   const level = options.level ?? process.env.KTO_LOG_LEVEL ?? 'info';
   const pretty = options.pretty ?? (process.stderr.isTTY && !process.env.CI);
-  const base = { level, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, hooks: { streamWrite: maskUrlCredentials } };
+  const base = { level, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, hooks: { streamWrite: redactUrlsIn } };
   if (options.destination) return pino(base, options.destination as pino.DestinationStream);
   if (pretty) {
     return pino({ ...base, transport: { target: 'pino-pretty', options: { destination: 2, ignore: 'pid,hostname' } } });

@@ -17,3 +17,23 @@ export function redactUrl(url: string): string {
     return url;
   }
 }
+
+/** `user:password@` of a URL of any scheme (http, kafka, sasl_ssl, ...), wherever it sits in a text. */
+const USERINFO = /\b([a-z][a-z0-9+._-]*:\/\/)(?!redacted@)[^\s/?#@"'\\]+@/gi;
+
+/** An http(s) URL as written in a text, without the punctuation that ends a sentence. */
+const HTTP_URL = /https?:\/\/[^\s"'<>`]*[^\s"'<>`.,;:!?)\]]/g;
+
+/**
+ * `text` (a message, a log line, a library's error) with credentials masked in every URL in it:
+ * each http(s) URL that carries a secret passes through redactUrl (other URLs stay as written),
+ * and `user:password@` of a URL of any other scheme becomes `redacted@`.
+ */
+export function redactUrlsIn(text: string): string {
+  if (!text.includes('://')) return text;
+  const http = text.replace(HTTP_URL, (url) => {
+    const redacted = redactUrl(url);
+    return URL.canParse(url) && redacted === new URL(url).toString() ? url : redacted;
+  });
+  return http.includes('@') ? http.replace(USERINFO, '$1redacted@') : http;
+}

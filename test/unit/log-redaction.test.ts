@@ -1,7 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadConfig, redactConfig, redactUrl } from '../../src/runtime/config';
+import { loadConfig, redactConfig, redactUrl, redactUrlsIn } from '../../src/runtime/config';
 import { captureLogs } from '../support/helpers';
 import { runKto } from '../support/run-cli';
 
@@ -58,5 +58,15 @@ describe('URLs in logs and messages', () => {
     expect(redactUrl('https://key:s3cret@psrc.example.cloud/apis?token=t0k&results=5')).toBe('https://redacted@psrc.example.cloud/apis?token=redacted&results=5');
     expect(redactUrl('http://127.0.0.1:8081/apis/ccompat/v7')).toBe('http://127.0.0.1:8081/apis/ccompat/v7');
     expect(JSON.stringify(redactConfig({ schemaRegistry: { url: 'https://key:s3cret@psrc.example.cloud' } }))).not.toContain('s3cret');
+  });
+
+  test('in a text, lose their secrets whatever their scheme; URLs without one stay as written', () => {
+    const text = 'GET https://key:s3cret@psrc.example.cloud/apis?token=t0k. then kafka://svc:pw-Zq8@broker:9093 and "sasl_ssl://u:p@x:1", see https://example.com/a?b=1.';
+    expect(redactUrlsIn(text)).toBe(
+      'GET https://redacted@psrc.example.cloud/apis?token=redacted. then kafka://redacted@broker:9093 and "sasl_ssl://redacted@x:1", see https://example.com/a?b=1.',
+    );
+    const { logger, text: logged } = captureLogs();
+    logger.warn({ err: 'connect to kafka://svc:pw-Zq8@broker:9093 failed', url: 'https://h/api?api_key=k3y' }, 'x');
+    expect(logged()).not.toMatch(/pw-Zq8|k3y/);
   });
 });
