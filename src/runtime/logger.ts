@@ -25,7 +25,6 @@ const REDACT_PATHS = [
   '*.headers.authorization',
 ];
 
-
 export interface LoggerOptions {
   /** @default 'info' */
   level?: string;
