@@ -27,12 +27,12 @@ describe('kto ingest run flags', () => {
   const offline = { KTO_KAFKA_BROKERS: '127.0.0.1:1', KTO_TEMPORAL_ADDRESS: '127.0.0.1:1' };
   const PASSWORD = 's3cret-pa55';
 
-  // The CLI's error path masks any userinfo left in a message once more, as `[redacted]`.
+  // The CLI's error path masks any userinfo left in a message once more, as `redacted@`.
   test('a --url with user:password@ is refused before anything starts, saying why and the fix, without the password', async () => {
     const result = await runKto(['ingest', 'run', '--url', `https://reader:${PASSWORD}@users.example.com/api/?results=5`, '--topic', 'users'], offline);
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(
-      /^kto: --url refused: the url https:\/\/\[redacted\]@users\.example\.com\/api\/\?results=5 carries credentials \(user:password@\), which would be stored in the workflow's input in Temporal's history and shown in its UI\.\nfix: remove user:password@ from the url, set an environment variable of every kto worker to user:password \(e\.g\. USERS_API_CREDENTIALS\) and name it with --credentials-env \(e\.g\. --credentials-env USERS_API_CREDENTIALS\)\n$/,
+      /^kto: --url refused: the url https:\/\/redacted@users\.example\.com\/api\/\?results=5 carries credentials \(user:password@\), which would be stored in the workflow's input in Temporal's history and shown in its UI\.\nfix: remove user:password@ from the url, set an environment variable of every kto worker to user:password \(e\.g\. USERS_API_CREDENTIALS\) and name it with --credentials-env \(e\.g\. --credentials-env USERS_API_CREDENTIALS\)\n$/,
     );
     expect(result.stdout + result.stderr).not.toContain(PASSWORD);
   });
@@ -42,7 +42,7 @@ describe('kto ingest run flags', () => {
     writeFileSync(file, `ingest:\n  - name: users\n    url: "https://reader:${PASSWORD}@users.example.com/api/"\n    topic: users\n`);
     const result = await runKto(['ingest', 'run', 'users'], { ...offline, KTO_PIPELINES_FILE: file });
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/ingest\[0\] \(users\)\.url: the url https:\/\/\[redacted\]@users\.example\.com\/api\/ carries credentials .*Fix: remove user:password@ from the url, .*credentialsEnv: USERS_API_CREDENTIALS/);
+    expect(result.stderr).toMatch(/ingest\[0\] \(users\)\.url: the url https:\/\/redacted@users\.example\.com\/api\/ carries credentials .*Fix: remove user:password@ from the url, .*credentialsEnv: USERS_API_CREDENTIALS/);
     expect(result.stdout + result.stderr).not.toContain(PASSWORD);
   });
 
