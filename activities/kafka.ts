@@ -31,7 +31,7 @@ export interface KafkaActivityDeps {
   stateTopic: string;
   /** Runs the read into staging off the main thread. */
   steps: StepRunner;
-  /** Records consumed, produced and malformed, and consumer lag. @default no metrics */
+  /** Records consumed, produced and malformed, and the pipelines whose lag to report. @default no metrics */
   metrics?: PipelineMetrics;
 }
 
@@ -74,7 +74,7 @@ export function createKafkaActivities({ kafka, stagingDir, workerQueue, stateTop
       const { range, expect } = input.pinned ? { range: input.pinned, expect: undefined } : await pinRange(kafka, input, stateTopic);
       const from = BigInt(range.from);
       const to = BigInt(range.to);
-      metrics.lag(input.pipeline, input.topic, input.partition, to + 1n - from);
+      metrics.consuming(input.pipeline, input.groupId, input.topic);
       if (from > to) {
         // A first run that starts at the end still records where it started, or every
         // later run would start at the end again.

@@ -9,6 +9,7 @@ import { registerIngestCommands } from './ingest';
 import { registerProjectCommands } from './project';
 import { registerRunsCommands } from './runs';
 import { registerScheduleCommands } from './schedule';
+import { registerStatusCommand } from './status';
 import { registerTopicsCommands } from './topics';
 import { registerWorkerCommand } from './worker';
 import { reportFailure, setVerbose } from './context';
@@ -29,6 +30,7 @@ Examples:
   kto ingest run random-users                   poll the HTTP source for one window
   kto complete-batch publish b.jsonl --name sensors.voltage.v1 --event-id 20201201-eod
   kto runs list --pipeline voltage-daily        runs by search attribute; kto runs show <id> for the steps
+  kto status voltage-daily --watch              lag per partition, last and next run, health; --json for scripts
 `;
 
 const program = new Command('kto')
@@ -50,5 +52,6 @@ registerDispatcherCommand(program);
 registerIngestCommands(program);
 registerCommandCommands(program);
 registerRunsCommands(program);
+registerStatusCommand(program);
 
 program.parseAsync(process.argv).catch(reportFailure);

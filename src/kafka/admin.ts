@@ -116,6 +116,12 @@ export function createKafkaAdmin(kafka: Kafka) {
       await settle(a, missing, deadline, timeoutMs);
     },
 
+    /** Ids of every consumer group the cluster knows, sorted. */
+    async groups(): Promise<string[]> {
+      const { groups } = await (await connected()).listGroups();
+      return groups.map((g) => g.groupId).sort();
+    },
+
     async deleteGroup(groupId: string): Promise<void> {
       const a = await connected();
       await a.deleteGroups([groupId]).catch(() => undefined);

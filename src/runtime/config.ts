@@ -53,6 +53,7 @@ const metricsHostError = 'must be an IP address or host name to serve /metrics o
 const positiveError = 'must be a whole number of at least 1';
 const stepThreadsError = 'must be a whole number from 0 to 256 (0 runs the batch steps on the main thread)';
 const stepHeapError = 'must be a whole number of MiB, at least 32';
+const lagRefreshError = 'must be a whole number of seconds, or 0 to stop refreshing the lag gauge';
 const port = z.coerce.number({ error: portError }).int(portError).min(1, portError).max(65535, portError);
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
@@ -109,6 +110,8 @@ const configSchema = z
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
     metricsPort: z.coerce.number({ error: metricsPortError }).int(metricsPortError).min(0, metricsPortError).max(65535, metricsPortError),
     metricsHost: z.union([z.ipv4(), z.ipv6(), z.hostname()], { error: metricsHostError }),
+    /** Seconds between reads of the project's consumer-group lag for the worker's lag gauge; 0 turns it off. */
+    lagRefreshSeconds: z.coerce.number({ error: lagRefreshError }).int(lagRefreshError).min(0, lagRefreshError),
     stepThreads: z.coerce.number({ error: stepThreadsError }).int(stepThreadsError).min(0, stepThreadsError).max(256, stepThreadsError),
     stepHeapMb: z.coerce.number({ error: stepHeapError }).int(stepHeapError).min(32, stepHeapError),
     dispatcher: z.object({
@@ -171,6 +174,7 @@ const SOURCES: Record<string, string> = {
   logLevel: 'KTO_LOG_LEVEL',
   metricsPort: 'KTO_METRICS_PORT',
   metricsHost: 'KTO_METRICS_HOST',
+  lagRefreshSeconds: 'KTO_LAG_REFRESH_SECONDS',
   stepThreads: 'KTO_STEP_THREADS',
   stepHeapMb: 'KTO_STEP_HEAP_MB',
   'dispatcher.topic': 'KTO_DISPATCHER_TOPIC',
@@ -315,6 +319,7 @@ function withDefaults(env: Env) {
     metricsPort: env.KTO_METRICS_PORT ?? '0',
     // Metrics and health answer anyone who can connect: only this machine unless asked otherwise.
     metricsHost: env.KTO_METRICS_HOST ?? '127.0.0.1',
+    lagRefreshSeconds: env.KTO_LAG_REFRESH_SECONDS ?? '30',
     stepThreads: env.KTO_STEP_THREADS ?? String(os.availableParallelism()),
     stepHeapMb: env.KTO_STEP_HEAP_MB ?? '160',
     dispatcher: {

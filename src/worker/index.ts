@@ -24,6 +24,7 @@ import type { Logger } from '../runtime/logger';
 import { createMetricsServer } from '../runtime/metrics';
 import { BATCH_STATE_TOPIC } from '../steps/batch-state';
 import { createStepRunner } from '../steps/runner';
+import { createLagGauge } from './lag-gauge';
 import { createWorkerMetrics, telemetryInterceptor } from './telemetry';
 import { connectWorker } from '../temporal/connection';
 
@@ -121,7 +122,8 @@ export async function runWorker({ config, logger, stopSignal, activityIntercepto
 
   // The effective config (secrets masked) is the first thing to check when a worker misbehaves.
   log.info({ config: redactConfig(config) }, 'worker starting');
-  const metrics = createWorkerMetrics();
+  // The gauge is built below, once Kafka is; activities only report pipelines after the worker started.
+  const metrics = createWorkerMetrics(undefined, (pipeline, groupId, topic) => lagGauge.track({ pipeline, groupId, topic }));
   let workers: Worker[] = [];
   const metricsServer =
     config.metricsPort > 0
@@ -136,10 +138,16 @@ export async function runWorker({ config, logger, stopSignal, activityIntercepto
       : undefined;
   const connection = await connectWorker(config.temporal);
   const kafka = createKafkaIo(config.kafka, logger);
+  const lagGauge = createLagGauge({ admin: kafka.admin, set: metrics.setLag, intervalMs: config.lagRefreshSeconds * 1000, logger });
   const steps = createStepRunner({ kafka, kafkaConfig: config.kafka, logLevel: config.logLevel, threads: config.stepThreads, heapMb: config.stepHeapMb });
   try {
     await metricsServer?.start();
     const batch = project?.batch ?? [];
+    // Without a metrics server nobody reads the gauge.
+    if (metricsServer) {
+      for (const p of batch) lagGauge.track({ pipeline: p.name, groupId: p.groupId, topic: p.topic });
+      lagGauge.start();
+    }
     // Module paths by pipeline name: workflow inputs name a pipeline, each worker resolves its module.
     const processors = Object.fromEntries(batch.flatMap((p) => (p.processor ? [[p.name, p.processor]] : [])));
     const sources = Object.fromEntries((project?.ingest ?? []).flatMap((p) => (p.source ? [[p.name, p.source]] : [])));
@@ -165,6 +173,7 @@ export async function runWorker({ config, logger, stopSignal, activityIntercepto
     await running;
     log.info('worker stopped');
   } finally {
+    await lagGauge.stop();
     await steps.close();
     await kafka.close();
     await connection.close();

@@ -13,16 +13,14 @@ export interface PipelineMetrics {
   consumed(pipeline: string, topic: string, records: number): void;
   /** Aggregate records and dead letters that landed in one committed transaction. */
   produced(pipeline: string, outputTopic: string, records: number, malformed: number): void;
-  /**
-   * Offsets in the range the consume step last pinned or re-read (to + 1 - from): the lag at pin
-   * time only when no `maxRecordsPerRun` cut the range; not updated between runs.
-   */
-  lag(pipeline: string, topic: string, partition: number, records: bigint): void;
+  /** A pipeline whose group lag the worker's lag gauge should report from now on (see lag-gauge.ts). */
+  consuming(pipeline: string, groupId: string, topic: string): void;
 }
 
-export const NO_PIPELINE_METRICS: PipelineMetrics = { consumed: () => undefined, produced: () => undefined, lag: () => undefined };
+export const NO_PIPELINE_METRICS: PipelineMetrics = { consumed: () => undefined, produced: () => undefined, consuming: () => undefined };
 
-export function createWorkerMetrics(registry: Registry = new Registry()) {
+/** `consuming` tells the lag gauge which pipelines to read; without one, it does nothing. */
+export function createWorkerMetrics(registry: Registry = new Registry(), onConsuming: PipelineMetrics['consuming'] = () => undefined) {
   const registers = [registry];
   const consumed = new Counter({ name: 'kto_records_consumed_total', help: 'Input records read into staging', labelNames: ['pipeline', 'topic'] as const, registers });
   const produced = new Counter({
@@ -39,7 +37,7 @@ export function createWorkerMetrics(registry: Registry = new Registry()) {
   });
   const lag = new Gauge({
     name: 'kto_consumer_lag_records',
-    help: 'Offsets in the range the last run pinned for an input partition (the lag at pin time unless maxRecordsPerRun cut the range)',
+    help: 'Records of an input partition the pipeline\'s consumer group has not committed yet (high watermark - committed offset), refreshed every KTO_LAG_REFRESH_SECONDS',
     labelNames: ['pipeline', 'topic', 'partition'] as const,
     registers,
   });
@@ -57,9 +55,10 @@ export function createWorkerMetrics(registry: Registry = new Registry()) {
       produced.inc({ pipeline: p, topic }, records);
       malformed.inc({ pipeline: p }, bad);
     },
-    lag: (p, topic, partition, records) => lag.set({ pipeline: p, topic, partition: String(partition) }, Number(records)),
+    consuming: onConsuming,
   };
-  return { registry, pipeline, activityDuration };
+  const setLag = (p: string, topic: string, partition: number, records: number) => lag.set({ pipeline: p, topic, partition: String(partition) }, records);
+  return { registry, pipeline, activityDuration, setLag };
 }
 
 export type WorkerMetrics = ReturnType<typeof createWorkerMetrics>;
