@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import path from 'node:path';
 import { commandWorkflowId, createCommandRegistry } from '../../src/commands/registry';
 import { DLQ_HEADERS, type StartedCommand } from '../../src/dispatcher';
 import { jsonCommandRecord } from '../../src/dispatcher/records';
@@ -133,8 +135,18 @@ describe('kto dlq', () => {
 });
 
 describe('kto topics tail', () => {
+  const topic = uniqueTopic('tail');
+  const scanGroups = async () => {
+    const admin = env.kafka.client.admin();
+    await admin.connect();
+    try {
+      return (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.includes(topic));
+    } finally {
+      await admin.disconnect();
+    }
+  };
+
   test('prints a transactional topic\'s committed records only, decoded, with key, headers and place; joins no lasting group', async () => {
-    const topic = uniqueTopic('tail');
     await env.kafka.admin.ensureTopics([{ topic, partitions: 1 }]);
     const producer = env.kafka.client.producer({ transactionalId: `${topic}-tx`, idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
@@ -163,13 +175,25 @@ describe('kto topics tail', () => {
     const later = (await kto('topics', 'tail', topic, '--from', '2', '--partition', '0', '--limit', '1', '--json')).trim().split('\n');
     expect(later.map((l) => (JSON.parse(l) as { offset: string }).offset)).toEqual(['5']);
 
-    const admin = env.kafka.client.admin();
-    await admin.connect();
+    expect(await scanGroups()).toEqual([]);
+  }, 30_000);
+
+  test('--follow prints records committed after it started, until Ctrl-C, and then leaves no group behind', async () => {
+    const child = spawn(process.execPath, [path.join(__dirname, '..', '..', 'bin/kto.js'), 'topics', 'tail', topic, '--follow', '--json'], {
+      env: { ...process.env, KTO_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     try {
-      const { groups } = await admin.listGroups();
-      expect(groups.map((g) => g.groupId).filter((g) => g.includes(topic))).toEqual([]);
+      await waitFor(() => out.includes('"n":3'), { timeoutMs: 15_000, description: 'tail --follow to print the records already there' });
+      await env.kafka.produce([{ topic, key: 'k', value: JSON.stringify({ n: 'new' }) }]);
+      await waitFor(() => out.includes('"n":"new"'), { timeoutMs: 15_000, description: 'tail --follow to print a record written after it started' });
     } finally {
-      await admin.disconnect();
+      child.kill('SIGINT');
     }
+    expect(await exited).toBe(0);
+    expect(await scanGroups()).toEqual([]);
   }, 30_000);
 });
