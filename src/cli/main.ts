@@ -5,6 +5,7 @@ import { registerCommandCommands } from './command';
 import { registerDemoCommand } from './demo';
 import { registerDevCommands } from './dev';
 import { registerDispatcherCommand } from './dispatcher';
+import { registerDlqCommands } from './dlq';
 import { registerIngestCommands } from './ingest';
 import { registerProjectCommands } from './project';
 import { registerRunsCommands } from './runs';
@@ -26,6 +27,8 @@ Examples:
   kto schedule apply                            create or update the schedules of kto.pipelines.yaml
   kto topics create out --like in               an output topic co-partitioned with its input
   kto dispatcher                                start workflows from the commands topic
+  kto dlq replay --reason unknown-command --dry-run  what dead letters would pass now; drop --dry-run to replay
+  kto topics tail kto.commands --follow        print committed records as they arrive, decoded
   kto command send send-email-alert --params '{"email":"ops@example.com"}'
   kto ingest run random-users                   poll the HTTP source for one window
   kto complete-batch publish b.jsonl --name sensors.voltage.v1 --event-id 20201201-eod
@@ -49,6 +52,7 @@ registerScheduleCommands(program);
 registerTopicsCommands(program);
 registerDemoCommand(program);
 registerDispatcherCommand(program);
+registerDlqCommands(program);
 registerIngestCommands(program);
 registerCommandCommands(program);
 registerRunsCommands(program);

@@ -5,6 +5,7 @@ import type { KafkaIo } from '../kafka';
 import { newTable } from './format';
 import { action, positiveInt, withKafka } from './context';
 import { UserError } from '../runtime/errors';
+import { registerTailCommand } from './topics-tail';
 
 /** Looks the topic up in the full topic list: asking for a missing topic by name makes kafkajs log an error. */
 async function partitionCount(kafka: KafkaIo, topic: string): Promise<number | null> {
@@ -61,9 +62,9 @@ async function list(flags: { json?: boolean }): Promise<void> {
   process.stdout.write(`${table.toString()}\n`);
 }
 
-/** Adds `kto topics create | list`. */
+/** Adds `kto topics create | list | produce | tail`. */
 export function registerTopicsCommands(program: Command): Command {
-  const topics = program.command('topics').description('create and list Kafka topics, and write JSON records to one');
+  const topics = program.command('topics').description('create and list Kafka topics, write JSON records to one, print one\'s records');
   topics
     .command('create')
     .description('create a topic (an existing one with the same partition count is left alone)')
@@ -79,6 +80,7 @@ export function registerTopicsCommands(program: Command): Command {
     .argument('[file]', 'JSON Lines file; stdin when absent')
     .option('--key-field <field>', 'use this field of each record as its key (else no key: round-robin)')
     .action(action(produce));
+  registerTailCommand(topics);
   return topics;
 }
 

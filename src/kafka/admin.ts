@@ -74,6 +74,15 @@ export function createKafkaAdmin(kafka: Kafka) {
         .sort((x, y) => x.partition - y.partition);
     },
 
+    /** Per partition, the first offset whose timestamp is at or after `timestampMs` (the high watermark where none is). */
+    async offsetsForTime(topic: string, timestampMs: number): Promise<Map<number, bigint>> {
+      const a = await connected();
+      const offsets = await a.fetchTopicOffsetsByTimestamp(topic, timestampMs).catch((err: unknown) => {
+        throw translateMissingTopic(err, topic);
+      });
+      return new Map(offsets.map((o) => [o.partition, BigInt(o.offset)]));
+    },
+
     /** The group's committed offset per partition; `null` where the group has none (never committed, or expired). */
     async committedOffsets(groupId: string, topic: string): Promise<Map<number, bigint | null>> {
       const positions = await committedPositions(groupId, topic);

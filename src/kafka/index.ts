@@ -6,6 +6,7 @@ import { createKafka, lazilyConnected, type KafkaClientOptions } from './client'
 import { createGroupConsumer, type GroupConsumerOptions } from './group-consumer';
 import { readRange, type ReadRangeOptions } from './range-reader';
 import { readTopic, type ReadTopicOptions } from './topic-reader';
+import { scanTopic, type ScanTopicOptions } from './topic-scan';
 import { chunkRecords } from './chunk';
 import { commitRange, moveGroupOffset, type GroupOffsetMove, type OutboundRecord, type RangeCommitOptions } from './transactional';
 import { publishTransaction, type PublishTransactionOptions } from './transactional-publish';
@@ -16,6 +17,7 @@ export { kafkaClientOptions, type KafkaClientOptions } from './client';
 export type { ConsumedRecord, GroupConsumer, GroupConsumerOptions } from './group-consumer';
 export type { RangeRecord, ReadRangeOptions } from './range-reader';
 export type { ReadTopicOptions, TopicRecord } from './topic-reader';
+export type { ScannedRecord, ScanStart, ScanTopicOptions } from './topic-scan';
 export type { PublishRecord, PublishTransactionOptions, PublishTxn, SentPosition } from './transactional-publish';
 export { OffsetConflictError, type OutboundRecord, type RangeCommitOptions, type RangeCommitResult } from './transactional';
 
@@ -45,6 +47,8 @@ export function createKafkaIo(config: KafkaConfig, logger: Logger, options: Kafk
     listTopics: () => admin.topics(),
     /** What a read_committed consumer sees of a small topic (outputs, checks); see topic-reader.ts. */
     readTopic: (options: ReadTopicOptions) => readTopic(kafka, admin, options),
+    /** Reads a topic read_committed from a chosen start, to its end or following it, without any group side effects; see topic-scan.ts. */
+    scanTopic: (options: ScanTopicOptions) => scanTopic(kafka, admin, options),
     /** Idempotent, acks=all writes outside any transaction (dead letters, demo data, tests); a stream is sent a request at a time. */
     async produce(records: Iterable<Omit<OutboundRecord, 'partition'> & { partition?: number }> | AsyncIterable<Omit<OutboundRecord, 'partition'> & { partition?: number }>): Promise<void> {
       const p = await producer.get();
