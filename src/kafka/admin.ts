@@ -74,6 +74,18 @@ export function createKafkaAdmin(kafka: Kafka) {
         .sort((x, y) => x.partition - y.partition);
     },
 
+    /**
+     * Per partition, the first offset whose record's timestamp is at or after `time` (ms), or the
+     * partition's end when there is none (offsets-for-times).
+     */
+    async offsetsForTime(topic: string, time: number): Promise<Map<number, bigint>> {
+      const a = await connected();
+      const offsets = await a.fetchTopicOffsetsByTimestamp(topic, time).catch((err: unknown) => {
+        throw translateMissingTopic(err, topic);
+      });
+      return new Map(offsets.map((o) => [o.partition, BigInt(o.offset)]));
+    },
+
     /** The group's committed offset per partition; `null` where the group has none (never committed, or expired). */
     async committedOffsets(groupId: string, topic: string): Promise<Map<number, bigint | null>> {
       const positions = await committedPositions(groupId, topic);
