@@ -5,7 +5,7 @@ import { UserError } from '../runtime/errors';
 import type { KtoConfig } from '../runtime/config';
 import { backfillWorkflowId, batchPipelineWithDefaults, type BackfillInput, type BackfillReport, type BatchPipelineOptions } from '../shared/batch';
 import { innermostMessage } from '../shared/errors';
-import { BatchRunFailedError, temporalUiUrl } from './batch-run';
+import { temporalUiUrl } from './batch-run';
 
 /**
  * `kto batch backfill` and `kto batch rerun --failed-only`, client side: starting a backfill
@@ -52,7 +52,12 @@ export async function runBackfill({ client, config, input }: StartBackfillOption
   try {
     return { workflowId, uiUrl, report: await handle.result() };
   } catch (err) {
-    if (err instanceof WorkflowFailedError) throw new BatchRunFailedError(workflowId, uiUrl, innermostMessage(err) || err.message);
+    if (err instanceof WorkflowFailedError) {
+      throw new UserError(
+        `backfill ${workflowId} failed: ${innermostMessage(err) || err.message}`,
+        `see its history at ${uiUrl}; partitions that landed stay landed, and the same --id run again lands only the rest`,
+      );
+    }
     throw err;
   }
 }
