@@ -4,6 +4,7 @@ import { isKtoError, KtoError } from '../src/runtime/errors';
 import { TopicNotFoundError, type KafkaIo, type OutboundRecord } from '../src/kafka';
 import {
   batchStateKey,
+  type BackfillRange,
   OUTPUT_HEADERS,
   transactionalId,
   type BatchPipeline,
@@ -36,7 +37,6 @@ export interface KafkaActivityDeps {
 }
 
 export function createKafkaActivities({ kafka, stagingDir, workerQueue, stateTopic, steps, metrics = NO_PIPELINE_METRICS }: KafkaActivityDeps) {
-  const { admin } = kafka;
 
   return {
     /**
@@ -44,25 +44,35 @@ export function createKafkaActivities({ kafka, stagingDir, workerQueue, stateTop
      * names the partitions with something to do, so an empty run starts no child at all.
      */
     async listPartitions(pipeline: BatchPipeline): Promise<{ partitions: number[]; pending: number[] }> {
-      const partitions = await admin.partitions(pipeline.topic);
-      const needed = Math.max(...partitions) + 1;
-      await requirePartitions(kafka, pipeline, needed, 'output');
-      await admin.ensureTopics([
-        { topic: pipeline.errorTopic, partitions: needed },
-        batchStateTopicSpec(stateTopic),
-      ]);
-      // An existing error topic must have a partition for each input partition too: kafkajs
-      // drops records for a partition missing from its metadata without an error.
-      await requirePartitions(kafka, pipeline, needed, 'error');
+      const partitions = selectedPartitions(pipeline.topic, await prepareTopics(kafka, pipeline, stateTopic), pipeline.partitions);
       const { committed, watermarks } = await checkedProgress(kafka, pipeline, stateTopic);
       // A partition without a committed offset always gets a child: it must record where it starts.
       const pending = watermarks
         .filter((w) => {
           const offset = committed.get(w.partition) ?? null;
-          return offset === null || offset < w.high;
+          return partitions.includes(w.partition) && (offset === null || offset < w.high);
         })
         .map((w) => w.partition);
       return { partitions, pending };
+    },
+
+    /**
+     * A backfill's range per partition: a time resolves with offsets-for-times (`from` to the
+     * first record at or after it, `to` to the last record before it), an offset is taken as is
+     * (`to` exclusive); both are clamped to what the partition holds.
+     */
+    async backfillRanges(input: { pipeline: BatchPipeline; from: string; to: string }): Promise<BackfillRange[]> {
+      const { pipeline } = input;
+      const partitions = selectedPartitions(pipeline.topic, await prepareTopics(kafka, pipeline, stateTopic), pipeline.partitions);
+      const watermarks = await kafka.admin.watermarks(pipeline.topic);
+      const [starts, ends] = await Promise.all([boundOffsets(kafka, pipeline.topic, input.from), boundOffsets(kafka, pipeline.topic, input.to)]);
+      return watermarks
+        .filter((w) => partitions.includes(w.partition))
+        .map((w) => {
+          const from = maxBigInt(w.low, starts(w.partition));
+          const to = minBigInt(w.high, ends(w.partition)) - 1n;
+          return { partition: w.partition, from: from.toString(), to: to.toString() };
+        });
     },
 
     /**
@@ -71,7 +81,11 @@ export function createKafkaActivities({ kafka, stagingDir, workerQueue, stateTop
      */
     async consume(input: ConsumeInput): Promise<ConsumeResult> {
       const started = Date.now();
-      const { range, expect } = input.pinned ? { range: input.pinned, expect: undefined } : await pinRange(kafka, input, stateTopic);
+      const { range, expect } = input.pinned
+        ? { range: input.pinned, expect: undefined }
+        : input.fixedRange
+          ? { range: await backfillRange(kafka, input, input.fixedRange), expect: undefined }
+          : await pinRange(kafka, input, stateTopic);
       const from = BigInt(range.from);
       const to = BigInt(range.to);
       metrics.consuming(input.pipeline, input.groupId, input.topic);
@@ -136,6 +150,7 @@ export function createKafkaActivities({ kafka, stagingDir, workerQueue, stateTop
         [OUTPUT_HEADERS.sourcePartition]: String(input.partition),
         [OUTPUT_HEADERS.offsetFrom]: range.from,
         [OUTPUT_HEADERS.offsetTo]: range.to,
+        ...(input.backfillId !== undefined && { [OUTPUT_HEADERS.backfillId]: input.backfillId }),
       };
       let outputRecords = 0;
       let errorRecords = 0;
@@ -192,6 +207,57 @@ export function createKafkaActivities({ kafka, stagingDir, workerQueue, stateTop
       return { status: result.status, outputRecords, errorRecords, durationMs: Date.now() - started };
     },
   };
+}
+
+/**
+ * Checks the output topic can take each input partition's output, creates the error and state
+ * topics when missing, and returns the input partitions.
+ */
+async function prepareTopics(kafka: KafkaIo, pipeline: BatchPipeline, stateTopic: string): Promise<number[]> {
+  const partitions = await kafka.admin.partitions(pipeline.topic);
+  const needed = Math.max(...partitions) + 1;
+  await requirePartitions(kafka, pipeline, needed, 'output');
+  await kafka.admin.ensureTopics([{ topic: pipeline.errorTopic, partitions: needed }, batchStateTopicSpec(stateTopic)]);
+  // An existing error topic must have a partition for each input partition too: kafkajs
+  // drops records for a partition missing from its metadata without an error.
+  await requirePartitions(kafka, pipeline, needed, 'error');
+  return partitions;
+}
+
+/** The partitions a run is restricted to, checked against the topic's. */
+function selectedPartitions(topic: string, all: number[], only: number[] | undefined): number[] {
+  if (only === undefined) return all;
+  const unknown = only.filter((p) => !all.includes(p));
+  if (unknown.length > 0) {
+    throw new KtoError(`topic "${topic}" has no partition ${unknown.join(', ')} (it has ${all.length}). Fix: name partitions 0..${all.length - 1}.`, { type: 'UnknownPartition' });
+  }
+  return all.filter((p) => only.includes(p));
+}
+
+/** Per partition, the offset a backfill bound stands for: a decimal offset as is, an ISO time through offsets-for-times. */
+async function boundOffsets(kafka: KafkaIo, topic: string, bound: string): Promise<(partition: number) => bigint> {
+  if (/^\d+$/.test(bound)) return () => BigInt(bound);
+  const time = Date.parse(bound);
+  if (Number.isNaN(time)) throw new KtoError(`"${bound}" is neither an ISO time nor an offset. Fix: e.g. 2026-12-01T00:00:00Z or 1200.`, { type: 'InvalidBackfillBound' });
+  const offsets = await kafka.admin.offsetsForTime(topic, time);
+  return (partition) => offsets.get(partition) ?? 0n;
+}
+
+/**
+ * A backfill's range of a partition, starting where the backfill's own group stands when an
+ * earlier run of the same backfill id landed part or all of it: a repeat lands nothing twice.
+ */
+async function backfillRange(kafka: KafkaIo, input: ConsumeInput, fixed: { from: string; to: string }): Promise<PinnedRange> {
+  const offset = (await kafka.admin.committedOffsets(input.groupId, input.topic)).get(input.partition) ?? null;
+  if (offset === null) return { from: fixed.from, to: fixed.to, firstRun: true };
+  if (offset < BigInt(fixed.from) || offset > BigInt(fixed.to) + 1n) {
+    throw new KtoError(
+      `backfill "${input.backfillId}" of partition ${input.partition} already landed up to offset ${offset}, outside its range ${fixed.from}..${fixed.to}: the same id was used for another range. ` +
+        'Fix: give this backfill an id of its own (--id).',
+      { type: 'BackfillIdReused' },
+    );
+  }
+  return { from: offset.toString(), to: fixed.to, firstRun: false };
 }
 
 /** Each input partition's output and dead letters go to the same partition number of their topics: both need as many. */
@@ -251,6 +317,7 @@ async function pinRange(kafka: KafkaIo, input: ConsumeInput, stateTopic: string)
 }
 
 const minBigInt = (a: bigint, b: bigint): bigint => (a < b ? a : b);
+const maxBigInt = (a: bigint, b: bigint): bigint => (a > b ? a : b);
 
 /** The last record of the previous range, from the metadata the produce step committed the offset with. */
 function lastRecordOf(metadata: string | null): RecordMark | undefined {

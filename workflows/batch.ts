@@ -135,13 +135,13 @@ async function startDownstreams(upstream: string): Promise<void> {
 }
 
 /** What went wrong at the bottom of a child's failure chain (child → activity → the step's own error). */
-function rootMessage(err: unknown): string {
+export function rootMessage(err: unknown): string {
   let e = err;
   while (e instanceof Error && e.cause instanceof Error) e = e.cause;
   return e instanceof Error ? e.message : String(err);
 }
 
-function nothingNew(partition: number): PartitionSummary {
+export function nothingNew(partition: number): PartitionSummary {
   return {
     partition,
     status: 'nothing-new',

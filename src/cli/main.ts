@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { registerBatchCommands } from './batch';
+import { registerBackfillCommands } from './batch-backfill';
 import { registerCompleteBatchCommands } from './complete-batch';
 import { registerCommandCommands } from './command';
 import { registerDemoCommand } from './demo';
@@ -46,7 +47,7 @@ const program = new Command('kto')
 registerProjectCommands(program);
 registerDevCommands(program);
 registerWorkerCommand(program);
-registerBatchCommands(program);
+registerBackfillCommands(registerBatchCommands(program));
 registerCompleteBatchCommands(program);
 registerScheduleCommands(program);
 registerTopicsCommands(program);

@@ -48,9 +48,12 @@ export interface BatchPipelineOptions {
    * @default '30s'
    */
   workerLossTimeout?: Duration;
+  /** Only these input partitions take part in the run (`kto batch rerun --failed-only`). @default all */
+  partitions?: number[];
 }
 
-export type BatchPipeline = Required<Omit<BatchPipelineOptions, 'aggregation' | 'processor' | 'processorOptions' | 'maxRecordsPerRun' | 'transactionTimeout'>> & {
+export type BatchPipeline = Required<Omit<BatchPipelineOptions, 'aggregation' | 'processor' | 'processorOptions' | 'maxRecordsPerRun' | 'transactionTimeout' | 'partitions'>> & {
+  partitions?: number[];
   aggregation: AggregationSpecInput;
   processor?: string;
   processorOptions?: unknown;
@@ -74,6 +77,7 @@ export function batchPipelineWithDefaults(options: BatchPipelineOptions): BatchP
     ...(options.transactionTimeout !== undefined && { transactionTimeout: options.transactionTimeout }),
     maxConcurrentPartitions: options.maxConcurrentPartitions ?? 64,
     workerLossTimeout: options.workerLossTimeout ?? '30s',
+    ...(options.partitions !== undefined && { partitions: options.partitions }),
   };
 }
 
@@ -90,6 +94,41 @@ export const batchStateKey = (p: { groupId: string; topic: string; partition: nu
 
 export interface PartitionInput extends BatchPipeline {
   partition: number;
+  /**
+   * A backfill's range [from, to] of the partition instead of the group's next range; the group
+   * is then the backfill's own (`backfillGroupId`), whose offset marks the range as landed.
+   */
+  fixedRange?: { from: string; to: string };
+  /** Written into every output record's `kto-backfill-id` header. */
+  backfillId?: string;
+}
+
+/** A backfill's own consumer group: its offsets, transactional ids and state keys never touch the live group's. */
+export const backfillGroupId = (pipeline: string, id: string): string => `kto-backfill.${pipeline}.${id}`;
+export const backfillWorkflowId = (pipeline: string, id: string): string => `kto-backfill-${pipeline}-${id}`;
+export const backfillPartitionWorkflowId = (pipeline: string, id: string, partition: number): string => `${backfillWorkflowId(pipeline, id)}-p${partition}`;
+
+/** A backfill: reprocess the input records between two times or offsets into the pipeline's output. */
+export interface BackfillInput {
+  pipeline: BatchPipelineOptions;
+  /** Names the backfill: the same id lands its range at most once. */
+  id: string;
+  /** An ISO time (first record with a timestamp at or after it) or an offset (inclusive), per partition. */
+  from: string;
+  /** An ISO time (last record with a timestamp before it) or an offset (exclusive), per partition. */
+  to: string;
+}
+
+/** A partition's backfill range [from, to]; empty when `from > to`. */
+export interface BackfillRange {
+  partition: number;
+  from: string;
+  to: string;
+}
+
+export interface BackfillReport extends BatchReport {
+  backfillId: string;
+  ranges: BackfillRange[];
 }
 
 export interface PinnedRange {
@@ -192,4 +231,5 @@ export const OUTPUT_HEADERS = {
   offsetTo: 'kto-offset-to',
   reason: 'kto-error-reason',
   sourceOffset: 'kto-source-offset',
+  backfillId: 'kto-backfill-id',
 } as const;

@@ -40,6 +40,19 @@ describe('record workflow histories for the replay tests', () => {
     await save(partitionWorkflowId(options.pipeline, 0), 'partition');
   });
 
+  record('backfill: an offset range of two partitions under its own group', async () => {
+    const pipeline = await createTestPipeline(env.kafka, 2);
+    await pipeline.produce(20);
+    const options = { ...pipeline.options, pipeline: `history-${randomUUID().slice(0, 8)}` };
+    const handle = await start('backfill', [{ pipeline: options, id: 'history', from: '2', to: '8' }]);
+    const report: BatchReport = await handle.result();
+    expect(report.partitionSummaries.map((s) => [s.status, s.records])).toEqual([
+      ['committed', 6],
+      ['committed', 6],
+    ]);
+    await save(handle.workflowId, 'backfill');
+  });
+
   record('sendEmailAlert: sent on the second attempt, and every attempt refused with the operator alerted', async () => {
     await sinkReset();
     await sinkFail(1, 451);
