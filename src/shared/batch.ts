@@ -48,14 +48,26 @@ export interface BatchPipelineOptions {
    * @default '30s'
    */
   workerLossTimeout?: Duration;
+  /**
+   * Who gets the alert email when a run fails or times out (one email per run).
+   * @default the worker's KTO_ALERT_EMAIL; no alert when that is unset too
+   */
+  onFailure?: OnFailure;
 }
 
-export type BatchPipeline = Required<Omit<BatchPipelineOptions, 'aggregation' | 'processor' | 'processorOptions' | 'maxRecordsPerRun' | 'transactionTimeout'>> & {
+/** What a failed or timed-out batch run does besides failing. */
+export interface OnFailure {
+  /** Recipients of the run's alert email. */
+  email: string[];
+}
+
+export type BatchPipeline = Required<Omit<BatchPipelineOptions, 'aggregation' | 'processor' | 'processorOptions' | 'maxRecordsPerRun' | 'transactionTimeout' | 'onFailure'>> & {
   aggregation: AggregationSpecInput;
   processor?: string;
   processorOptions?: unknown;
   maxRecordsPerRun?: number;
   transactionTimeout?: Duration;
+  onFailure?: OnFailure;
 };
 
 /** Fills every default of a batch pipeline in one place. */
@@ -74,6 +86,7 @@ export function batchPipelineWithDefaults(options: BatchPipelineOptions): BatchP
     ...(options.transactionTimeout !== undefined && { transactionTimeout: options.transactionTimeout }),
     maxConcurrentPartitions: options.maxConcurrentPartitions ?? 64,
     workerLossTimeout: options.workerLossTimeout ?? '30s',
+    ...(options.onFailure !== undefined && { onFailure: options.onFailure }),
   };
 }
 
