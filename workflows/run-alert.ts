@@ -62,7 +62,7 @@ export async function alertingOnFailure<T>(pipeline: BatchPipeline, work: (track
     outcome = 'timed-out';
     error = ApplicationFailure.create({
       type: 'RunTimedOut',
-      message: `the run did not finish within its ${Math.round(deadline!.timeoutMs / 1000)} s timeout; it stopped ${Math.round(deadline!.marginMs / 1000)} s before it to send its alert`,
+      message: `the run did not finish within its ${Math.round(deadline!.timeoutMs / 1000)} s timeout (it stopped itself ${Math.round(deadline!.marginMs / 1000)} s early to send its alert)`,
       nonRetryable: true,
     });
   } catch (err) {
