@@ -5,11 +5,12 @@ import { createEmailActivities, type EmailActivitiesOptions } from './email';
 import { createIngestSourceActivities, type IngestSourceActivityDeps } from './ingest-source';
 import { createKafkaActivities, type KafkaActivityDeps } from './kafka';
 import { createProjectActivities, type ProjectActivityDeps } from './project';
+import { createRunAlertActivities, type RunAlertActivityDeps } from './run-alert';
 
 export type ActivityDeps = KafkaActivityDeps &
   Pick<EmailActivitiesOptions, 'smtp' | 'logger'> &
   Pick<AggregateActivityDeps, 'processors' | 'schemaRegistry'> &
-  Pick<IngestSourceActivityDeps, 'sources'> & { project: ProjectActivityDeps };
+  Pick<IngestSourceActivityDeps, 'sources'> & { project: ProjectActivityDeps; alerts?: RunAlertActivityDeps };
 
 /**
  * Every kto activity, bound to real or fake dependencies (tests inject their own), in two sets:
@@ -20,11 +21,13 @@ export type ActivityDeps = KafkaActivityDeps &
 export function createActivities(deps: ActivityDeps) {
   const { aggregate } = createAggregateActivities(deps);
   const { produce, ...kafka } = createKafkaActivities(deps);
+  const email = createEmailActivities({ smtp: deps.smtp, logger: deps.logger });
   return {
     shared: withFailures({
       ...kafka,
       ...createCompleteBatchActivities(deps),
-      ...createEmailActivities({ smtp: deps.smtp, logger: deps.logger }),
+      ...email,
+      ...createRunAlertActivities({ ...deps.alerts, email, logger: deps.logger }),
       ...ingestSourceActivities(deps),
       ...createProjectActivities(deps.project),
     }),

@@ -23,6 +23,7 @@ import {
 } from '../src/shared/batch';
 import { KTO_PIPELINE, KTO_RECORDS, KTO_TOPIC } from '../src/shared/search-attributes';
 import { partition } from './partition';
+import { alertingOnFailure, type RunTracker } from './run-alert';
 
 const admin = proxyActivities<Activities>({
   startToCloseTimeout: '2m',
@@ -45,6 +46,12 @@ export const batchProgressQuery = defineQuery<BatchProgress>('batchProgress');
  * the run fails at the end naming them, and their ranges are picked up by the next run.
  */
 export async function batch(options: BatchPipelineOptions): Promise<BatchReport> {
+  // Runs started before failure alerts replay without the deadline timer and the alert.
+  if (!patched('kto-failure-alerts')) return runPartitions(options);
+  return alertingOnFailure(batchPipelineWithDefaults(options), (tracker) => runPartitions(options, tracker));
+}
+
+async function runPartitions(options: BatchPipelineOptions, tracker: RunTracker = { running: new Set(), failed: [] }): Promise<BatchReport> {
   const pipeline = batchPipelineWithDefaults(options);
   upsertSearchAttributes([
     { key: KTO_PIPELINE, value: pipeline.pipeline },
@@ -52,7 +59,7 @@ export async function batch(options: BatchPipelineOptions): Promise<BatchReport>
   ]);
   const { partitions, pending } = await admin.listPartitions(pipeline);
   const summaries: PartitionSummary[] = [];
-  const failures: { partition: number; message: string }[] = [];
+  const failures = tracker.failed;
   setHandler(batchProgressQuery, () => ({
     partitions: partitions.length,
     done: summaries.length,
@@ -65,12 +72,15 @@ export async function batch(options: BatchPipelineOptions): Promise<BatchReport>
   const lane = async (): Promise<void> => {
     while (next < pending.length) {
       const p = pending[next++];
+      tracker.running.add(p);
       try {
         summaries.push(
           await executeChild(partition, { workflowId: partitionWorkflowId(pipeline.pipeline, p), args: [{ ...pipeline, partition: p }] }),
         );
       } catch (err) {
         failures.push({ partition: p, message: rootMessage(err) });
+      } finally {
+        tracker.running.delete(p);
       }
     }
   };

@@ -46,6 +46,7 @@ export type PipelineDefinition = BatchPipelineDefinition | IngestDefinition;
  *   groupId: 'service-latency',
  *   processor: './processors/service-latency.ts',
  *   schedule: { cron: '@hourly' },
+ *   onFailure: { email: ['data-oncall@example.com'] }, // one alert per failed run; default: KTO_ALERT_EMAIL
  * });
  */
 export function defineBatchPipeline(definition: BatchPipelineInput): BatchPipelineDefinition {

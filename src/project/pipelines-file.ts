@@ -97,6 +97,19 @@ export const batchPipelineFields = z.strictObject({
   workerLossTimeout: duration('workerLossTimeout must be a duration such as "30s"').optional(),
   /** Run on a Temporal Schedule; without it the pipeline runs only through `kto batch run` (or after its upstreams). */
   schedule: scheduleSchema.optional(),
+  /** Who gets one alert email per failed or timed-out run. @default the worker's KTO_ALERT_EMAIL */
+  onFailure: z
+    .strictObject(
+      {
+        email: z
+          .array(z.email({ error: (issue) => `onFailure.email must list email addresses; "${String(issue.input)}" is not one` }), {
+            error: 'onFailure.email must be a list of email addresses, e.g. [ops@example.com]',
+          })
+          .min(1, 'onFailure.email must name at least one address (leave onFailure out to use KTO_ALERT_EMAIL)'),
+      },
+      { error: 'onFailure must be an object such as { email: [ops@example.com] }' },
+    )
+    .optional(),
 });
 
 export const batchPipelineSchema = batchPipelineFields.superRefine((p, ctx) => {

@@ -124,6 +124,14 @@ const configSchema = z
     }),
     topicPrefix: z.string().regex(/^[a-z0-9]+(?:[.-][a-z0-9]+)*$/, 'must be a reverse-DNS name of lowercase letters, digits, dots and dashes, e.g. com.example'),
     alertOperatorEmail: z.email({ error: 'must be an email address, e.g. ops@example.com (or unset it for no failure alerts)' }).optional(),
+    /** Who gets the alert of a failed batch run whose pipeline names no `onFailure.email`. */
+    alertEmail: z.string().transform((value, ctx) => {
+      const list = value.split(',').map((a) => a.trim()).filter(Boolean);
+      const bad = list.find((a) => !z.email().safeParse(a).success);
+      if (bad === undefined) return list;
+      ctx.addIssue({ code: 'custom', message: `"${bad}" is not an email address: list addresses separated by commas, e.g. ops@example.com,oncall@example.com (or unset it for no default alert recipients)` });
+      return z.NEVER;
+    }),
   })
   .superRefine((c, ctx) => {
     const k = c.kafka;
@@ -184,6 +192,7 @@ const SOURCES: Record<string, string> = {
   'dispatcher.ordered': 'KTO_DISPATCHER_ORDERED',
   'dispatcher.maxBytes': 'KTO_DISPATCHER_MAX_BYTES',
   alertOperatorEmail: 'KTO_ALERT_OPERATOR_EMAIL',
+  alertEmail: 'KTO_ALERT_EMAIL',
   topicPrefix: 'KTO_TOPIC_PREFIX',
 };
 
@@ -331,6 +340,7 @@ function withDefaults(env: Env) {
       maxBytes: env.KTO_DISPATCHER_MAX_BYTES ?? String(1024 * 1024),
     },
     alertOperatorEmail: env.KTO_ALERT_OPERATOR_EMAIL || undefined,
+    alertEmail: env.KTO_ALERT_EMAIL ?? '',
     // Reverse-DNS prefix of the complete-batch topics (README "Complete batches").
     topicPrefix: env.KTO_TOPIC_PREFIX ?? 'com.example',
   };

@@ -50,15 +50,27 @@ export interface BatchPipelineOptions {
   workerLossTimeout?: Duration;
   /** Only these input partitions take part in the run (`kto batch rerun --failed-only`). @default all */
   partitions?: number[];
+  /**
+   * Who gets the alert email when a run fails or times out (one email per run).
+   * @default the worker's KTO_ALERT_EMAIL; no alert when that is unset too
+   */
+  onFailure?: OnFailure;
 }
 
-export type BatchPipeline = Required<Omit<BatchPipelineOptions, 'aggregation' | 'processor' | 'processorOptions' | 'maxRecordsPerRun' | 'transactionTimeout' | 'partitions'>> & {
+/** What a failed or timed-out batch run does besides failing. */
+export interface OnFailure {
+  /** Recipients of the run's alert email. */
+  email: string[];
+}
+
+export type BatchPipeline = Required<Omit<BatchPipelineOptions, 'aggregation' | 'processor' | 'processorOptions' | 'maxRecordsPerRun' | 'transactionTimeout' | 'partitions' | 'onFailure'>> & {
   partitions?: number[];
   aggregation: AggregationSpecInput;
   processor?: string;
   processorOptions?: unknown;
   maxRecordsPerRun?: number;
   transactionTimeout?: Duration;
+  onFailure?: OnFailure;
 };
 
 /** Fills every default of a batch pipeline in one place. */
@@ -78,6 +90,7 @@ export function batchPipelineWithDefaults(options: BatchPipelineOptions): BatchP
     maxConcurrentPartitions: options.maxConcurrentPartitions ?? 64,
     workerLossTimeout: options.workerLossTimeout ?? '30s',
     ...(options.partitions !== undefined && { partitions: options.partitions }),
+    ...(options.onFailure !== undefined && { onFailure: options.onFailure }),
   };
 }
 

@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { Client } from '@temporalio/client';
 import {
   DefaultLogger,
   Runtime,
@@ -10,9 +11,11 @@ import {
   bundleWorkflowCode,
   type ActivityInterceptorsFactory,
   type LogLevel,
+  type NativeConnection,
   type WorkflowBundleWithSourceMap,
 } from '@temporalio/worker';
 import { createActivities } from '../../activities';
+import type { RunAlertActivityDeps } from '../../activities/run-alert';
 import { withFailures } from '../../activities/failures';
 import { redactConfig, type KtoConfig } from '../runtime/config';
 import { UserError } from '../runtime/errors';
@@ -27,6 +30,8 @@ import { createStepRunner } from '../steps/runner';
 import { createLagGauge } from './lag-gauge';
 import { createWorkerMetrics, telemetryInterceptor } from './telemetry';
 import { connectWorker } from '../temporal/connection';
+import { temporalUiUrl } from '../temporal/batch-run';
+import { failedRunsBefore } from '../temporal/run-history';
 
 
 export interface WorkerOptions {
@@ -100,6 +105,16 @@ function workflowsEntry(ktoWorkflows: string, projectWorkflows: string): string 
   return file;
 }
 
+/** Where a failed run's alert goes by default, how it counts the failed runs before it, and its link. */
+function runAlertDeps(config: KtoConfig, connection: NativeConnection): RunAlertActivityDeps {
+  const client = new Client({ connection, namespace: config.temporal.namespace });
+  return {
+    defaultRecipients: config.alertEmail,
+    failedRunsBefore: (pipeline, runId) => failedRunsBefore(client, pipeline, runId),
+    runUrl: (workflowId, runId) => `${temporalUiUrl(config, workflowId)}/${encodeURIComponent(runId)}`,
+  };
+}
+
 /** kto's shared activities with the project's beside them; a project activity may not take the name of any kto activity. */
 function withProjectActivities<A extends object>(shared: A, local: object, project: Record<string, ActivityFunction>): A {
   const taken = Object.keys(project).filter((name) => name in shared || name in local);
@@ -152,7 +167,8 @@ export async function runWorker({ config, logger, stopSignal, activityIntercepto
     const processors = Object.fromEntries(batch.flatMap((p) => (p.processor ? [[p.name, p.processor]] : [])));
     const sources = Object.fromEntries((project?.ingest ?? []).flatMap((p) => (p.source ? [[p.name, p.source]] : [])));
     const projectDeps = { batch, commands: project?.commands ?? [], taskQueue: config.temporal.taskQueue, operatorEmail: config.alertOperatorEmail };
-    const { shared, local } = createActivities({ kafka, steps, stagingDir, workerQueue, stateTopic: BATCH_STATE_TOPIC, smtp: config.smtp, logger, metrics: metrics.pipeline, processors, sources, schemaRegistry: config.schemaRegistry, project: projectDeps });
+    const alerts = runAlertDeps(config, connection);
+    const { shared, local } = createActivities({ kafka, steps, stagingDir, workerQueue, stateTopic: BATCH_STATE_TOPIC, smtp: config.smtp, logger, metrics: metrics.pipeline, processors, sources, schemaRegistry: config.schemaRegistry, project: projectDeps, alerts });
     const interceptors = { activity: [telemetryInterceptor(metrics, logger), ...activityInterceptors] };
     const common = { connection, namespace: config.temporal.namespace, interceptors };
     workers = await Promise.all([

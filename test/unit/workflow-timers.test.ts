@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { WorkflowFailedError, type Client } from '@temporalio/client';
-import { ApplicationFailure, TimeoutFailure } from '@temporalio/common';
+import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Activities } from '../../activities';
@@ -10,6 +10,7 @@ import { COMPLETE_BATCH_COMMAND, completeBatchCommand } from '../../src/complete
 import { batchOptionsOf, batchPipelineSchema } from '../../src/project/pipelines-file';
 import { batchWorkflowId, partitionWorkflowId } from '../../src/shared/batch';
 import type { ProcessBatchInput, ProcessBatchResult } from '../../src/shared/complete-batch';
+import type { RunAlertInput } from '../../src/shared/run-alert';
 import { desiredSchedule } from '../../src/temporal/schedules';
 import { bundleWorkflows } from '../../src/worker';
 import { createTimeSkippingEnv } from '../support/time-skipping';
@@ -120,12 +121,13 @@ describe('email alert retry', () => {
 });
 
 describe('schedule run timeout', () => {
-  test("a scheduled batch run stuck waiting for its downstream's run is timed out at the schedule's default timeout of 60 minutes", async () => {
-    const pipeline = batchPipelineSchema.parse({ name: 'nightly', topic: 'readings', outputTopic: 'daily', groupId: 'nightly', schedule: {} });
+  test("a scheduled batch run stuck waiting for its downstream's run stops 2 minutes before the schedule's default timeout of 60 minutes, alerts once and fails as RunTimedOut", async () => {
+    const pipeline = batchPipelineSchema.parse({ name: 'nightly', topic: 'readings', outputTopic: 'daily', groupId: 'nightly', schedule: {}, onFailure: { email: ['ops@example.com'] } });
     const downstream = { ...batchOptionsOf(pipeline), pipeline: 'nightly-report', groupId: 'nightly-report' };
     const range = { from: '0', to: '9', firstRun: true };
     const done = { durationMs: 1 };
     const upstreamsWaiting = new Set<string>();
+    const alerts: (RunAlertInput & { at: number })[] = [];
     const activities = {
       listPartitions: async () => ({ partitions: [0], pending: [0] }),
       // The worker-local steps run on the queue of the worker that consumed: this one.
@@ -139,6 +141,10 @@ describe('schedule run timeout', () => {
         upstreamsWaiting.add(upstream);
         return [downstream];
       },
+      sendRunAlert: async (alert: RunAlertInput) => {
+        alerts.push({ ...alert, at: await now() });
+        return { sent: true, recipients: alert.recipients ?? [], failedInARow: 1 };
+      },
     } as Partial<Activities>;
 
     const run = await withWorker(activities, async (client, taskQueue) => {
@@ -149,16 +155,60 @@ describe('schedule run timeout', () => {
       const handle = await client.workflow.start(action.workflowType, { ...action, workflowId: `${action.workflowId}-2026-01-02T00:00:00Z` });
       const error = await handle.result().catch((err: unknown) => err);
       expect(error).toBeInstanceOf(WorkflowFailedError);
-      expect((error as WorkflowFailedError).cause).toBeInstanceOf(TimeoutFailure);
+      expect((error as WorkflowFailedError).cause).toMatchObject({ type: 'RunTimedOut', message: expect.stringContaining('within its 3600 s timeout') });
       return handle.describe();
     });
-    expect(run.status.name).toBe('TIMED_OUT');
+    expect(run.status.name).toBe('FAILED');
     const ran = run.closeTime!.getTime() - run.startTime.getTime();
-    expect(ran).toBeGreaterThanOrEqual(60 * MINUTE);
-    expect(ran).toBeLessThan(60 * MINUTE + 1_000);
+    expect(ran).toBeGreaterThanOrEqual(58 * MINUTE);
+    expect(ran).toBeLessThan(58 * MINUTE + 1_000);
+    expect(alerts).toEqual([
+      expect.objectContaining({ pipeline: 'nightly', outcome: 'timed-out', recipients: ['ops@example.com'], failedPartitions: [], unfinishedPartitions: [], error: expect.stringContaining('did not finish within its 3600 s timeout') }),
+    ]);
+    expect(alerts[0].at - run.startTime.getTime()).toBeGreaterThanOrEqual(58 * MINUTE);
     expect([...upstreamsWaiting].sort()).toEqual(['nightly', 'nightly-report']);
-    // Its partition had committed before: what the run timeout cut short was only the wait.
+    // Its partition had committed before: what the run's deadline cut short was only the wait.
     expect((await env.client.workflow.getHandle(partitionWorkflowId('nightly', 0)).describe()).status.name).toBe('COMPLETED');
     await env.client.workflow.getHandle(batchWorkflowId('nightly-report')).terminate('test over');
+  });
+
+  test('a run with a failed partition stuck past its deadline alerts once, naming the partition, a quarter of its 6-minute run timeout early', async () => {
+    const pipeline = batchPipelineSchema.parse({ name: 'stuck', topic: 'in', outputTopic: 'out', groupId: 'stuck' });
+    const downstream = { ...batchOptionsOf(pipeline), pipeline: 'stuck-report', groupId: 'stuck-report' };
+    const range = { from: '0', to: '9', firstRun: true };
+    const done = { durationMs: 1 };
+    const alerts: RunAlertInput[] = [];
+    const activities = {
+      listPartitions: async () => ({ partitions: [0, 1], pending: [0, 1] }),
+      // Partition 0 commits; partition 1's range is gone. The run then waits on its downstream's run, which never ends.
+      consume: async (input: { partition: number }) => {
+        if (input.partition === 1) throw ApplicationFailure.create({ type: 'OffsetsOutOfRange', message: 'records 0..9 were deleted', nonRetryable: true });
+        return { ...range, records: 10, file: 'staged', workerQueue: Context.current().info.taskQueue, ...done };
+      },
+      commit: async () => done,
+      aggregate: async () => ({ groups: 1, accepted: 10, malformed: 0, outputFile: 'out', errorsFile: 'errors', ...done }),
+      produce: async () => ({ status: 'committed', outputRecords: 1, errorRecords: 0, ...done }),
+      downstreamPipelines: async () => [downstream],
+      sendRunAlert: async (alert: RunAlertInput) => {
+        alerts.push(alert);
+        return { sent: false, recipients: [], failedInARow: 1 };
+      },
+    } as unknown as Partial<Activities>;
+    const run = await withWorker(activities, async (client, taskQueue) => {
+      await client.workflow.start('batch', { workflowId: batchWorkflowId('stuck-report'), taskQueue, args: [downstream] });
+      const handle = await client.workflow.start('batch', { workflowId: batchWorkflowId('stuck'), taskQueue, args: [batchOptionsOf(pipeline)], workflowRunTimeout: '6m' });
+      const error = await handle.result().catch((err: unknown) => err);
+      expect((error as WorkflowFailedError).cause).toMatchObject({ type: 'RunTimedOut' });
+      return handle.describe();
+    });
+    const ran = run.closeTime!.getTime() - run.startTime.getTime();
+    // Under 8 minutes the margin is a quarter of the timeout: 1.5 minutes before 6.
+    expect(ran).toBeGreaterThanOrEqual(4.5 * MINUTE);
+    expect(ran).toBeLessThan(4.5 * MINUTE + 1_000);
+    expect(alerts).toHaveLength(1);
+    expect(alerts[0]).toMatchObject({ pipeline: 'stuck', outcome: 'timed-out', failedPartitions: [{ partition: 1, message: 'records 0..9 were deleted' }] });
+    // Without onFailure the worker's KTO_ALERT_EMAIL applies.
+    expect(alerts[0].recipients).toBeUndefined();
+    await env.client.workflow.getHandle(batchWorkflowId('stuck-report')).terminate('test over');
   });
 });
