@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { registerBatchCommands } from './batch';
 import { registerCompleteBatchCommands } from './complete-batch';
+import { registerConsoleCommand } from './console';
 import { registerCommandCommands } from './command';
 import { registerDemoCommand } from './demo';
 import { registerDevCommands } from './dev';
@@ -29,6 +30,7 @@ Examples:
   kto ingest run random-users                   poll the HTTP source for one window
   kto complete-batch publish b.jsonl --name sensors.voltage.v1 --event-id 20201201-eod
   kto runs list --pipeline voltage-daily        runs by search attribute; kto runs show <id> for the steps
+  kto console                                   status and a graph per run at http://127.0.0.1:8090/
 `;
 
 const program = new Command('kto')
@@ -50,5 +52,6 @@ registerDispatcherCommand(program);
 registerIngestCommands(program);
 registerCommandCommands(program);
 registerRunsCommands(program);
+registerConsoleCommand(program);
 
 program.parseAsync(process.argv).catch(reportFailure);
