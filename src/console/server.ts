@@ -97,7 +97,11 @@ export function createConsoleServer(options: ConsoleServerOptions) {
     async close(): Promise<void> {
       const s = server;
       server = undefined;
-      if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
+      if (!s) return;
+      const closed = new Promise<void>((resolve) => s.close(() => resolve()));
+      // A browser keeps its connections open between pages; the console stops without waiting for it to drop them.
+      s.closeAllConnections();
+      await closed;
     },
   };
 }

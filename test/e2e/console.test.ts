@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,7 +10,7 @@ import type { BatchPipelineConfig } from '../../src/project/pipelines-file';
 import { batchWorkflowId, partitionWorkflowId } from '../../src/shared/batch';
 import { temporalUiUrl } from '../../src/temporal/batch-run';
 import { createTestPipeline, startBatch } from '../support/batch-harness';
-import { uniqueTopic } from '../support/helpers';
+import { uniqueTopic, waitFor } from '../support/helpers';
 import { useTestEnv } from '../support/test-env';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -151,3 +152,25 @@ test('a run that does not exist is a 404 page that says where to find run ids, a
   expect(html).not.toContain('<b>no-such-run');
   expect(html).toContain('kto runs list');
 });
+
+test('kto console serves the run page on 127.0.0.1 from the CLI and stops on SIGTERM', async () => {
+  // An empty folder: no project of its own.
+  const cwd = await mkdtemp(path.join(os.tmpdir(), 'kto-console-'));
+  const child = spawn(process.execPath, [path.join(ROOT, 'bin/kto.js'), 'console', '--port', '0'], { cwd, env: { ...process.env, KTO_LOG_LEVEL: 'warn' } });
+  let stdout = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  try {
+    const url = await waitFor(() => /kto console on (http:\/\/127\.0\.0\.1:\d+\/)/.exec(stdout)?.[1], { timeoutMs: 30_000, description: 'kto console to print its address' });
+    const run = await fetch(`${url}runs/${encodeURIComponent(batchWorkflowId(pipelineName))}`, { signal: AbortSignal.timeout(20_000) });
+    expect(run.status).toBe(200);
+    expect((await run.text()).match(/<g class="node"/g)).toHaveLength(1 + PARTITIONS * 5);
+  } finally {
+    child.kill('SIGTERM');
+  }
+  const killed = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  const code = await exited;
+  clearTimeout(killed);
+  expect(code).toBe(0);
+  await rm(cwd, { recursive: true, force: true });
+}, 90_000);
