@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { registerBatchCommands } from './batch';
 import { registerBackfillCommands } from './batch-backfill';
 import { registerCompleteBatchCommands } from './complete-batch';
+import { registerConsoleCommand } from './console';
 import { registerCommandCommands } from './command';
 import { registerDemoCommand } from './demo';
 import { registerDevCommands } from './dev';
@@ -35,6 +36,7 @@ Examples:
   kto complete-batch publish b.jsonl --name sensors.voltage.v1 --event-id 20201201-eod
   kto runs list --pipeline voltage-daily        runs by search attribute; kto runs show <id> for the steps
   kto status voltage-daily --watch              lag per partition, last and next run, health; --json for scripts
+  kto console                                   status and a graph per run at http://127.0.0.1:8090/
 `;
 
 const program = new Command('kto')
@@ -58,5 +60,6 @@ registerIngestCommands(program);
 registerCommandCommands(program);
 registerRunsCommands(program);
 registerStatusCommand(program);
+registerConsoleCommand(program);
 
 program.parseAsync(process.argv).catch(reportFailure);
