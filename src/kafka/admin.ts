@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { backoffDelay } from '../runtime/backoff';
-import { KtoError } from '../runtime/errors';
+import { errorChain, KtoError } from '../runtime/errors';
 import type { Admin, Kafka } from 'kafkajs';
 import { lazilyConnected } from './client';
 import { createStableOffsetReader, type CommittedPosition } from './offset-fetch';
@@ -224,6 +224,6 @@ export class TopicNotReadyError extends KtoError {
 }
 
 function translateMissingTopic(err: unknown, topic: string): unknown {
-  const type = (err as { type?: string }).type;
-  return type === 'UNKNOWN_TOPIC_OR_PARTITION' ? new TopicNotFoundError(topic) : err;
+  for (const e of errorChain(err)) if (e.type === 'UNKNOWN_TOPIC_OR_PARTITION') return new TopicNotFoundError(topic);
+  return err;
 }

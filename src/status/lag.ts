@@ -40,7 +40,11 @@ export function lagOf(committed: bigint | null, low: bigint, high: bigint): numb
 
 /** The group's lag on `topic`, per partition in partition order. Throws TopicNotFoundError for a missing topic. */
 export async function readGroupLag(admin: Pick<KafkaAdmin, 'watermarks' | 'committedOffsets'>, groupId: string, topic: string): Promise<GroupLag> {
-  const [watermarks, committed] = await Promise.all([admin.watermarks(topic), admin.committedOffsets(groupId, topic)]);
+  // One after the other, the committed offsets first (as kafka-consumer-groups reads them): they
+  // fail at once for a missing topic, where a watermark read in parallel would go on retrying
+  // after the caller gave up and closed the admin.
+  const committed = await admin.committedOffsets(groupId, topic);
+  const watermarks = await admin.watermarks(topic);
   const partitions = watermarks.map((w) => {
     const offset = committed.get(w.partition) ?? null;
     return { partition: w.partition, committed: offset === null ? null : num(offset), low: num(w.low), high: num(w.high), lag: lagOf(offset, w.low, w.high) };

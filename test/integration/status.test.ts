@@ -9,7 +9,7 @@ import { batchWorkflowId, type BatchReport } from '../../src/shared/batch';
 import type { StatusReport } from '../../src/status/collect';
 import { runWorker } from '../../src/worker';
 import { createTestPipeline, startBatch, type TestPipeline } from '../support/batch-harness';
-import { waitFor } from '../support/helpers';
+import { uniqueTopic, waitFor } from '../support/helpers';
 import { runKto } from '../support/run-cli';
 import { testWorkflowBundle, useTestEnv } from '../support/test-env';
 
@@ -118,6 +118,15 @@ test('the table names the pipeline, its health and every partition; an unknown p
   expect(unknown.stderr).toContain('no pipeline named "no-such-pipeline"');
   expect(unknown.stderr).toContain(configured.name);
   expect(unknown.stderr).toContain('dispatcher');
+});
+
+test('a dispatcher whose commands topic does not exist is reported as such, and the command exits at once', async () => {
+  const topic = uniqueTopic('no-commands');
+  // Before the lag read waited for its offset read, a watermark read of the missing topic went on
+  // retrying past the admin's close and kept the process alive.
+  const result = await runKto(['status', 'dispatcher'], { ...cliEnv, KTO_DISPATCHER_TOPIC: topic }, 20_000);
+  expect(result).toMatchObject({ code: 0, stderr: '' });
+  expect(result.stdout).toContain(`topic ${topic} does not exist`);
 });
 
 test("the worker's kto_consumer_lag_records reports the same lag per partition", async () => {
