@@ -15,15 +15,21 @@ import { testWorkflowBundle } from './test-env';
  * `after:<activity>` parks every such activity at that point (still heartbeating, like a live
  * worker), writes `<KTO_TEST_HOLD_DIR>/held` and waits for a `release` file. The test then
  * kills, freezes or releases the process, or breaks something around it. When the held
- * activity ends, `done` says how. Two more points: `commit:produce` parks the produce step
+ * activity ends, `done` says how (only the attempt that held: a stale retry the process picks up
+ * after a freeze writes nothing). Two more points: `commit:produce` parks the produce step
  * inside its transaction, after the output was sent and before EndTxn; `send:produce` parks it
  * after its first produce request, with more to send.
  */
 const [phase, activityType] = (process.env.KTO_TEST_HOLD ?? ':').split(':');
 const dir = process.env.KTO_TEST_HOLD_DIR ?? '.';
 
+/** The activity attempt that parked, so that only its end is reported. */
+let heldAttempt: string | undefined;
+const attemptOf = (info: Context['info']): string => `${info.workflowExecution?.workflowId}/${info.activityId}/${info.attempt}`;
+
 async function hold(where: string): Promise<void> {
   const context = Context.current();
+  heldAttempt = attemptOf(context.info);
   writeFileSync(path.join(dir, 'held'), JSON.stringify({ where, pid: process.pid, activityId: context.info.activityId }));
   while (!existsSync(path.join(dir, 'release'))) {
     context.heartbeat({ held: where });
@@ -33,16 +39,17 @@ async function hold(where: string): Promise<void> {
 
 class HoldInterceptor implements ActivityInboundCallsInterceptor {
   async execute(input: ActivityExecuteInput, next: Next<ActivityInboundCallsInterceptor, 'execute'>): Promise<unknown> {
-    const type = Context.current().info.activityType;
-    const target = type === activityType;
-    if (phase === 'before' && target) await hold(`before:${type}`);
+    const info = Context.current().info;
+    const target = info.activityType === activityType;
+    const held = (): boolean => heldAttempt === attemptOf(info);
+    if (phase === 'before' && target) await hold(`before:${activityType}`);
     try {
       const result = await next(input);
-      if (phase === 'after' && target) await hold(`after:${type}`);
-      if (target) writeFileSync(path.join(dir, 'done'), 'completed');
+      if (phase === 'after' && target) await hold(`after:${activityType}`);
+      if (held()) writeFileSync(path.join(dir, 'done'), 'completed');
       return result;
     } catch (err) {
-      if (target) writeFileSync(path.join(dir, 'done'), `failed: ${(err as Error).message}`);
+      if (held()) writeFileSync(path.join(dir, 'done'), `failed: ${(err as Error).message}`);
       throw err;
     }
   }
