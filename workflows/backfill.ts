@@ -1,4 +1,4 @@
-import { ApplicationFailure, executeChild, proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
+import { executeChild, proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import {
   backfillGroupId,
@@ -9,7 +9,7 @@ import {
   type PartitionSummary,
 } from '../src/shared/batch';
 import { KTO_PIPELINE, KTO_TOPIC } from '../src/shared/search-attributes';
-import { nothingNew, rootMessage } from './batch';
+import { nothingNew, partitionsFailed, reportOf, rootMessage } from './batch';
 import { partition } from './partition';
 
 const admin = proxyActivities<Activities>({
@@ -51,30 +51,9 @@ export async function backfill(input: BackfillInput): Promise<BackfillReport> {
     }
   };
   await Promise.all(Array.from({ length: Math.min(pipeline.maxConcurrentPartitions, pending.length) }, lane));
-  if (failures.length > 0) {
-    throw ApplicationFailure.create({
-      type: 'PartitionsFailed',
-      message: `${failures.length} of ${ranges.length} partitions failed: ${failures.map((f) => `p${f.partition}: ${f.message}`).join('; ')}`,
-      details: [failures],
-    });
-  }
-  summaries.sort((a, b) => a.partition - b.partition);
-  const sum = (pick: (s: PartitionSummary) => number) => summaries.reduce((n, s) => n + pick(s), 0);
+  if (failures.length > 0) throw partitionsFailed(failures, ranges.length);
   return {
-    pipeline: pipeline.pipeline,
-    topic: pipeline.topic,
-    outputTopic: pipeline.outputTopic,
-    partitions: ranges.length,
-    recordsIn: sum((s) => s.records),
-    recordsOut: sum((s) => s.outputRecords),
-    malformed: sum((s) => s.malformed),
-    stepMs: {
-      consume: sum((s) => s.durationsMs.consume),
-      commit: sum((s) => s.durationsMs.commit),
-      aggregate: sum((s) => s.durationsMs.aggregate),
-      produce: sum((s) => s.durationsMs.produce),
-    },
-    partitionSummaries: summaries,
+    ...reportOf(pipeline, ranges.length, summaries),
     backfillId: input.id,
     ranges,
   };

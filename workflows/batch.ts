@@ -17,6 +17,7 @@ import {
   batchPipelineWithDefaults,
   batchWorkflowId,
   partitionWorkflowId,
+  type BatchPipeline,
   type BatchPipelineOptions,
   type BatchReport,
   type PartitionSummary,
@@ -88,24 +89,32 @@ async function runPartitions(options: BatchPipelineOptions, tracker: RunTracker 
 
   // New output is new output even when other partitions failed: the downstreams run over it.
   if (summaries.some((s) => s.status === 'committed') && patched('kto-after-upstreams')) await startDownstreams(pipeline.pipeline);
-  if (failures.length > 0) {
-    throw ApplicationFailure.create({
-      type: 'PartitionsFailed',
-      message: `${failures.length} of ${partitions.length} partitions failed: ${failures.map((f) => `p${f.partition}: ${f.message}`).join('; ')}`,
-      details: [failures],
-    });
-  }
+  if (failures.length > 0) throw partitionsFailed(failures, partitions.length);
   const idle = partitions.filter((p) => !pending.includes(p));
-  summaries.push(...idle.map((p) => nothingNew(p)));
-  summaries.sort((a, b) => a.partition - b.partition);
-  const sum = (pick: (s: PartitionSummary) => number) => summaries.reduce((n, s) => n + pick(s), 0);
-  upsertSearchAttributes([{ key: KTO_RECORDS, value: sum((s) => s.records) }]);
-  upsertMemo({ recordsIn: sum((s) => s.records), recordsOut: sum((s) => s.outputRecords), malformed: sum((s) => s.malformed) });
+  const report = reportOf(pipeline, partitions.length, [...summaries, ...idle.map((p) => nothingNew(p))]);
+  upsertSearchAttributes([{ key: KTO_RECORDS, value: report.recordsIn }]);
+  upsertMemo({ recordsIn: report.recordsIn, recordsOut: report.recordsOut, malformed: report.malformed });
+  return report;
+}
+
+/** The failure of a run in which some partitions failed; its details list them (`kto batch rerun --failed-only` reads them). */
+export function partitionsFailed(failures: { partition: number; message: string }[], partitions: number): ApplicationFailure {
+  return ApplicationFailure.create({
+    type: 'PartitionsFailed',
+    message: `${failures.length} of ${partitions} partitions failed: ${failures.map((f) => `p${f.partition}: ${f.message}`).join('; ')}`,
+    details: [failures],
+  });
+}
+
+/** A run's report: its partitions' summaries in partition order and their sums. */
+export function reportOf(pipeline: BatchPipeline, partitions: number, summaries: PartitionSummary[]): BatchReport {
+  const sorted = [...summaries].sort((a, b) => a.partition - b.partition);
+  const sum = (pick: (s: PartitionSummary) => number) => sorted.reduce((n, s) => n + pick(s), 0);
   return {
     pipeline: pipeline.pipeline,
     topic: pipeline.topic,
     outputTopic: pipeline.outputTopic,
-    partitions: partitions.length,
+    partitions,
     recordsIn: sum((s) => s.records),
     recordsOut: sum((s) => s.outputRecords),
     malformed: sum((s) => s.malformed),
@@ -115,7 +124,7 @@ async function runPartitions(options: BatchPipelineOptions, tracker: RunTracker 
       aggregate: sum((s) => s.durationsMs.aggregate),
       produce: sum((s) => s.durationsMs.produce),
     },
-    partitionSummaries: summaries,
+    partitionSummaries: sorted,
   };
 }
 
