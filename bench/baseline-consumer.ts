@@ -6,18 +6,23 @@ export interface BaselineResult {
   wallMs: number;
   /** From `connect()` to the first batch: the share of `wallMs` spent joining the group. */
   firstBatchMs: number;
+  /** With `parse`: the sum of the values' voltage, so the parse cannot be optimized away. */
+  voltageSum?: number;
 }
 
 /**
- * The raw speed of reading the topic with kafkajs and doing nothing: a fresh group from the
- * beginning, read_committed (kto's isolation level), `eachBatch` only counting. kto cannot be
- * faster than this on the same client library, so it is the yardstick for kto's overhead.
+ * The raw speed of reading the topic with kafkajs: a fresh group from the beginning,
+ * read_committed (kto's isolation level), `eachBatch` only counting. kto cannot be faster than
+ * this on the same client library, so it is the yardstick for kto's overhead. With `parse`,
+ * each value is also JSON-parsed and its `voltage` summed: the least work kto's aggregation
+ * does per record, a second bound for a reader of the results.
  */
-export async function consumeBaseline(kafka: KafkaIo, options: { topic: string; groupId: string; expected: number }): Promise<BaselineResult> {
+export async function consumeBaseline(kafka: KafkaIo, options: { topic: string; groupId: string; expected: number; parse?: boolean }): Promise<BaselineResult> {
   const consumer = kafka.client.consumer({ groupId: options.groupId, readUncommitted: false });
   const started = performance.now();
   let firstBatchMs = 0;
   let records = 0;
+  let sum = 0;
   let resolveDone!: () => void;
   let rejectDone!: (err: unknown) => void;
   const done = new Promise<void>((resolve, reject) => {
@@ -33,11 +38,21 @@ export async function consumeBaseline(kafka: KafkaIo, options: { topic: string; 
       eachBatch: async ({ batch }) => {
         if (records === 0) firstBatchMs = performance.now() - started;
         records += batch.messages.length;
+        if (options.parse) {
+          for (const m of batch.messages) {
+            try {
+              const voltage = (JSON.parse(m.value?.toString() ?? 'null') as { voltage?: unknown } | null)?.voltage;
+              if (typeof voltage === 'number') sum += voltage;
+            } catch {
+              // The sample's malformed records count like any other.
+            }
+          }
+        }
         if (records >= options.expected) resolveDone();
       },
     });
     await done;
-    return { records, wallMs: performance.now() - started, firstBatchMs };
+    return { records, wallMs: performance.now() - started, firstBatchMs, ...(options.parse && { voltageSum: sum }) };
   } finally {
     await consumer.disconnect();
     await kafka.admin.deleteGroup(options.groupId);
