@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { listen } from '../runtime/listen';
 import type { Logger } from '../runtime/logger';
 import { collectStatus, type StatusDeps } from '../status/collect';
 import { listRuns, showRun, type RunDetails } from '../temporal/runs';
@@ -86,11 +86,7 @@ export function createConsoleServer(options: ConsoleServerOptions) {
     async start(): Promise<number> {
       const s = createServer(handler);
       server = s;
-      await new Promise<void>((resolve, reject) => {
-        s.once('error', reject);
-        s.listen(options.port, host, () => resolve());
-      });
-      const port = (s.address() as AddressInfo).port;
+      const port = await listen(s, options.port, host);
       log.info({ host, port }, 'serving the console');
       return port;
     },

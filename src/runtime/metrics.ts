@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import { listen } from './listen';
 import type { Logger } from './logger';
 
 export interface MetricsServerOptions {
@@ -55,15 +55,11 @@ export function createMetricsServer(options: MetricsServerOptions) {
     async start(): Promise<number> {
       const s = createServer(handler);
       server = s;
-      await new Promise<void>((resolve, reject) => {
-        s.once('error', reject);
-        s.listen(options.port, host, () => resolve());
-      }).catch((err: NodeJS.ErrnoException) => {
+      const port = await listen(s, options.port, host).catch((err: NodeJS.ErrnoException) => {
         throw new Error(
           `Cannot serve /metrics on ${host}:${options.port} (${err.code ?? err.message}). Fix: free the port or choose another with KTO_METRICS_PORT (0 turns metrics off), or an address of this machine with KTO_METRICS_HOST.`,
         );
       });
-      const port = (s.address() as AddressInfo).port;
       log.info({ host, port }, 'serving /metrics and /healthz');
       return port;
     },
