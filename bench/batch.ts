@@ -56,7 +56,7 @@ function pipelineOf(topic: string, label = 'kto'): BatchPipelineOptions {
 }
 
 /** Starts the batch workflow and waits for its report: the wall time a user of `kto batch run` sees. */
-async function runBatch(ctx: BenchContext, taskQueue: string, options: BatchPipelineOptions): Promise<TimedRun> {
+export async function runBatch(ctx: BenchContext, taskQueue: string, options: BatchPipelineOptions): Promise<TimedRun> {
   const pipeline = batchPipelineWithDefaults(options).pipeline;
   const started = performance.now();
   const handle = await ctx.temporal.workflow.start<typeof batch>('batch', {
@@ -69,7 +69,7 @@ async function runBatch(ctx: BenchContext, taskQueue: string, options: BatchPipe
   return { wallMs: performance.now() - started, report };
 }
 
-async function withWorker<T>(ctx: BenchContext, label: string, fn: (worker: BenchWorker, taskQueue: string) => Promise<T>): Promise<T> {
+export async function withWorker<T>(ctx: BenchContext, label: string, fn: (worker: BenchWorker, taskQueue: string) => Promise<T>): Promise<T> {
   const taskQueue = name(label);
   const worker = await startWorker({ env: ctx.env, taskQueue, dir: path.join(ctx.dir, 'workers', label) });
   ctx.progress(`worker ${label} started (pid ${worker.pid}, peak RSS at start ${formatMiB(worker.peakRss())})`);

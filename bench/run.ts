@@ -6,6 +6,7 @@ import { createLogger } from '../src/runtime/logger';
 import { connectClient } from '../src/temporal/connection';
 import { batchPart } from './batch';
 import { dispatcherPart } from './dispatcher';
+import { partitionsPart } from './partitions';
 import type { BenchContext, BenchPart, BenchRow } from './part';
 import { benchEnvironment, markdownEnvironment, markdownTable, writePartResults } from './report';
 import { startBenchStack, type BenchStack } from './stack';
@@ -15,7 +16,7 @@ import { stopAllWorkers } from './worker-process';
  * `npm run bench [-- <part>...]`: starts a private stack, runs the named benchmark parts (all
  * when none is named) against it, writes `bench/results/<part>.{json,md}` and prints the table.
  */
-const PARTS: BenchPart[] = [batchPart, dispatcherPart];
+const PARTS: BenchPart[] = [batchPart, partitionsPart, dispatcherPart];
 
 const progress = (line: string) => void process.stdout.write(`  ${line}\n`);
 

@@ -1,0 +1,100 @@
+import { temporal } from '@temporalio/proto';
+import { randomBytes } from 'node:crypto';
+import { produceVoltageSample } from '../src/demo/voltage';
+import { batchPipelineWithDefaults, batchWorkflowId, type BatchPipelineOptions } from '../src/shared/batch';
+import { runBatch, withWorker } from './batch';
+import type { BenchContext, BenchPart, BenchRow } from './part';
+import { formatInt, formatSeconds, round } from './report';
+
+/**
+ * One batch run over 1,024 partitions on the bench stack, end to end with a real worker: wall
+ * time, the parent workflow's history (events, bytes, child starts, largest event), and a first
+ * run of a topic whose upper half of partitions is empty (how many children it starts).
+ */
+
+const PARTITIONS = 1_024;
+const PER_PARTITION = 200;
+const SEED = 2006;
+
+const TARGETS = {
+  maxWallMs: 45_000,
+};
+
+const runId = randomBytes(3).toString('hex');
+const name = (what: string) => `bench.${what}.${runId}`;
+
+async function produceInput(ctx: BenchContext, topic: string, filled: number) {
+  await ctx.kafka.admin.ensureTopics([
+    { topic, partitions: PARTITIONS },
+    { topic: `${topic}.out`, partitions: PARTITIONS },
+  ]);
+  const started = performance.now();
+  // Record i goes to partition i % filled: partitions from `filled` on stay empty.
+  await produceVoltageSample(ctx.kafka, { topic, records: filled * PER_PARTITION, partitions: filled, seed: SEED });
+  ctx.progress(`produced ${formatInt(filled * PER_PARTITION)} records to ${filled} of ${PARTITIONS} partitions of ${topic} in ${formatSeconds(performance.now() - started)}`);
+}
+
+const pipelineOf = (topic: string): BatchPipelineOptions => ({ topic, outputTopic: `${topic}.out`, groupId: `${topic}.kto` });
+
+/** The parent's history: its size as Temporal stores it, child starts, and its largest event (the result, usually). */
+async function historyOf(ctx: BenchContext, options: BatchPipelineOptions) {
+  const history = await ctx.temporal.workflow.getHandle(batchWorkflowId(batchPipelineWithDefaults(options).pipeline)).fetchHistory();
+  const events = history.events ?? [];
+  const sizes = events.map((e) => temporal.api.history.v1.HistoryEvent.encode(e).finish().length);
+  const largest = Math.max(...sizes);
+  return {
+    events: events.length,
+    bytes: temporal.api.history.v1.History.encode(history).finish().length,
+    childStarts: events.filter((e) => e.startChildWorkflowExecutionInitiatedEventAttributes).length,
+    largestEventBytes: largest,
+    largestEventType: String(temporal.api.enums.v1.EventType[events[sizes.indexOf(largest)]?.eventType ?? 0]),
+  };
+}
+
+async function run(ctx: BenchContext) {
+  const full = name('p1024');
+  const half = name('p1024-half');
+  await produceInput(ctx, full, PARTITIONS);
+  await produceInput(ctx, half, PARTITIONS / 2);
+  return withWorker(ctx, 'partitions', async (_worker, taskQueue) => {
+    const timed = await runBatch(ctx, taskQueue, pipelineOf(full));
+    ctx.progress(`kto over ${PARTITIONS} partitions: ${formatSeconds(timed.wallMs)}, ${formatInt(timed.report.recordsIn)} records`);
+    const fullHistory = await historyOf(ctx, pipelineOf(full));
+    const halfRun = await runBatch(ctx, taskQueue, pipelineOf(half));
+    const halfHistory = await historyOf(ctx, pipelineOf(half));
+    ctx.progress(`first run with ${PARTITIONS / 2} empty partitions: ${halfHistory.childStarts} children in ${formatSeconds(halfRun.wallMs)}`);
+    return { timed, fullHistory, halfRun, halfHistory };
+  });
+}
+
+function summarize(m: Awaited<ReturnType<typeof run>>) {
+  const kib = (bytes: number) => `${formatInt(bytes / 1024)} KiB`;
+  const rows: BenchRow[] = [
+    { metric: `Input: ${PARTITIONS} partitions × ${PER_PARTITION} voltage records`, measured: `${formatInt(m.timed.report.recordsIn)} records read` },
+    { metric: `kto batch over ${PARTITIONS} partitions, end to end`, measured: formatSeconds(m.timed.wallMs), target: `< ${TARGETS.maxWallMs / 1000} s`, pass: m.timed.wallMs < TARGETS.maxWallMs },
+    { metric: 'Parent workflow history: events / size', measured: `${formatInt(m.fullHistory.events)} events / ${kib(m.fullHistory.bytes)}` },
+    { metric: 'Parent workflow history: largest event', measured: `${kib(m.fullHistory.largestEventBytes)} (${m.fullHistory.largestEventType})` },
+    {
+      metric: `First run of a topic with ${PARTITIONS / 2} of ${PARTITIONS} partitions empty: children started`,
+      measured: `${formatInt(m.halfHistory.childStarts)} (${formatSeconds(m.halfRun.wallMs)})`,
+      target: `${PARTITIONS / 2} (none for an empty partition)`,
+      pass: m.halfHistory.childStarts === PARTITIONS / 2,
+    },
+  ];
+  const measurements = {
+    targets: TARGETS,
+    input: { partitions: PARTITIONS, recordsPerPartition: PER_PARTITION, seed: SEED },
+    full: { wallMs: round(m.timed.wallMs), recordsIn: m.timed.report.recordsIn, recordsOut: m.timed.report.recordsOut, stepMs: m.timed.report.stepMs, history: m.fullHistory },
+    halfEmptyFirstRun: { wallMs: round(m.halfRun.wallMs), recordsIn: m.halfRun.report.recordsIn, history: m.halfHistory },
+  };
+  return { rows, measurements };
+}
+
+export const partitionsPart: BenchPart = {
+  name: 'partitions',
+  description:
+    `One batch run over a ${formatInt(PARTITIONS)}-partition topic with ${PER_PARTITION} records in each, end to end on the bench stack with one \`kto worker\` process ` +
+    '(children 64 at a time, the default): wall time and the parent workflow\'s history as Temporal stores it. Then the first run of a second topic ' +
+    `whose partitions ${PARTITIONS / 2}–${PARTITIONS - 1} are empty: how many partition children it starts.`,
+  run: async (ctx) => summarize(await run(ctx)),
+};
