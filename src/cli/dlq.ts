@@ -8,7 +8,7 @@ import { UserError } from '../runtime/errors';
 import { createValueDecoder, toJsonText } from '../runtime/value-decoder';
 import { action, cliContext, withKafka } from './context';
 import { newTable, shortTime } from './format';
-import { keyText, partitionFlag } from './topics-tail';
+import { isoTimeMs, keyText, partitionFlag } from './topics-tail';
 
 interface FilterFlags {
   reason?: string;
@@ -21,7 +21,7 @@ interface FilterFlags {
 
 function timeFlag(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
-  const ms = /^\d{4}-\d{2}-\d{2}/.test(value) ? Date.parse(value) : NaN;
+  const ms = isoTimeMs(value);
   if (Number.isNaN(ms)) throw new UserError(`${flag} "${value}" is not an ISO time.`, `e.g. ${flag} 2026-12-04T09:00:00Z`);
   return ms;
 }

@@ -18,11 +18,14 @@ export function keyText(key: Buffer | null): string | null {
   }
 }
 
+/** Milliseconds of a flag's ISO time (it starts with a date, `2026-12-04…`), or NaN. */
+export const isoTimeMs = (text: string): number => (/^\d{4}-\d{2}-\d{2}/.test(text) ? Date.parse(text) : NaN);
+
 /** `--from`: earliest, latest, an offset, or an ISO time (offsets for times). */
 export function parseFrom(text: string): ScanStart {
   if (text === 'earliest' || text === 'latest') return text;
   if (/^\d+$/.test(text)) return { offset: BigInt(text) };
-  const ms = /^\d{4}-\d{2}-\d{2}/.test(text) ? Date.parse(text) : NaN;
+  const ms = isoTimeMs(text);
   if (Number.isNaN(ms)) throw new UserError(`--from "${text}" is neither earliest, latest, an offset nor an ISO time.`, 'e.g. --from earliest, --from 1200 or --from 2026-12-04T09:00:00Z');
   return { timestampMs: ms };
 }
