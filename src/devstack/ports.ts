@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { UserError } from '../runtime/errors';
 
@@ -57,24 +58,59 @@ export function isPortOpen(port: number, host = HOST, timeoutMs = 500): Promise<
 }
 
 /**
- * Ports the OS reports free right now, all distinct. Each is held open until all are chosen so
- * the OS cannot hand out the same one twice; another process may still grab one before use.
+ * The range the OS draws outgoing connections' local ports from (Linux; elsewhere none is known).
+ * A port chosen inside it can be taken by any outgoing connection before its service binds it,
+ * e.g. by one Kafka node connecting to another while the schema registry is still starting.
+ */
+function ephemeralRange(): [number, number] | undefined {
+  try {
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    return Number.isInteger(low) && Number.isInteger(high) ? [low, high] : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Stack ports are drawn at random from here: below the ephemeral range, above the well-known services. */
+const PICK_LOW = 15_000;
+
+function pickRange(): [number, number] | undefined {
+  const ephemeral = ephemeralRange();
+  // Keep room for a run of consecutive ports (a 3-node cluster's listeners) below the ephemeral range.
+  if (ephemeral && ephemeral[0] - 64 - PICK_LOW >= 2_000) return [PICK_LOW, ephemeral[0] - 64];
+  return undefined;
+}
+
+/** Binds `port` (0: any the OS picks) exclusively; undefined when another program holds it. */
+function hold(port: number, host: string): Promise<net.Server | undefined> {
+  const server = net.createServer();
+  return new Promise((resolve) => {
+    server.once('error', () => resolve(undefined));
+    server.listen({ port, host, exclusive: true }, () => resolve(server));
+  });
+}
+
+/**
+ * Ports free right now, all distinct, drawn outside the OS's ephemeral range where it is known
+ * (so no outgoing connection takes one before its service binds it). Each is held open until
+ * all are chosen; another program may still bind one before use.
  * `avoid` skips ports chosen earlier but not yet bound (a stack's other listeners).
  */
 export async function findFreePorts(count: number, host = HOST, avoid: Iterable<number> = []): Promise<number[]> {
   const servers: net.Server[] = [];
   const avoided = new Set(avoid);
+  const range = pickRange();
   try {
     const ports: number[] = [];
-    while (ports.length < count) {
-      const server = net.createServer();
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen({ port: 0, host, exclusive: true }, resolve);
-      });
+    for (let tries = 0; ports.length < count; tries++) {
+      if (tries > 1_000) throw new Error(`found no ${count} free ports on ${host} in 1,000 tries`);
+      const candidate = range ? range[0] + Math.floor(Math.random() * (range[1] - range[0])) : 0;
+      if (avoided.has(candidate)) continue;
+      const server = await hold(candidate, host);
+      if (!server) continue;
       servers.push(server);
       const { port } = server.address() as net.AddressInfo;
-      if (!avoided.has(port)) ports.push(port);
+      if (!avoided.has(port) && !ports.includes(port)) ports.push(port);
     }
     return ports;
   } finally {

@@ -1,5 +1,5 @@
 import { pbkdf2Sync } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -264,6 +264,18 @@ describe('ports', () => {
   it('hands out distinct free ports', async () => {
     const ports = await findFreePorts(6);
     expect(new Set(ports).size).toBe(6);
+  });
+
+  // An outgoing connection (one Kafka node dialing another) may take any port of the ephemeral
+  // range before the service that was given it binds it; stack ports stay below that range.
+  const ephemeral = existsSync('/proc/sys/net/ipv4/ip_local_port_range')
+    ? readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number)
+    : undefined;
+  (ephemeral ? it : it.skip)('draws stack ports from below the ephemeral port range', async () => {
+    const ports = await findFreeStackPorts({ kafkaBrokers: 3 });
+    const all = [...Object.values(ports), ...kafkaNodes(ports, 3).flatMap((n) => [n.port, n.controllerPort, n.saslPort])];
+    for (const port of all) expect(port).toBeLessThan(ephemeral![0]);
+    for (const port of await findFreePorts(20)) expect(port).toBeLessThan(ephemeral![0]);
   });
 });
 
