@@ -4,6 +4,7 @@ import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Client } from '@temporalio/client';
+import type { Duration } from '@temporalio/common';
 import {
   DefaultLogger,
   Runtime,
@@ -45,6 +46,11 @@ export interface WorkerOptions {
   workflowBundle?: { code: string };
   /** The project's workflows, activities, processors and sources (kto.config.ts, kto.pipelines.yaml). @default kto's own only */
   project?: Pick<LoadedPipelines, 'batch' | 'commands' | 'workflowsPath' | 'activities'> & Partial<Pick<LoadedPipelines, 'ingest'>>;
+  /**
+   * How long a workflow task waits for the worker that has the run cached before any worker
+   * takes it. A worker killed with -9 holds its runs back this long. @default Temporal's 10s
+   */
+  stickyQueueScheduleToStartTimeout?: Duration;
 }
 
 const TEMPORAL_LEVELS: Record<string, LogLevel> = { trace: 'TRACE', debug: 'DEBUG', info: 'INFO', warn: 'WARN', error: 'ERROR', fatal: 'ERROR' };
@@ -128,7 +134,7 @@ function withProjectActivities<A extends object>(shared: A, local: object, proje
  * task queue, and the worker-local activities on a queue only this process polls, where the
  * steps that need its local staging files run (Temporal's worker-specific task queue pattern).
  */
-export async function runWorker({ config, logger, stopSignal, activityInterceptors = [], workflowBundle, project }: WorkerOptions): Promise<void> {
+export async function runWorker({ config, logger, stopSignal, activityInterceptors = [], workflowBundle, project, stickyQueueScheduleToStartTimeout }: WorkerOptions): Promise<void> {
   installRuntime(logger, config.logLevel);
   const workerId = `${os.hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
   const workerQueue = `${config.temporal.taskQueue}@${workerId}`;
@@ -177,6 +183,7 @@ export async function runWorker({ config, logger, stopSignal, activityIntercepto
         taskQueue: config.temporal.taskQueue,
         activities: withProjectActivities(shared, local, project?.activities ?? {}),
         workflowBundle: workflowBundle ?? (await bundleWorkflows(project?.workflowsPath)),
+        ...(stickyQueueScheduleToStartTimeout !== undefined && { stickyQueueScheduleToStartTimeout }),
       }),
       Worker.create({ ...common, taskQueue: workerQueue, activities: local }),
     ]);

@@ -102,4 +102,6 @@ void runWorker({
   workflowBundle: testWorkflowBundle(),
   // With KTO_CONFIG set, the project's processors too, as `kto worker` in its folder.
   project: process.env.KTO_CONFIG ? loadPipelines() : undefined,
+  // A test kills workers with -9: the survivor takes the dead worker's cached runs after 1 s, not 10.
+  stickyQueueScheduleToStartTimeout: '1s',
 });
