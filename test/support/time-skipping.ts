@@ -59,7 +59,8 @@ async function installTestServer(): Promise<string> {
       throw new Error(`Maven finished, but ${dir}/lib holds no temporal-test-server jar; see ${installLog}`);
     }
     // The SDK gives the server 5 s to listen: a JVM that skips the optimizing compiler starts fastest.
-    const java = [JSON.stringify(requireTool('java')), '-XX:TieredStopAtLevel=1', '-XX:+UseSerialGC', '-cp', JSON.stringify(`${dir}/lib/*`)].join(' ');
+    // The jars are found next to the launcher, so a cache folder moved or restored elsewhere still works.
+    const java = [JSON.stringify(requireTool('java')), '-XX:TieredStopAtLevel=1', '-XX:+UseSerialGC', '-cp', '"$(dirname "$0")/lib/*"'].join(' ');
     writeFileSync(launcher, `#!/bin/sh\nexec ${java} io.temporal.testserver.TestServer "$@"\n`);
     chmodSync(launcher, 0o755);
     writeFileSync(stamp, `${TEST_SERVER_VERSION}\n`);
