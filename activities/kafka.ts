@@ -1,7 +1,7 @@
 import { Context } from '@temporalio/activity';
 import { msToNumber } from '@temporalio/common/lib/time';
 import { isKtoError, KtoError } from '../src/runtime/errors';
-import { TopicNotFoundError, type KafkaIo, type OutboundRecord } from '../src/kafka';
+import type { KafkaIo, OutboundRecord } from '../src/kafka';
 import {
   batchStateKey,
   type BackfillRange,
@@ -11,12 +11,14 @@ import {
   type ConsumeInput,
   type ConsumeResult,
   type PartitionInput,
+  type PartitionListing,
   type PinnedRange,
   type ProduceInput,
   type ProduceResult,
   type RecordMark,
+  type ResumePoint,
 } from '../src/shared/batch';
-import { batchStateRecord, batchStateTopicSpec, offsetsAllowedBy, readBatchStates, resumeOffsetOf } from '../src/steps/batch-state';
+import { batchStateRecord, batchStateTopicSpec, offsetsAllowedBy, readBatchStates, resumePointOf } from '../src/steps/batch-state';
 import { decodeOutputMeta, rangeStagingPath, readStaging, removeStaging } from '../src/steps/staging';
 import type { StepRunner } from '../src/steps/runner';
 import { NO_PIPELINE_METRICS, type PipelineMetrics } from '../src/worker/telemetry';
@@ -40,20 +42,33 @@ export function createKafkaActivities({ kafka, stagingDir, workerQueue, stateTop
 
   return {
     /**
-     * Lists the input partitions, checks the output topic can take each one's output, and
-     * names the partitions with something to do, so an empty run starts no child at all.
+     * Lists the input partitions, checks the output topic can take each one's output, and names
+     * the partitions with something to do, so a child starts only where there is: a partition
+     * with records past its group offset (or, without one, past its state record's resume point
+     * or, on a first run from `earliest`, any record). A first run from `latest` records where it
+     * starts, so it always gets a child.
      */
-    async listPartitions(pipeline: BatchPipeline): Promise<{ partitions: number[]; pending: number[] }> {
+    async listPartitions(pipeline: BatchPipeline): Promise<PartitionListing> {
       const partitions = selectedPartitions(pipeline.topic, await prepareTopics(kafka, pipeline, stateTopic), pipeline.partitions);
-      const { committed, watermarks } = await checkedProgress(kafka, pipeline, stateTopic);
-      // A partition without a committed offset always gets a child: it must record where it starts.
-      const pending = watermarks
-        .filter((w) => {
-          const offset = committed.get(w.partition) ?? null;
-          return partitions.includes(w.partition) && (offset === null || offset < w.high);
-        })
-        .map((w) => w.partition);
-      return { partitions, pending };
+      const { committed, watermarks, states } = await checkedProgress(kafka, pipeline, stateTopic);
+      const pending: number[] = [];
+      const resume: Record<number, ResumePoint | null> = {};
+      for (const w of watermarks) {
+        if (!partitions.includes(w.partition)) continue;
+        const offset = committed.get(w.partition) ?? null;
+        if (offset !== null) {
+          if (offset < w.high) pending.push(w.partition);
+          continue;
+        }
+        const state = states.get(batchStateKey({ ...pipeline, partition: w.partition }));
+        const point = state ? resumePointOf(state) : null;
+        // A resume point anywhere but the end needs the child: to read on, or to fail naming the fix.
+        const work = point ? BigInt(point.offset) !== w.high : pipeline.startFrom === 'latest' || w.low < w.high;
+        if (!work) continue;
+        pending.push(w.partition);
+        resume[w.partition] = point;
+      }
+      return { partitions, pending, resume };
     },
 
     /**
@@ -280,20 +295,18 @@ async function requirePartitions(kafka: KafkaIo, pipeline: BatchPipeline, needed
  * offsets expired), kto's state record; without that too, `startFrom`.
  */
 async function pinRange(kafka: KafkaIo, input: ConsumeInput, stateTopic: string): Promise<{ range: PinnedRange; expect?: RecordMark }> {
-  const [committed, watermarks] = await Promise.all([
-    kafka.admin.committedPositions(input.groupId, input.topic),
-    kafka.admin.watermarks(input.topic),
+  const [position, mark] = await Promise.all([
+    kafka.admin.committedPosition(input.groupId, input.topic, input.partition),
+    kafka.admin.watermark(input.topic, input.partition),
   ]);
-  const mark = watermarks.find((w) => w.partition === input.partition);
-  if (!mark) throw new TopicNotFoundError(`${input.topic}[${input.partition}]`);
-  const position = committed.get(input.partition);
-  const offset = position?.offset ?? null;
+  const offset = position.offset;
   let from = offset;
-  let expect = lastRecordOf(position?.metadata ?? null);
+  let expect = lastRecordOf(position.metadata);
   if (from === null) {
-    const state = (await readBatchStates(kafka, stateTopic)).get(batchStateKey(input));
-    from = state ? resumeOffsetOf(state) : input.startFrom === 'earliest' ? mark.low : mark.high;
-    expect = state?.status === 'committed' ? state.last : undefined;
+    // The run's listing read the state records already; a child started otherwise reads them.
+    const point = input.resume !== undefined ? input.resume : await stateResumePoint(kafka, input, stateTopic);
+    from = point ? BigInt(point.offset) : input.startFrom === 'earliest' ? mark.low : mark.high;
+    expect = point?.last;
   }
   if (from > mark.high) {
     throw new KtoError(
@@ -316,6 +329,11 @@ async function pinRange(kafka: KafkaIo, input: ConsumeInput, stateTopic: string)
   };
 }
 
+async function stateResumePoint(kafka: KafkaIo, input: PartitionInput, stateTopic: string): Promise<ResumePoint | null> {
+  const state = (await readBatchStates(kafka, stateTopic)).get(batchStateKey(input));
+  return state ? resumePointOf(state) : null;
+}
+
 const minBigInt = (a: bigint, b: bigint): bigint => (a < b ? a : b);
 const maxBigInt = (a: bigint, b: bigint): bigint => (a > b ? a : b);
 
@@ -332,8 +350,8 @@ function lastRecordOf(metadata: string | null): RecordMark | undefined {
 
 /** Fails when retention deleted records of the range from `from` on: reading on would skip them silently. */
 async function requireUndeleted(kafka: KafkaIo, input: PartitionInput, from: bigint): Promise<void> {
-  const mark = (await kafka.admin.watermarks(input.topic)).find((w) => w.partition === input.partition);
-  if (mark && mark.low > from) {
+  const mark = await kafka.admin.watermark(input.topic, input.partition);
+  if (mark.low > from) {
     throw new KtoError(
       `partition ${input.partition} of "${input.topic}": records ${from}..${mark.low - 1n} of the pinned range were deleted (retention or deleteRecords) before they were processed. ` +
         `Fix: raise the topic's retention.ms, and accept the loss with ${resetFix(input, 'earliest')}, then re-run.`,
@@ -373,7 +391,7 @@ async function checkedProgress(kafka: KafkaIo, pipeline: BatchPipeline, stateTop
         );
       }
     }
-    if (problems.length === 0) return { committed, watermarks };
+    if (problems.length === 0) return { committed, watermarks, states };
     if (attempt >= 2) {
       throw new KtoError(`pipeline "${pipeline.pipeline}" cannot run over "${pipeline.topic}" with group "${pipeline.groupId}": ${problems.join('; ')}.`, { type: 'GroupOffsetMismatch' });
     }

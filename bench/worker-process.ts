@@ -41,7 +41,9 @@ export async function startWorker(options: StartWorkerOptions): Promise<BenchWor
   mkdirSync(options.dir, { recursive: true });
   const logFile = path.join(options.dir, 'worker.log');
   const log = createWriteStream(logFile, { flags: 'a' });
-  const child = spawn(process.execPath, [KTO_BIN, 'worker'], {
+  // KTO_BENCH_CPU_PROF=<dir>: the worker writes a V8 CPU profile per thread there when it stops.
+  const profile = process.env.KTO_BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.KTO_BENCH_CPU_PROF)}`] : [];
+  const child = spawn(process.execPath, [...profile, KTO_BIN, 'worker'], {
     cwd: ROOT,
     env: { ...options.env, KTO_TEMPORAL_TASK_QUEUE: options.taskQueue, KTO_LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -17,6 +17,7 @@ import {
   batchPipelineWithDefaults,
   batchWorkflowId,
   partitionWorkflowId,
+  REPORTED_PARTITIONS,
   type BatchPipeline,
   type BatchPipelineOptions,
   type BatchReport,
@@ -58,7 +59,7 @@ async function runPartitions(options: BatchPipelineOptions, tracker: RunTracker 
     { key: KTO_PIPELINE, value: pipeline.pipeline },
     { key: KTO_TOPIC, value: pipeline.topic },
   ]);
-  const { partitions, pending } = await admin.listPartitions(pipeline);
+  const { partitions, pending, resume = {} } = await admin.listPartitions(pipeline);
   const summaries: PartitionSummary[] = [];
   const failures = tracker.failed;
   setHandler(batchProgressQuery, () => ({
@@ -76,7 +77,10 @@ async function runPartitions(options: BatchPipelineOptions, tracker: RunTracker 
       tracker.running.add(p);
       try {
         summaries.push(
-          await executeChild(partition, { workflowId: partitionWorkflowId(pipeline.pipeline, p), args: [{ ...pipeline, partition: p }] }),
+          await executeChild(partition, {
+            workflowId: partitionWorkflowId(pipeline.pipeline, p),
+            args: [{ ...pipeline, partition: p, ...(resume[p] !== undefined && { resume: resume[p] }) }],
+          }),
         );
       } catch (err) {
         failures.push({ partition: p, message: rootMessage(err) });
@@ -106,9 +110,11 @@ export function partitionsFailed(failures: { partition: number; message: string 
   });
 }
 
-/** A run's report: its partitions' summaries in partition order and their sums. */
+/** A run's report: the sums over its partitions' summaries and up to REPORTED_PARTITIONS of them, in partition order. */
 export function reportOf(pipeline: BatchPipeline, partitions: number, summaries: PartitionSummary[]): BatchReport {
-  const sorted = [...summaries].sort((a, b) => a.partition - b.partition);
+  const byPartition = (a: PartitionSummary, b: PartitionSummary) => a.partition - b.partition;
+  const sorted = [...summaries].sort(byPartition);
+  const listed = [...sorted.filter((s) => s.status !== 'nothing-new'), ...sorted.filter((s) => s.status === 'nothing-new')].slice(0, REPORTED_PARTITIONS).sort(byPartition);
   const sum = (pick: (s: PartitionSummary) => number) => sorted.reduce((n, s) => n + pick(s), 0);
   return {
     pipeline: pipeline.pipeline,
@@ -124,7 +130,8 @@ export function reportOf(pipeline: BatchPipeline, partitions: number, summaries:
       aggregate: sum((s) => s.durationsMs.aggregate),
       produce: sum((s) => s.durationsMs.produce),
     },
-    partitionSummaries: sorted,
+    partitionSummaries: listed,
+    ...(listed.length < sorted.length && { partitionsNotListed: sorted.length - listed.length }),
   };
 }
 

@@ -71,6 +71,9 @@ export function formatBatchReport(report: BatchReport): string {
   return [
     `pipeline ${report.pipeline}: ${report.topic} → ${report.outputTopic}, ${report.partitions} partitions`,
     table.toString(),
+    ...(report.partitionsNotListed
+      ? [`${n(report.partitionsNotListed)} more partitions are counted in the total but not listed; each one's summary is the result of its child workflow kto-batch-${report.pipeline}-p<partition>`]
+      : []),
     `step time summed over partitions: ${steps}`,
   ].join('\n');
 }

@@ -44,14 +44,6 @@ export function createKafkaAdmin(kafka: Kafka) {
     return topics[0].partitions.map((p) => p.partitionId).sort((x, y) => x - y);
   }
 
-  /**
-   * The group's committed offset per partition with the metadata string it was committed with,
-   * once no transaction holds a commit of them pending (see offset-fetch.ts).
-   */
-  async function committedPositions(groupId: string, topic: string): Promise<Map<number, CommittedPosition>> {
-    return offsets.read(groupId, topic, await partitions(topic));
-  }
-
   return {
     /** Every topic with its partition count, sorted by name; internal topics (`__*`) left out. */
     async topics(): Promise<TopicSummary[]> {
@@ -74,6 +66,14 @@ export function createKafkaAdmin(kafka: Kafka) {
         .sort((x, y) => x.partition - y.partition);
     },
 
+    /** The watermarks of one partition, read from its leader alone. */
+    async watermark(topic: string, partition: number): Promise<PartitionWatermarks> {
+      const { low, high } = await offsets.watermark(topic, partition).catch((err: unknown) => {
+        throw translateMissingTopic(err, topic);
+      });
+      return { partition, low, high };
+    },
+
     /** Per partition, the first offset whose timestamp is at or after `timestampMs` (the high watermark where none is). */
     async offsetsForTime(topic: string, timestampMs: number): Promise<Map<number, bigint>> {
       const a = await connected();
@@ -85,11 +85,17 @@ export function createKafkaAdmin(kafka: Kafka) {
 
     /** The group's committed offset per partition; `null` where the group has none (never committed, or expired). */
     async committedOffsets(groupId: string, topic: string): Promise<Map<number, bigint | null>> {
-      const positions = await committedPositions(groupId, topic);
+      const positions = await offsets.read(groupId, topic, await partitions(topic));
       return new Map([...positions].map(([p, { offset }]) => [p, offset]));
     },
 
-    committedPositions,
+    /**
+     * The group's committed offset of one partition with the metadata string it was committed
+     * with, once no transaction holds a commit of it pending (see offset-fetch.ts).
+     */
+    async committedPosition(groupId: string, topic: string, partition: number): Promise<CommittedPosition> {
+      return (await offsets.read(groupId, topic, [partition])).get(partition) ?? { offset: null, metadata: null };
+    },
 
     /**
      * Creates the topics that do not exist yet and waits until their leaders serve every

@@ -129,7 +129,12 @@ interface InternalCluster {
   connect(): Promise<void>;
   disconnect(): Promise<void>;
   refreshMetadata(): Promise<void>;
+  refreshMetadataIfNecessary(): Promise<void>;
+  addTargetTopic(topic: string): Promise<void>;
   findGroupCoordinator(options: { groupId: string }): Promise<InternalBroker>;
+  fetchTopicsOffset(
+    topics: { topic: string; fromBeginning: boolean; partitions: { partition: number }[] }[],
+  ): Promise<{ topic: string; partitions: { partition: number; offset: string }[] }[]>;
 }
 
 /** kafkajs builds every client on a cluster made by this private factory; a stable read needs one too. */
@@ -185,6 +190,34 @@ export function createStableOffsetReader(kafka: Kafka) {
           );
         }
         await sleep(backoffDelay(attempt, { initialMs: 50, maxMs: 2_000 }));
+      }
+    },
+
+    /**
+     * The low and high watermark of one partition (the high one as a read_committed consumer
+     * sees it). kafkajs' admin reads every partition of the topic for each call, and a run over
+     * a topic of 1,024 partitions makes thousands of these reads.
+     */
+    async watermark(topic: string, partition: number): Promise<{ low: bigint; high: bigint }> {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const c = await connected();
+          await c.addTargetTopic(topic);
+          await c.refreshMetadataIfNecessary();
+          const offsetAt = async (fromBeginning: boolean): Promise<bigint> => {
+            const answer = await c.fetchTopicsOffset([{ topic, fromBeginning, partitions: [{ partition }] }]);
+            const found = answer.find((t) => t.topic === topic)?.partitions.find((p) => p.partition === partition);
+            if (!found) throw new KtoError(`topic "${topic}" has no partition ${partition}.`, { type: 'UnknownPartition' });
+            return BigInt(found.offset);
+          };
+          const [low, high] = await Promise.all([offsetAt(true), offsetAt(false)]);
+          return { low, high };
+        } catch (err) {
+          // Leaders move and metadata lags: kafkajs marks those errors retriable.
+          if (attempt >= 5 || !(err as { retriable?: boolean }).retriable) throw err;
+          await (await connected()).refreshMetadata().catch(() => undefined);
+          await sleep(backoffDelay(attempt, { initialMs: 100, maxMs: 2_000 }));
+        }
       }
     },
 

@@ -25,7 +25,7 @@ export interface RangeCommitOptions {
   firstRun: boolean;
   /** Output of the range, streamed into the transaction. */
   records: () => AsyncIterable<OutboundRecord>;
-  /** Stored with the committed offset (Kafka's offset metadata), read back by `committedPositions`. */
+  /** Stored with the committed offset (Kafka's offset metadata), read back by `committedPosition`. */
   offsetMetadata?: string;
   /** How long the broker keeps the transaction open before aborting it. @default 120_000 */
   transactionTimeoutMs?: number;

@@ -114,6 +114,26 @@ export interface PartitionInput extends BatchPipeline {
   fixedRange?: { from: string; to: string };
   /** Written into every output record's `kto-backfill-id` header. */
   backfillId?: string;
+  /**
+   * Where the partition goes on if its group has no offset, as the run's listing read it from
+   * kto's state record (null: no record), so the child does not read the state topic again.
+   * Absent: the child reads it.
+   */
+  resume?: ResumePoint | null;
+}
+
+/** A partition's next offset from kto's state record, with the last record before it when known. */
+export interface ResumePoint {
+  offset: string;
+  last?: RecordMark;
+}
+
+/** What a run's listing found: the partitions, those with something to do, and where each of those without a group offset goes on. */
+export interface PartitionListing {
+  partitions: number[];
+  pending: number[];
+  /** Pending partitions whose group has no offset, by partition: their state record's resume point, or null. */
+  resume?: Record<number, ResumePoint | null>;
 }
 
 /** A backfill's own consumer group: its offsets, transactional ids and state keys never touch the live group's. */
@@ -232,8 +252,17 @@ export interface BatchReport {
   malformed: number;
   /** Sum over partitions of each step's duration. */
   stepMs: { consume: number; commit: number; aggregate: number; produce: number };
+  /**
+   * At most {@link REPORTED_PARTITIONS} partitions, in partition order, those that read records
+   * first: the result stays small however many partitions the topic has. Every partition's
+   * summary is also the result of its own child workflow (`kto-batch-<pipeline>-p<n>`).
+   */
   partitionSummaries: PartitionSummary[];
+  /** Partitions left out of `partitionSummaries`. */
+  partitionsNotListed?: number;
 }
+
+export const REPORTED_PARTITIONS = 64;
 
 /** Output record headers: pipeline, source partition and input offset range, for checkers. */
 export const OUTPUT_HEADERS = {

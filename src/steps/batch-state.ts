@@ -1,6 +1,6 @@
 import { KtoError } from '../runtime/errors';
 import { TopicNotFoundError, type KafkaIo, type OutboundRecord, type TopicSpec } from '../kafka';
-import { batchStateKey, transactionalId, type BatchPipeline, type RecordMark } from '../shared/batch';
+import { batchStateKey, transactionalId, type BatchPipeline, type RecordMark, type ResumePoint } from '../shared/batch';
 
 /**
  * kto's own record of each batch partition's progress, beside the group offset: a compacted
@@ -58,9 +58,13 @@ export function offsetsAllowedBy(state: BatchState): bigint[] {
   return state.status === 'pinned' ? [BigInt(state.from), BigInt(state.to) + 1n] : [BigInt(state.next)];
 }
 
-/** Where a partition goes on when its group offset is gone: the pinned range again, or the next offset. */
-export function resumeOffsetOf(state: BatchState): bigint {
-  return state.status === 'pinned' ? BigInt(state.from) : BigInt(state.next);
+/**
+ * Where a partition goes on when its group offset is gone: the pinned range again, or the next
+ * offset with the last record before it (checked by the next read).
+ */
+export function resumePointOf(state: BatchState): ResumePoint {
+  if (state.status === 'pinned') return { offset: state.from };
+  return { offset: state.next, ...(state.status === 'committed' && state.last && { last: state.last }) };
 }
 
 export type ResetTarget = 'earliest' | 'latest' | bigint;

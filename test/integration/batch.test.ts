@@ -3,7 +3,7 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import type { BatchReport } from '../../src/shared/batch';
 import { bundleWorkflows } from '../../src/worker';
-import { createTestPipeline, expectExactlyOnce, startBatch } from '../support/batch-harness';
+import { createTestPipeline, expectExactlyOnce, startBatch, voltageRecords } from '../support/batch-harness';
 import { readTopic } from '../support/kafka-check';
 import { waitFor } from '../support/helpers';
 import { testWorkflowBundle, useTestEnv } from '../support/test-env';
@@ -35,6 +35,27 @@ describe('batch pipeline on the real stack', () => {
     await pipeline.produce(900);
     const third = await (await startBatch(env.client, env.config, pipeline.options, `run3-${randomUUID()}`)).result();
     expect(third.recordsIn).toBe(900);
+    await expectExactlyOnce(env.config, env.kafka, pipeline.options);
+  });
+
+  test('a first run starts no child for an empty partition; the next run reads that partition from its first record', async () => {
+    const pipeline = await createTestPipeline(env.kafka, 3);
+    const { topic } = pipeline.options;
+    await env.kafka.produce(voltageRecords(topic, 2, 400)); // partitions 0 and 1 only
+    const handle = await startBatch(env.client, env.config, pipeline.options, `sparse-${randomUUID()}`);
+    const first: BatchReport = await handle.result();
+    expect(first.partitionSummaries.map((s) => [s.partition, s.status])).toEqual([
+      [0, 'committed'],
+      [1, 'committed'],
+      [2, 'nothing-new'],
+    ]);
+    const events = (await handle.fetchHistory()).events ?? [];
+    const started = events.flatMap((e) => e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId ?? []);
+    expect(started.sort()).toEqual([0, 1].map((p) => `kto-batch-${first.pipeline}-p${p}`));
+
+    await env.kafka.produce(voltageRecords(topic, 1, 150).map((r) => ({ ...r, partition: 2 })));
+    const second: BatchReport = await (await startBatch(env.client, env.config, pipeline.options, `sparse-2-${randomUUID()}`)).result();
+    expect(second.partitionSummaries.filter((s) => s.status === 'committed').map((s) => [s.partition, s.from, s.to])).toEqual([[2, '0', '149']]);
     await expectExactlyOnce(env.config, env.kafka, pipeline.options);
   });
 
