@@ -95,7 +95,9 @@ export function createStepRunner({ kafka, kafkaConfig, logLevel, threads: size, 
 
   const spawn = (): StepThread => {
     const data: StepThreadData = { kafkaConfig, logLevel };
-    const worker = new Worker(ENTRY.file, { execArgv: ENTRY.execArgv, workerData: data, resourceLimits: { maxOldGenerationSizeMb: heapMb } });
+    // A worker started with --cpu-prof (KTO_BENCH_CPU_PROF) profiles its step threads too.
+    const execArgv = [...ENTRY.execArgv, ...process.execArgv.filter((arg) => arg.startsWith('--cpu-prof'))];
+    const worker = new Worker(ENTRY.file, { execArgv, workerData: data, resourceLimits: { maxOldGenerationSizeMb: heapMb } });
     const thread: StepThread = { worker, running: undefined };
     const fail = (err: unknown) => {
       const at = threads.indexOf(thread);
