@@ -20,7 +20,6 @@ const SMALL = 100_000;
 const EMPTY_RUNS = 3;
 /** Rounds of (count-only baseline, parsing baseline, kto over 1M records), interleaved. */
 const ROUNDS = 3;
-const SEED = 2006;
 
 const TARGETS = {
   /** kto's end-to-end throughput over the count-only consumer's of the same round, median of the rounds. */
@@ -36,22 +35,31 @@ interface TimedRun {
 }
 
 const runId = randomBytes(3).toString('hex');
-const name = (what: string) => `bench.${what}.${runId}`;
+/** Names of this bench run's topics, groups and queues: fresh per run, so runs never share state. */
+export const benchName = (what: string) => `bench.${what}.${runId}`;
 
-async function produceInput(ctx: BenchContext, topic: string, records: number) {
+/** The seed of the voltage records every batch part reads. */
+export const SEED = 2006;
+
+/**
+ * Creates `topic` and its output topic with `partitions` each, and produces `records` seed
+ * voltage records into the first `filled` partitions (record i to partition i % filled).
+ */
+export async function produceInput(ctx: BenchContext, topic: string, { partitions, records, filled = partitions }: { partitions: number; records: number; filled?: number }) {
   await ctx.kafka.admin.ensureTopics([
-    { topic, partitions: PARTITIONS },
-    { topic: `${topic}.out`, partitions: PARTITIONS },
+    { topic, partitions },
+    { topic: `${topic}.out`, partitions },
   ]);
   const started = performance.now();
-  const produced = await produceVoltageSample(ctx.kafka, { topic, records, partitions: PARTITIONS, seed: SEED });
+  const produced = await produceVoltageSample(ctx.kafka, { topic, records, partitions: filled, seed: SEED });
   const ms = performance.now() - started;
-  ctx.progress(`produced ${formatInt(records)} records to ${topic} in ${formatSeconds(ms)} (${formatInt(records / (ms / 1000))} records/s)`);
+  const into = filled === partitions ? `${formatInt(partitions)}` : `${formatInt(filled)} of ${formatInt(partitions)}`;
+  ctx.progress(`produced ${formatInt(records)} records to ${into} partitions of ${topic} in ${formatSeconds(ms)} (${formatInt(records / (ms / 1000))} records/s)`);
   return { ...produced, ms };
 }
 
 /** A pipeline over `topic` with a group of its own per `label`, so every round reads the whole topic. */
-function pipelineOf(topic: string, label = 'kto'): BatchPipelineOptions {
+export function pipelineOf(topic: string, label = 'kto'): BatchPipelineOptions {
   return { topic, outputTopic: `${topic}.out`, groupId: `${topic}.${label}` };
 }
 
@@ -70,7 +78,7 @@ export async function runBatch(ctx: BenchContext, taskQueue: string, options: Ba
 }
 
 export async function withWorker<T>(ctx: BenchContext, label: string, fn: (worker: BenchWorker, taskQueue: string) => Promise<T>): Promise<T> {
-  const taskQueue = name(label);
+  const taskQueue = benchName(label);
   const worker = await startWorker({ env: ctx.env, taskQueue, dir: path.join(ctx.dir, 'workers', label) });
   ctx.progress(`worker ${label} started (pid ${worker.pid}, peak RSS at start ${formatMiB(worker.peakRss())})`);
   try {
@@ -95,13 +103,13 @@ interface Round {
 }
 
 async function run(ctx: BenchContext) {
-  const big = name('voltage-1m');
-  const small = name('voltage-100k');
-  const input = await produceInput(ctx, big, BIG);
-  await produceInput(ctx, small, SMALL);
+  const big = benchName('voltage-1m');
+  const small = benchName('voltage-100k');
+  const input = await produceInput(ctx, big, { partitions: PARTITIONS, records: BIG });
+  await produceInput(ctx, small, { partitions: PARTITIONS, records: SMALL });
 
   const readBaseline = async (label: string, parse: boolean) => {
-    const result = await consumeBaseline(ctx.kafka, { topic: big, groupId: name(label), expected: BIG, parse });
+    const result = await consumeBaseline(ctx.kafka, { topic: big, groupId: benchName(label), expected: BIG, parse });
     ctx.progress(`${label}: ${formatInt(result.records)} records in ${formatSeconds(result.wallMs)} (${formatInt(perSecond(result.records, result.wallMs))} records/s)`);
     return result;
   };

@@ -1,8 +1,6 @@
 import { temporal } from '@temporalio/proto';
-import { randomBytes } from 'node:crypto';
-import { produceVoltageSample } from '../src/demo/voltage';
 import { batchPipelineWithDefaults, batchWorkflowId, type BatchPipelineOptions } from '../src/shared/batch';
-import { runBatch, withWorker } from './batch';
+import { benchName, pipelineOf, produceInput, runBatch, SEED, withWorker } from './batch';
 import type { BenchContext, BenchPart, BenchRow } from './part';
 import { formatInt, formatSeconds, round } from './report';
 
@@ -14,27 +12,10 @@ import { formatInt, formatSeconds, round } from './report';
 
 const PARTITIONS = 1_024;
 const PER_PARTITION = 200;
-const SEED = 2006;
 
 const TARGETS = {
   maxWallMs: 45_000,
 };
-
-const runId = randomBytes(3).toString('hex');
-const name = (what: string) => `bench.${what}.${runId}`;
-
-async function produceInput(ctx: BenchContext, topic: string, filled: number) {
-  await ctx.kafka.admin.ensureTopics([
-    { topic, partitions: PARTITIONS },
-    { topic: `${topic}.out`, partitions: PARTITIONS },
-  ]);
-  const started = performance.now();
-  // Record i goes to partition i % filled: partitions from `filled` on stay empty.
-  await produceVoltageSample(ctx.kafka, { topic, records: filled * PER_PARTITION, partitions: filled, seed: SEED });
-  ctx.progress(`produced ${formatInt(filled * PER_PARTITION)} records to ${filled} of ${PARTITIONS} partitions of ${topic} in ${formatSeconds(performance.now() - started)}`);
-}
-
-const pipelineOf = (topic: string): BatchPipelineOptions => ({ topic, outputTopic: `${topic}.out`, groupId: `${topic}.kto` });
 
 /** The parent's history: its size as Temporal stores it, child starts, and its largest event (the result, usually). */
 async function historyOf(ctx: BenchContext, options: BatchPipelineOptions) {
@@ -52,10 +33,11 @@ async function historyOf(ctx: BenchContext, options: BatchPipelineOptions) {
 }
 
 async function run(ctx: BenchContext) {
-  const full = name('p1024');
-  const half = name('p1024-half');
-  await produceInput(ctx, full, PARTITIONS);
-  await produceInput(ctx, half, PARTITIONS / 2);
+  const full = benchName('p1024');
+  const half = benchName('p1024-half');
+  await produceInput(ctx, full, { partitions: PARTITIONS, records: PARTITIONS * PER_PARTITION });
+  // Partitions from 512 on stay empty.
+  await produceInput(ctx, half, { partitions: PARTITIONS, records: (PARTITIONS / 2) * PER_PARTITION, filled: PARTITIONS / 2 });
   return withWorker(ctx, 'partitions', async (_worker, taskQueue) => {
     const timed = await runBatch(ctx, taskQueue, pipelineOf(full));
     ctx.progress(`kto over ${PARTITIONS} partitions: ${formatSeconds(timed.wallMs)}, ${formatInt(timed.report.recordsIn)} records`);
