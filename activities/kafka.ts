@@ -18,7 +18,7 @@ import {
   type RecordMark,
   type ResumePoint,
 } from '../src/shared/batch';
-import { batchStateRecord, batchStateTopicSpec, offsetsAllowedBy, readBatchStates, resumePointOf } from '../src/steps/batch-state';
+import { batchStateRecord, batchStateTopicSpec, offsetsAllowedBy, readBatchStates, resumePoint } from '../src/steps/batch-state';
 import { decodeOutputMeta, rangeStagingPath, readStaging, removeStaging } from '../src/steps/staging';
 import type { StepRunner } from '../src/steps/runner';
 import { NO_PIPELINE_METRICS, type PipelineMetrics } from '../src/worker/telemetry';
@@ -60,8 +60,7 @@ export function createKafkaActivities({ kafka, stagingDir, workerQueue, stateTop
           if (offset < w.high) pending.push(w.partition);
           continue;
         }
-        const state = states.get(batchStateKey({ ...pipeline, partition: w.partition }));
-        const point = state ? resumePointOf(state) : null;
+        const point = resumePoint(states, { ...pipeline, partition: w.partition });
         // A resume point anywhere but the end needs the child: to read on, or to fail naming the fix.
         const work = point ? BigInt(point.offset) !== w.high : pipeline.startFrom === 'latest' || w.low < w.high;
         if (!work) continue;
@@ -304,7 +303,7 @@ async function pinRange(kafka: KafkaIo, input: ConsumeInput, stateTopic: string)
   let expect = lastRecordOf(position.metadata);
   if (from === null) {
     // The run's listing read the state records already; a child started otherwise reads them.
-    const point = input.resume !== undefined ? input.resume : await stateResumePoint(kafka, input, stateTopic);
+    const point = input.resume !== undefined ? input.resume : resumePoint(await readBatchStates(kafka, stateTopic), input);
     from = point ? BigInt(point.offset) : input.startFrom === 'earliest' ? mark.low : mark.high;
     expect = point?.last;
   }
@@ -327,11 +326,6 @@ async function pinRange(kafka: KafkaIo, input: ConsumeInput, stateTopic: string)
     range: { from: from.toString(), to: end.toString(), firstRun: offset === null },
     ...(expect && BigInt(expect.offset) >= mark.low && { expect }),
   };
-}
-
-async function stateResumePoint(kafka: KafkaIo, input: PartitionInput, stateTopic: string): Promise<ResumePoint | null> {
-  const state = (await readBatchStates(kafka, stateTopic)).get(batchStateKey(input));
-  return state ? resumePointOf(state) : null;
 }
 
 const minBigInt = (a: bigint, b: bigint): bigint => (a < b ? a : b);

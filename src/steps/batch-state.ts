@@ -59,10 +59,13 @@ export function offsetsAllowedBy(state: BatchState): bigint[] {
 }
 
 /**
- * Where a partition goes on when its group offset is gone: the pinned range again, or the next
- * offset with the last record before it (checked by the next read).
+ * Where a partition goes on when its group offset is gone, by its state record: the pinned range
+ * again, or the next offset with the last record before it (checked by the next read); null
+ * without a record.
  */
-export function resumePointOf(state: BatchState): ResumePoint {
+export function resumePoint(states: Map<string, BatchState>, where: Where): ResumePoint | null {
+  const state = states.get(batchStateKey(where));
+  if (state === undefined) return null;
   if (state.status === 'pinned') return { offset: state.from };
   return { offset: state.next, ...(state.status === 'committed' && state.last && { last: state.last }) };
 }
