@@ -135,9 +135,10 @@ export function createCompleteBatchActivities({ kafka, stagingDir, batchHandlers
                 to: high - 1n,
                 onRecords: async (records) => {
                   const kept = [];
-                  for (const r of records) {
-                    const offer = assembler.offer(r.key?.toString('utf8') ?? null, r.value?.toString('utf8') ?? null, r.offset.toString());
-                    if (offer.record) kept.push({ offset: r.offset, value: Buffer.from(JSON.stringify(offer.record)), note: null });
+                  for (let i = 0; i < records.length; i++) {
+                    const offset = String(records.offset(i));
+                    const offer = assembler.offer(records.key(i)?.toString('utf8') ?? null, records.value(i)?.toString('utf8') ?? null, offset);
+                    if (offer.record) kept.push({ offset, value: Buffer.from(JSON.stringify(offer.record)), note: null });
                   }
                   await writer.write(kept);
                   progress({ kept: assembler.kept, duplicates: assembler.duplicates });

@@ -115,14 +115,18 @@ export function createKafkaActivities({ kafka, stagingDir, workerQueue, stateTop
       const file = rangeStagingPath(stagingDir, { ...input, from: range.from }, 'records');
       const { records, last } = await withHeartbeat((progress) =>
         steps.run('stage', { topic: input.topic, partition: input.partition, from: range.from, to: range.to, file, ...(expect && { expect }) }, progress),
-      ).catch((err: unknown) => {
+      ).catch(async (err: unknown) => {
         if (isKtoError(err) && err.type === 'PartitionReplaced') {
           throw new KtoError(`${err.message} Fix: ${resetFix(input, 'earliest')} to process the partition as it is now, from its first record.`, { type: err.type });
         }
+        if (isKtoError(err) && err.type === 'OffsetsOutOfRange') {
+          await requireUndeleted(kafka, input, from);
+          throw new KtoError(`${err.message} Fix: check the topic's retention.ms and that the partition's leader did not lose records, then re-run.`, { type: err.type });
+        }
         throw err;
       });
-      // Retention may have deleted the start of the range while it was read: the reader would have
-      // jumped to the new first record without a word.
+      // Retention may have deleted the start of the range while it was read: a re-read of the
+      // pinned range could no longer give the same output.
       await requireUndeleted(kafka, input, from);
       if (input.pinnedRecords !== undefined && records !== input.pinnedRecords) {
         throw new KtoError(

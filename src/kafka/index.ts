@@ -4,6 +4,7 @@ import type { Logger } from '../runtime/logger';
 import { createKafkaAdmin } from './admin';
 import { createKafka, lazilyConnected, type KafkaClientOptions } from './client';
 import { createGroupConsumer, type GroupConsumerOptions } from './group-consumer';
+import { createInternalCluster } from './internal-cluster';
 import { readRange, type ReadRangeOptions } from './range-reader';
 import { readTopic, type ReadTopicOptions } from './topic-reader';
 import { scanTopic, type ScanTopicOptions } from './topic-scan';
@@ -15,7 +16,8 @@ import { createPlacer, placeAndSend } from './send';
 export { TopicNotFoundError, type KafkaAdmin, type PartitionWatermarks, type TopicSpec, type TopicSummary } from './admin';
 export { kafkaClientOptions, type KafkaClientOptions } from './client';
 export type { ConsumedRecord, GroupConsumer, GroupConsumerOptions } from './group-consumer';
-export type { RangeRecord, ReadRangeOptions } from './range-reader';
+export type { ReadRangeOptions } from './range-reader';
+export type { RecordBlock } from './record-batches';
 export type { ReadTopicOptions, TopicRecord } from './topic-reader';
 export type { ScannedRecord, ScanStart, ScanTopicOptions } from './topic-scan';
 export type { PublishRecord, PublishTransactionOptions, PublishTxn, SentPosition } from './transactional-publish';
@@ -34,10 +36,11 @@ export function createKafkaIo(config: KafkaConfig, logger: Logger, options: Kafk
   // Long enough to ride out a leader election on a cluster (a broker's session timeout, 9 s by default).
   const producer = lazilyConnected(() => kafka.producer({ idempotent: true, maxInFlightRequests: 1, retry: PRODUCE_RETRY }));
   const placer = createPlacer(admin);
+  const fetcher = lazilyConnected(() => createInternalCluster(kafka));
 
   return {
     admin,
-    readRange: (options: ReadRangeOptions) => readRange(kafka, admin, options),
+    readRange: (options: ReadRangeOptions) => readRange(() => fetcher.get(), options),
     commitRange: (options: RangeCommitOptions) => commitRange(kafka, admin, options),
     /** An operator's reset: moves a group offset unconditionally, fencing range commits in flight; see transactional.ts. */
     moveGroupOffset: (move: GroupOffsetMove) => moveGroupOffset(kafka, move),
@@ -63,6 +66,8 @@ export function createKafkaIo(config: KafkaConfig, logger: Logger, options: Kafk
     async close(): Promise<void> {
       const p = producer.take();
       if (p) await (await p).disconnect().catch(() => undefined);
+      const f = fetcher.take();
+      if (f) await (await f.catch(() => undefined))?.disconnect();
       await admin.close();
     },
   };

@@ -3,6 +3,7 @@ import type { Kafka } from 'kafkajs';
 import { backoffDelay } from '../runtime/backoff';
 import { KtoError } from '../runtime/errors';
 import { lazilyConnected } from './client';
+import { createInternalCluster } from './internal-cluster';
 
 /**
  * Committed offsets read the way a read_committed Java consumer reads them: OffsetFetch v7 with
@@ -119,30 +120,6 @@ export function decodeOffsetFetch(body: Buffer): OffsetFetchAnswer {
     skipTags();
   }
   return { errorCode: readInt16(), partitions };
-}
-
-/** The parts of kafkajs' internal cluster and broker this module uses (kafkajs 2.2). */
-interface InternalBroker {
-  connectionPool: { send(request: unknown): Promise<unknown> };
-}
-interface InternalCluster {
-  connect(): Promise<void>;
-  disconnect(): Promise<void>;
-  refreshMetadata(): Promise<void>;
-  refreshMetadataIfNecessary(): Promise<void>;
-  addTargetTopic(topic: string): Promise<void>;
-  findGroupCoordinator(options: { groupId: string }): Promise<InternalBroker>;
-  fetchTopicsOffset(
-    topics: { topic: string; fromBeginning: boolean; partitions: { partition: number }[] }[],
-  ): Promise<{ topic: string; partitions: { partition: number; offset: string }[] }[]>;
-}
-
-/** kafkajs builds every client on a cluster made by this private factory; a stable read needs one too. */
-function createInternalCluster(kafka: Kafka): InternalCluster {
-  const key = Object.getOwnPropertySymbols(kafka).find((s) => s.description === 'private:Kafka:createCluster');
-  const create = key && (kafka as unknown as Record<symbol, unknown>)[key];
-  if (typeof create !== 'function') throw new Error('this kafkajs release has no private cluster factory; kto needs kafkajs 2.2');
-  return (create as (options: object) => InternalCluster)({});
 }
 
 /** How long a read waits for a pending commit to land before giving up. */

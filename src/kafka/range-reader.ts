@@ -1,16 +1,9 @@
-import { randomUUID } from 'node:crypto';
-import type { Kafka } from 'kafkajs';
+import { createRequire } from 'node:module';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { backoffDelay } from '../runtime/backoff';
 import { KtoError } from '../runtime/errors';
-import type { KafkaAdmin } from './admin';
-
-export interface RangeRecord {
-  /** Decimal, as the client library decodes it. */
-  offset: string;
-  key: Buffer | null;
-  value: Buffer | null;
-  /** Milliseconds since the epoch, decimal. */
-  timestamp: string;
-}
+import type { InternalCluster } from './internal-cluster';
+import { fetchRequest, OFFSET_OUT_OF_RANGE, type Delivered, type FetchedRange, type FetchRequest, type RecordBlock } from './record-batches';
 
 export interface ReadRangeOptions {
   topic: string;
@@ -24,115 +17,120 @@ export interface ReadRangeOptions {
    * finding another record (or none) at that offset fails the read with `PartitionReplacedError`.
    */
   expect?: { offset: bigint; timestamp: string };
-  /** Receives records in offset order, one fetch batch at a time; awaited before the next batch. */
-  onRecords: (records: RangeRecord[]) => Promise<void>;
+  /** Receives records in offset order, one fetch at a time, read in place; awaited before the next block. */
+  onRecords: (records: RecordBlock) => Promise<void>;
   /** Called after each batch, e.g. to heartbeat. */
   onProgress?: (lastOffset: bigint, records: number) => void;
+  /** Bytes asked for per fetch. @default 4 MiB */
+  fetchBytes?: number;
 }
+
+/** Bytes asked for per fetch: a staging write of this size at a time keeps a step's memory bounded. */
+const FETCH_BYTES = 4 * 1024 * 1024;
+/** How long the broker may hold a fetch that finds nothing (an open transaction ahead). */
+const FETCH_WAIT_MS = 250;
+/** How long the reader rides out a moved leader or a lost connection before it fails the step. */
+const RETRY_WITHIN_MS = 30_000;
+
+const createErrorFromCode = (createRequire(__filename)('kafkajs/src/protocol/error') as { createErrorFromCode(code: number): Error & { retriable?: boolean } }).createErrorFromCode;
 
 /**
  * Reads exactly the offsets [from, to] of one partition with read_committed isolation.
  *
- * kafkajs has no manual partition assignment, so the reader joins a throw-away consumer
- * group of its own, pauses every other partition, seeks to `from` and stops once the
- * fetch position passes `to`. The group never commits and is deleted afterwards, so the
- * pipeline's own consumer group is untouched. Offsets that hold transaction markers or
- * aborted records are never delivered; the reader still sees the position move past them.
+ * The reader sends Fetch requests for that one partition to its leader, on a kafkajs cluster
+ * connection of its own, and decodes the answer's record batches in place (record-batches.ts):
+ * no consumer group is joined, so no group coordinator is asked and the pipeline's own group is
+ * untouched. Offsets that hold transaction markers or aborted records are never delivered; the
+ * position still moves past them. The next fetch is sent while `onRecords` handles the last one.
  */
-export async function readRange(kafka: Kafka, admin: KafkaAdmin, options: ReadRangeOptions): Promise<{ records: number }> {
-  const { topic, partition, from, to, expect } = options;
+export async function readRange(cluster: () => Promise<InternalCluster>, options: ReadRangeOptions): Promise<{ records: number }> {
+  const { topic, partition, expect } = options;
+  const from = safeOffset(options.from);
+  const to = safeOffset(options.to);
   if (from > to) return { records: 0 };
-  const start = expect && expect.offset < from ? expect.offset : from;
+  let position = expect && expect.offset < options.from ? safeOffset(expect.offset) : from;
   let checked = expect === undefined;
-  const groupId = `kto-reader.${topic}.${partition}.${randomUUID()}`;
-  const others = (await admin.partitions(topic)).filter((p) => p !== partition);
-  const consumer = kafka.consumer({
-    groupId,
-    readUncommitted: false,
-    allowAutoTopicCreation: false,
-    maxBytesPerPartition: 1024 * 1024,
-    maxBytes: 1024 * 1024,
-    maxWaitTimeInMs: 250,
-    sessionTimeout: 30_000,
-    heartbeatInterval: 3_000,
-  });
-
   let records = 0;
-  let finished = false;
-  let settle: { resolve: () => void; reject: (err: unknown) => void } | undefined;
-  const done = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
-  const finish = (err?: unknown) => {
-    if (finished) return;
-    finished = true;
-    if (err) settle!.reject(err);
-    else settle!.resolve();
-  };
-
-  await consumer.connect();
-  try {
-    // Batches made only of transaction markers or aborted records never reach eachBatch.
-    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
-      if (payload.topic === topic && payload.partition === partition && BigInt(payload.lastOffset) >= to) finish();
-    });
-    consumer.on(consumer.events.CRASH, ({ payload }) => {
-      if (!payload.restart) finish(payload.error);
-    });
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      eachBatch: async ({ batch, heartbeat, resolveOffset }) => {
-        if (finished || batch.partition !== partition) return;
-        // Offsets are compared per record only in a batch that crosses an end of the range.
-        const { messages } = batch;
-        if (!checked && messages.length > 0) {
-          checked = true;
-          const first = messages[0];
-          if (BigInt(first.offset) !== expect!.offset || first.timestamp !== expect!.timestamp) {
-            finish(new PartitionReplacedError(topic, partition, expect!, { offset: first.offset, timestamp: first.timestamp }));
-            return;
-          }
-        }
-        const inside = messages.length > 0 && BigInt(messages[0].offset) >= from && BigInt(messages[messages.length - 1].offset) <= to;
-        const chunk: RangeRecord[] = inside
-          ? messages
-          : messages.filter((m) => {
-              const offset = BigInt(m.offset);
-              return offset >= from && offset <= to;
-            });
-        try {
-          if (chunk.length > 0) await options.onRecords(chunk);
-        } catch (err) {
-          finish(err);
-          return;
-        }
-        records += chunk.length;
-        // Auto-resolve is off and nothing commits, so only this moves the fetch position: without
-        // it every fetch after the first starts at `from` again and a range larger than one fetch never ends.
-        resolveOffset(batch.lastOffset());
-        const last = BigInt(batch.lastOffset());
-        options.onProgress?.(last, records);
-        if (last >= to) finish();
-        else await heartbeat();
-      },
-    });
-    consumer.seek({ topic, partition, offset: start.toString() });
-    if (others.length > 0) consumer.pause([{ topic, partitions: others }]);
-    await done;
-    return { records };
-  } finally {
-    finish();
-    await consumer.disconnect().catch(() => undefined);
-    await admin.deleteGroup(groupId);
+  const fetchAt = (offset: number) => prefetch(cluster, { topic, partition, offset, maxWaitMs: FETCH_WAIT_MS, maxBytes: options.fetchBytes ?? FETCH_BYTES }, { from, to });
+  let next = fetchAt(position);
+  for (;;) {
+    const answer = await next;
+    if (answer.errorCode === OFFSET_OUT_OF_RANGE) throw outOfRange(topic, partition, position, expect, checked);
+    if (!checked && answer.first) {
+      checked = true;
+      if (BigInt(answer.first.offset) !== expect!.offset || String(answer.first.timestamp) !== expect!.timestamp) {
+        throw new PartitionReplacedError(topic, partition, expect!, { offset: String(answer.first.offset), timestamp: String(answer.first.timestamp) });
+      }
+    }
+    if (answer.next === position) {
+      // Nothing whole at the position yet: an open transaction ahead, or the partition lost records.
+      if (answer.highWatermark <= position) throw outOfRange(topic, partition, position, expect, checked);
+      options.onProgress?.(BigInt(position - 1), records);
+      next = fetchAt(position);
+      continue;
+    }
+    position = answer.next;
+    if (position <= to) next = fetchAt(position);
+    const { block } = answer;
+    if (block.length > 0) await options.onRecords(block);
+    records += block.length;
+    options.onProgress?.(BigInt(position - 1), records);
+    if (position > to) return { records };
   }
+}
+
+function safeOffset(offset: bigint): number {
+  if (offset > BigInt(Number.MAX_SAFE_INTEGER)) throw new KtoError(`offset ${offset} is above 2^53, which kto's reader does not handle.`, { type: 'OffsetTooLarge' });
+  return Number(offset);
+}
+
+/** A fetch sent ahead: a failure is seen where it is awaited, not as an unhandled rejection while `onRecords` runs. */
+function prefetch(...args: Parameters<typeof fetchFrom>): ReturnType<typeof fetchFrom> {
+  const fetched = fetchFrom(...args);
+  fetched.catch(() => undefined);
+  return fetched;
+}
+
+/** One fetch of the partition, retried on the leader found anew while leaders move or connections drop. */
+async function fetchFrom(cluster: () => Promise<InternalCluster>, request: FetchRequest, delivered: Delivered): Promise<FetchedRange> {
+  const { topic, partition } = request;
+  const deadline = Date.now() + RETRY_WITHIN_MS;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const c = await cluster();
+      await c.addTargetTopic(topic);
+      await c.refreshMetadataIfNecessary();
+      const leader = Object.entries(c.findLeaderForPartitions(topic, [partition])).find(([, partitions]) => partitions.includes(partition));
+      if (!leader) throw Object.assign(new Error(`no leader is known for partition ${partition} of "${topic}"`), { retriable: true });
+      const broker = await c.findBroker({ nodeId: leader[0] });
+      const answer = (await broker.connectionPool.send(fetchRequest(request, delivered))) as FetchedRange;
+      if (answer.errorCode !== 0 && answer.errorCode !== OFFSET_OUT_OF_RANGE) throw createErrorFromCode(answer.errorCode);
+      return answer;
+    } catch (err) {
+      const e = err as Error & { retriable?: boolean };
+      const retriable = e.retriable === true || /Connection|BrokerNotFound|LockTimeout/.test(e.name);
+      if (!retriable || Date.now() >= deadline) throw err;
+      await (await cluster()).refreshMetadata().catch(() => undefined);
+      await sleep(backoffDelay(attempt, { initialMs: 100, maxMs: 2_000 }));
+    }
+  }
+}
+
+/** The position is outside the partition's log: at the record kto expects, the partition was replaced; elsewhere, records were deleted. */
+function outOfRange(topic: string, partition: number, position: number, expect: ReadRangeOptions['expect'], checked: boolean): KtoError {
+  if (!checked && expect) return new PartitionReplacedError(topic, partition, expect, null);
+  return new KtoError(
+    `partition ${partition} of "${topic}" no longer holds offset ${position}: retention or deleteRecords removed records of the range, or the partition was truncated, while it was read.`,
+    { type: 'OffsetsOutOfRange' },
+  );
 }
 
 /** The record kto last read in a partition is gone or another one: the topic was deleted and recreated, or truncated. */
 export class PartitionReplacedError extends KtoError {
-  constructor(topic: string, partition: number, expected: { offset: bigint; timestamp: string }, found: { offset: string; timestamp: string }) {
+  constructor(topic: string, partition: number, expected: { offset: bigint; timestamp: string }, found: { offset: string; timestamp: string } | null) {
     super(
       `partition ${partition} of "${topic}" no longer holds the record the pipeline last read (offset ${expected.offset}, timestamp ${expected.timestamp}; ` +
-        `found offset ${found.offset}, timestamp ${found.timestamp}): the topic was deleted and recreated, or truncated, and the group's offset points into other records.`,
+        `${found ? `found offset ${found.offset}, timestamp ${found.timestamp}` : 'the offset is outside the partition'}): the topic was deleted and recreated, or truncated, and the group's offset points into other records.`,
       { type: 'PartitionReplaced' },
     );
     this.name = 'PartitionReplacedError';

@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
+import type { RecordBlock } from '../kafka';
 
 /**
  * Worker-local staging files: raw records stay on the worker's disk between the consume,
@@ -37,6 +38,12 @@ export async function createStagingWriter(file: string) {
       count += records.length;
       if (!out.write(encodeFrames(records))) await once(out, 'drain');
     },
+    /** Writes records read in place from a fetch (kafka/record-batches.ts), without a note. */
+    async writeBlock(block: RecordBlock): Promise<void> {
+      if (block.length === 0) return;
+      count += block.length;
+      if (!out.write(encodeBlock(block))) await once(out, 'drain');
+    },
     get count() {
       return count;
     },
@@ -68,6 +75,28 @@ function encodeFrames(records: readonly StagingInput[]): Buffer {
     const noteLength = note === null ? -1 : buf.write(note, pos + 4, 'utf8');
     buf.writeInt32BE(noteLength, pos);
     pos += 4 + Math.max(noteLength, 0);
+  }
+  return buf;
+}
+
+function encodeBlock(block: RecordBlock): Buffer {
+  let size = 0;
+  for (let i = 0; i < block.length; i++) size += 16 + (block.valueStart(i) < 0 ? 0 : block.valueEnd(i) - block.valueStart(i));
+  const buf = Buffer.allocUnsafe(size);
+  let pos = 0;
+  for (let i = 0; i < block.length; i++) {
+    writeOffset(buf, pos, block.offset(i));
+    const start = block.valueStart(i);
+    if (start < 0) {
+      buf.writeInt32BE(-1, pos + 8);
+      pos += 12;
+    } else {
+      const end = block.valueEnd(i);
+      buf.writeInt32BE(end - start, pos + 8);
+      pos += 12 + block.source(i).copy(buf, pos + 12, start, end);
+    }
+    buf.writeInt32BE(-1, pos);
+    pos += 4;
   }
   return buf;
 }

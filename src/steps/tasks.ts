@@ -65,10 +65,10 @@ export function createStepTasks(kafka: KafkaIo) {
           from: BigInt(input.from),
           to: BigInt(input.to),
           ...(input.expect && { expect: { offset: BigInt(input.expect.offset), timestamp: input.expect.timestamp } }),
-          onRecords: (records) => {
-            const r = records[records.length - 1];
-            last = { offset: r.offset, timestamp: r.timestamp };
-            return writer.write(records);
+          onRecords: (block) => {
+            const i = block.length - 1;
+            last = { offset: String(block.offset(i)), timestamp: String(block.timestamp(i)) };
+            return writer.writeBlock(block);
           },
           onProgress: (lastOffset, records) => progress({ lastOffset: lastOffset.toString(), records }),
         });
