@@ -110,7 +110,7 @@ async function fetchFrom(cluster: () => Promise<InternalCluster>, request: Fetch
       const e = err as Error & { retriable?: boolean };
       const retriable = e.retriable === true || /Connection|BrokerNotFound|LockTimeout/.test(e.name);
       if (!retriable || Date.now() >= deadline) throw err;
-      await (await cluster()).refreshMetadata().catch(() => undefined);
+      await cluster().then((c) => c.refreshMetadata()).catch(() => undefined);
       await sleep(backoffDelay(attempt, { initialMs: 100, maxMs: 2_000 }));
     }
   }
