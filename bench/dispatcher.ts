@@ -4,7 +4,7 @@ import type { Client } from '@temporalio/client';
 import { z } from 'zod';
 import { jsonCommandRecord } from '../src/dispatcher/records';
 import { commandWorkflowId, createCommandRegistry, defineCommand, type CommandDefinition } from '../src/commands/registry';
-import { createDispatcher, type StartedCommand } from '../src/dispatcher';
+import { BATCH_OFFSETS_MEMO, createDispatcher, type StartedCommand } from '../src/dispatcher';
 import { createCommandDecoder } from '../src/dispatcher/decode';
 import { createLogger } from '../src/runtime/logger';
 import { KTO_COMMAND } from '../src/shared/search-attributes';
@@ -33,9 +33,16 @@ const PACED = { commands: Math.min(1_000, Math.max(20, Math.round(COMMANDS / 20)
 const WORKFLOW_TYPE = 'benchNoop';
 const TIMEOUT_MS = 10 * 60_000;
 
+/** The micro-batched phase: commands of one command name, gathered per partition. */
+const BATCHING = { maxSize: 100, maxWait: '2s', maxWaitMs: 2_000, by: 'command' } as const;
+
 const TARGETS = {
   /** Dispatcher starts/s over the plain client's at the same concurrency. */
   minStartRatio: 0.8,
+  /** Batched commands handled per second over the plain client's starts per second. */
+  minBatchedRatio: 10,
+  /** p99 of a batched command's latency (record timestamp → its batch's start acknowledged). */
+  maxBatchedP99Ms: BATCHING.maxWaitMs + 1_000,
 };
 
 const runId = randomBytes(3).toString('hex');
@@ -46,10 +53,13 @@ const commandOf = (phase: string) => `bench.noop.${phase}`;
 const idsOf = (phase: string, n: number) => keysOf(phase, n).map((key) => commandWorkflowId(commandOf(phase), key));
 const DISPATCHED_PHASES = ['warmup', 'burst', 'paced'] as const;
 
-/** One bench-only command per phase, each on its own unpolled queue, so visibility can count a phase. */
+/** One bench-only command per phase, each on its own unpolled queue, so visibility can count a phase; the batched phase's command is batched. */
 function benchCommands(): CommandDefinition[] {
   const params = z.object({ n: z.number().int() }).strict();
-  return DISPATCHED_PHASES.map((p) => defineCommand({ name: commandOf(p), workflow: WORKFLOW_TYPE, taskQueue: queueOf(p), params }));
+  return [
+    ...DISPATCHED_PHASES.map((p) => defineCommand({ name: commandOf(p), workflow: WORKFLOW_TYPE, taskQueue: queueOf(p), params })),
+    defineCommand({ name: commandOf('batched'), workflow: WORKFLOW_TYPE, taskQueue: queueOf('batched'), params, batch: BATCHING }),
+  ];
 }
 
 const loadAverage = () => os.loadavg().map((l) => round(l, 2));
@@ -92,6 +102,24 @@ function createAckLog() {
 }
 
 type AckLog = ReturnType<typeof createAckLog>;
+
+/** Batched commands' acknowledgements, per record (a batch's commands share its workflow id). */
+function createRecordAckLog(command: string) {
+  const acks = new Map<string, { at: number; latencyMs: number }>();
+  let doubled = 0;
+  return {
+    hook: (c: StartedCommand): boolean => {
+      if (c.command !== command) return false;
+      const key = `${c.partition}:${c.offset}`;
+      if (acks.has(key) || c.outcome === 'duplicate') doubled++;
+      else acks.set(key, { at: performance.now(), latencyMs: Date.now() - c.timestampMs });
+      return true;
+    },
+    size: () => acks.size,
+    all: () => [...acks.values()],
+    doubled: () => doubled,
+  };
+}
 
 async function produceCommands(ctx: BenchContext, topic: string, phase: string, from: number, count: number): Promise<void> {
   const keys = keysOf(phase, from + count).slice(from);
@@ -163,6 +191,7 @@ async function runDispatcher(ctx: BenchContext, pacedPerSecond: number) {
   const config = { dispatcher: { ...ctx.config.dispatcher, topic, groupId: `${topic}.kto`, deadLetterTopic: `${topic}.dlq`, maxInFlight: IN_FLIGHT, ordered: false } };
   await ctx.kafka.admin.ensureTopics([{ topic, partitions: PARTITIONS }]);
   const acks = createAckLog();
+  const batchedAcks = createRecordAckLog(commandOf('batched'));
   const registry = createCommandRegistry({ taskQueue: ctx.config.temporal.taskQueue, commands: benchCommands() });
   const dispatcher = createDispatcher({
     config,
@@ -171,7 +200,7 @@ async function runDispatcher(ctx: BenchContext, pacedPerSecond: number) {
     client: ctx.temporal,
     registry,
     decoder: createCommandDecoder({}),
-    afterStartHook: acks.hook,
+    afterStartHook: (c) => (batchedAcks.hook(c) ? Promise.resolve() : acks.hook(c)),
   });
   const running = dispatcher.run();
   try {
@@ -198,7 +227,21 @@ async function runDispatcher(ctx: BenchContext, pacedPerSecond: number) {
     }
     await waitForAcks(ctx, acks, idsOf('paced', PACED.commands), 'dispatcher paced');
     const paced = { perSecond: round(pacedPerSecond, 1), latencyMs: latencySummary(acks.of(idsOf('paced', PACED.commands)).map((a) => a.latencyMs)) };
-    return { topic, groupId: config.dispatcher.groupId, acks, burst, paced, dispatcher };
+
+    ctx.progress(`dispatcher: ${formatInt(COMMANDS)} batched commands (batch ${JSON.stringify(BATCHING)}) at once…`);
+    const batchedStarted = performance.now();
+    await produceCommands(ctx, topic, 'batched', 0, COMMANDS);
+    const deadline = performance.now() + TIMEOUT_MS;
+    while (batchedAcks.size() < COMMANDS) {
+      if (performance.now() > deadline) throw new Error(`batched: ${COMMANDS - batchedAcks.size()} of ${COMMANDS} commands not started after ${TIMEOUT_MS / 1000} s`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const handled = batchedAcks.all();
+    const spanMs = Math.max(...handled.map((a) => a.at)) - batchedStarted;
+    const batchStarts = (await dispatcher.metrics.started.get()).values.find((v) => v.labels.command === commandOf('batched'))?.value ?? 0;
+    const batched = { spanMs: round(spanMs), commandsPerSecond: round(COMMANDS / (spanMs / 1000), 1), batchStarts, latencyMs: latencySummary(handled.map((a) => a.latencyMs)), doubled: batchedAcks.doubled() };
+    ctx.progress(`dispatcher: ${formatInt(COMMANDS)} batched commands in ${formatSeconds(spanMs)} (${formatInt(batched.commandsPerSecond)}/s, ${batchStarts} batches)`);
+    return { topic, groupId: config.dispatcher.groupId, acks, burst, paced, batched, dispatcher };
   } finally {
     await dispatcher.stop();
     await running;
@@ -212,11 +255,26 @@ async function checkExactlyOnce(ctx: BenchContext, d: Awaited<ReturnType<typeof 
   const visible = await visibleCount(ctx.temporal, 'burst', COMMANDS);
   const deadLettered = (await d.dispatcher.metrics.deadLettered.get()).values.reduce((sum, v) => sum + v.value, 0);
   const committed = [...(await ctx.kafka.admin.committedOffsets(d.groupId, d.topic)).values()].reduce((sum, o) => sum + Number(o), 0);
-  const produced = WARMUP + COMMANDS + PACED.commands;
+  const produced = WARMUP + COMMANDS + PACED.commands + COMMANDS;
   const { doubled, duplicates } = d.acks.counters();
   const lost = COMMANDS - Math.min(acknowledged, visible);
   const exact = acknowledged === COMMANDS && visible === COMMANDS && doubled === 0 && duplicates === 0 && deadLettered === 0 && committed === produced;
   return { acknowledged, visible, doubled, duplicates, deadLettered, committed, produced, lost, exact };
+}
+
+/** Lost or doubled among the batched commands, from Temporal's side: the offsets each batch workflow's memo lists, over all of them. */
+async function checkBatchedExactlyOnce(ctx: BenchContext, d: Awaited<ReturnType<typeof runDispatcher>>) {
+  const seen = new Map<string, number>();
+  let workflows = 0;
+  for await (const w of ctx.temporal.workflow.list({ query: `TaskQueue = '${queueOf('batched')}'` })) {
+    workflows++;
+    const partition = /-(\d+)-\d+$/.exec(w.workflowId)?.[1];
+    const offsets = String(w.memo?.[BATCH_OFFSETS_MEMO] ?? '').split(',').filter(Boolean);
+    for (const offset of offsets) seen.set(`${partition}:${offset}`, (seen.get(`${partition}:${offset}`) ?? 0) + 1);
+  }
+  const doubled = [...seen.values()].reduce((n, c) => n + c - 1, 0) + d.batched.doubled;
+  const lost = COMMANDS - seen.size;
+  return { workflows, commandsListed: seen.size, lost, doubled, exact: lost === 0 && doubled === 0 && workflows === d.batched.batchStarts };
 }
 
 async function run(ctx: BenchContext) {
@@ -229,13 +287,16 @@ async function run(ctx: BenchContext) {
   const baselineAfter = await startDirectly(ctx.temporal, 'baseline-2', COMMANDS);
   ctx.progress(`baseline 2: ${formatInt(COMMANDS)} starts in ${formatSeconds(baselineAfter.spanMs)} (${formatInt(baselineAfter.startsPerSecond)} starts/s)`);
   const exactly = await checkExactlyOnce(ctx, dispatched);
-  return { baselineBefore, baselineAfter, burst: dispatched.burst, paced: dispatched.paced, exactly };
+  const batchedExactly = await checkBatchedExactlyOnce(ctx, dispatched);
+  return { baselineBefore, baselineAfter, burst: dispatched.burst, paced: dispatched.paced, batched: dispatched.batched, exactly, batchedExactly };
 }
 
 function summarize(m: Awaited<ReturnType<typeof run>>) {
   const baselineRate = (m.baselineBefore.startsPerSecond + m.baselineAfter.startsPerSecond) / 2;
   const ratio = m.burst.startsPerSecond / baselineRate;
   const e = m.exactly;
+  const b = m.batched;
+  const batchedRatio = b.commandsPerSecond / baselineRate;
   const lat = (l: { p50: number; p99: number; max: number }) => `p50 ${formatInt(l.p50)} ms, p99 ${formatInt(l.p99)} ms (max ${formatInt(l.max)} ms)`;
   const rows: BenchRow[] = [
     {
@@ -262,6 +323,23 @@ function summarize(m: Awaited<ReturnType<typeof run>>) {
       target: `0 lost, 0 doubled`,
       pass: e.exact,
     },
+    {
+      metric: `Micro-batching: ${formatInt(COMMANDS)} batchable commands at once (batch ${BATCHING.maxSize}, ${BATCHING.maxWait}, by ${BATCHING.by}), produce start → last batch started`,
+      measured: `${formatInt(b.commandsPerSecond)} commands/s (${formatSeconds(b.spanMs)}, ${formatInt(b.batchStarts)} batch workflows)`,
+    },
+    { metric: 'Batched commands/s / baseline starts/s', measured: `${batchedRatio.toFixed(1)} ×`, target: `≥ ${TARGETS.minBatchedRatio} ×`, pass: batchedRatio >= TARGETS.minBatchedRatio },
+    {
+      metric: 'Batched command latency (record timestamp → its batch started)',
+      measured: lat(b.latencyMs),
+      target: `p99 ≤ ${formatInt(TARGETS.maxBatchedP99Ms)} ms`,
+      pass: b.latencyMs.p99 <= TARGETS.maxBatchedP99Ms,
+    },
+    {
+      metric: 'Batched: lost or doubled (offsets listed by the batch workflows in Temporal; workflows)',
+      measured: `${formatInt(m.batchedExactly.lost)} lost, ${formatInt(m.batchedExactly.doubled)} doubled (${formatInt(m.batchedExactly.commandsListed)}; ${formatInt(m.batchedExactly.workflows)})`,
+      target: '0 lost, 0 doubled',
+      pass: m.batchedExactly.exact,
+    },
   ];
   const measurements = {
     targets: TARGETS,
@@ -269,6 +347,7 @@ function summarize(m: Awaited<ReturnType<typeof run>>) {
     baseline: { before: m.baselineBefore, after: m.baselineAfter, meanStartsPerSecond: round(baselineRate, 1) },
     dispatcher: { burst: m.burst, paced: m.paced, startRatio: round(ratio, 3) },
     exactlyOnce: m.exactly,
+    batched: { setup: BATCHING, ...m.batched, ratio: round(batchedRatio, 2), exactlyOnce: m.batchedExactly },
   };
   return { rows, measurements };
 }
@@ -277,6 +356,7 @@ export const dispatcherPart: BenchPart = {
   name: 'dispatcher',
   description:
     `The command dispatcher turning ${formatInt(COMMANDS)} commands (${PARTITIONS} partitions) into workflow starts, against a plain ` +
-    `Temporal client starting the same workflows with the same ${IN_FLIGHT} in flight; workflows go to unpolled task queues, so only starts are measured.`,
+    `Temporal client starting the same workflows with the same ${IN_FLIGHT} in flight; then as many batchable commands, started a batch per workflow. ` +
+    'Workflows go to unpolled task queues, so only starts are measured.',
   run: async (ctx) => summarize(await run(ctx)),
 };

@@ -6,7 +6,7 @@
 export { defineBatchPipeline, defineConfig, defineIngest } from './project/define';
 export type { ActivityFunction, BatchPipelineDefinition, BatchPipelineInput, IngestDefinition, IngestInput, KtoProjectConfig, PipelineDefinition } from './project/define';
 export { commandWorkflowId, defineCommand } from './commands/registry';
-export type { CommandDefinition, CommandIdContext, CommandStartOptions, WorkflowRef } from './commands/registry';
+export type { CommandBatch, CommandBatching, CommandDefinition, CommandIdContext, CommandStartOptions, WorkflowRef } from './commands/registry';
 export { defineSource, MalformedResponseError, SourceRejectedError } from './ingest/define';
 export type { IngestSource, SourceContext, SourceDefinition } from './ingest/define';
 export { RANDOM_USER_SOURCE } from './ingest/random-user';

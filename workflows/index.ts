@@ -1,6 +1,6 @@
 export { batch, batchProgressQuery, type BatchProgress } from './batch';
 export { partition } from './partition';
 export { backfill } from './backfill';
-export { sendEmailAlert, type SendEmailAlertInput, type SendEmailAlertResult } from './send-email-alert';
+export { sendEmailAlert, sendEmailDigest, type SendEmailAlertInput, type SendEmailAlertResult, type SendEmailDigestResult } from './send-email-alert';
 export { ingest } from './ingest';
 export { completeBatch } from './complete-batch';

@@ -1,6 +1,7 @@
 import type { Duration } from '@temporalio/common';
 import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import type { CommandBatch } from '../src/shared/command-batch';
 import { innermostMessage } from '../src/shared/errors';
 
 /** Retry of the alert email itself; the seed's Airflow DAG retried once after five minutes. */
@@ -90,4 +91,34 @@ export async function sendEmailAlert(input: SendEmailAlertInput): Promise<SendEm
       cause: err instanceof Error ? err : undefined,
     });
   }
+}
+
+export interface SendEmailDigestResult {
+  /** One per recipient. */
+  sent: { to: string; alerts: number; messageId: string }[];
+}
+
+/**
+ * Sends one digest email per recipient for a batch of `app.send_email_digest` commands (the
+ * dispatcher gathers them by Kafka key): the subject counts the alerts, the body lists each
+ * one's subject and body in the order they were produced. Retried like an alert email.
+ */
+export async function sendEmailDigest(batch: CommandBatch<[SendEmailAlertInput]>): Promise<SendEmailDigestResult> {
+  const byRecipient = new Map<string, SendEmailAlertInput[]>();
+  for (const { args } of batch.items) {
+    const [alert] = args;
+    byRecipient.set(alert.to, [...(byRecipient.get(alert.to) ?? []), alert]);
+  }
+  const mail = proxyActivities<Activities>({ startToCloseTimeout: '1m', retry: SEND_EMAIL_ALERT_DEFAULTS.retry });
+  const sent: SendEmailDigestResult['sent'] = [];
+  for (const [to, alerts] of byRecipient) {
+    const parts = alerts.map(withDefaults);
+    const { messageId } = await mail.sendEmail({
+      to,
+      subject: parts.length === 1 ? parts[0].subject : `${parts.length} alerts: ${parts[0].subject}`,
+      text: parts.map((a, i) => `${i + 1}. ${a.subject}\n${a.body}`).join('\n\n'),
+    });
+    sent.push({ to, alerts: parts.length, messageId });
+  }
+  return { sent };
 }

@@ -1,5 +1,8 @@
 import type { WorkflowStartOptions } from '@temporalio/client';
+import type { Duration } from '@temporalio/common';
+import { msToNumber } from '@temporalio/common/lib/time';
 import { z } from 'zod';
+export type { CommandBatch } from '../shared/command-batch';
 import type { EmailAlertRetry, SendEmailAlertInput } from '../../workflows/send-email-alert';
 
 /**
@@ -76,7 +79,25 @@ export interface CommandDefinition<S extends z.ZodType = z.ZodType> {
   startOptions?: CommandStartOptions;
   /** Other names accepted for this command, e.g. the seed's DAG id. */
   aliases?: string[];
+  /**
+   * Micro-batching: the dispatcher gathers commands of this name read from one partition (and,
+   * with `by: 'key'`, of one Kafka key) and starts `workflow` once per batch, with a
+   * `CommandBatch` (src/shared/command-batch.ts) as its one argument, when `maxSize` commands are gathered or `maxWait`
+   * has passed since the first. Each command still starts once (see docs/design.md). In the
+   * dispatcher's ordered mode each command starts alone, as a batch of one, in its key's order.
+   */
+  batch?: CommandBatching;
 }
+
+export interface CommandBatching {
+  /** Commands per batch, 1 to 1,000. */
+  maxSize: number;
+  /** How long the first command of a batch waits for others, e.g. '2s' (at most 5 minutes). */
+  maxWait: Duration;
+  /** `key`: a batch per Kafka key (and partition); `command`: a batch per partition. */
+  by: 'key' | 'command';
+}
+
 
 /**
  * Declares a command the dispatcher may start, with params typed from its schema. A message
@@ -109,6 +130,9 @@ export interface ResolvedCommand {
   args: unknown[];
   workflowId: string;
   startOptions: CommandStartOptions;
+  /** Set for a batched command: the dispatcher starts its workflow once per batch. */
+  batch?: { maxSize: number; maxWaitMs: number; by: 'key' | 'command' };
+  idempotencyKey?: string;
 }
 
 export interface CommandRejection {
@@ -133,6 +157,14 @@ const singleLine = (max: number) =>
     .max(max)
     .regex(/^[^\r\n]*$/, 'must be a single line (no CR or LF)');
 
+const alertParams = z
+  .object({
+    email: z.email({ error: 'must be one email address, e.g. ops@example.com' }),
+    subject: singleLine(998).optional(),
+    body: z.string().max(100_000).optional(),
+  })
+  .strict();
+
 /** kto's own commands, defined as a project defines its commands. */
 export function builtInCommands(options: BuiltInCommandOptions = {}): CommandDefinition[] {
   return [
@@ -140,17 +172,20 @@ export function builtInCommands(options: BuiltInCommandOptions = {}): CommandDef
       name: 'app.send_email_alert',
       workflow: 'sendEmailAlert',
       aliases: ['send-email-alert', 'send_email_alert'],
-      params: z
-        .object({
-          email: z.email({ error: 'must be one email address, e.g. ops@example.com' }),
-          subject: singleLine(998).optional(),
-          body: z.string().max(100_000).optional(),
-        })
-        .strict(),
+      params: alertParams,
       toArgs: ({ email, subject, body }): [SendEmailAlertInput] => [
         { to: email, subject, body, failureAlertTo: options.operatorEmail, retry: options.emailRetry },
       ],
       startOptions: { workflowExecutionTimeout: '1d' },
+    }),
+    defineCommand({
+      name: 'app.send_email_digest',
+      workflow: 'sendEmailDigest',
+      aliases: ['send-email-digest'],
+      params: alertParams,
+      toArgs: ({ email, subject, body }): [SendEmailAlertInput] => [{ to: email, subject, body }],
+      startOptions: { workflowExecutionTimeout: '1d' },
+      batch: { maxSize: 100, maxWait: '2s', by: 'key' },
     }),
   ];
 }
@@ -177,6 +212,27 @@ export function projectCommandRegistry(options: { taskQueue: string; operatorEma
   return createCommandRegistry({ taskQueue: options.taskQueue, commands: [...builtInCommands({ operatorEmail: options.operatorEmail }), ...options.commands] });
 }
 
+const MAX_BATCH_SIZE = 1_000;
+const MAX_BATCH_WAIT_MS = 5 * 60_000;
+
+/** A command's batching with `maxWait` in ms; throws a fix-naming error for settings out of range. */
+function batchingOf({ name, batch }: CommandDefinition): NonNullable<ResolvedCommand['batch']> {
+  const { maxSize, maxWait, by } = batch!;
+  let maxWaitMs: number;
+  try {
+    maxWaitMs = msToNumber(maxWait);
+  } catch {
+    maxWaitMs = NaN;
+  }
+  const problems = [
+    ...(Number.isInteger(maxSize) && maxSize >= 1 && maxSize <= MAX_BATCH_SIZE ? [] : [`maxSize must be a whole number from 1 to ${MAX_BATCH_SIZE} (got ${String(maxSize)})`]),
+    ...(maxWaitMs > 0 && maxWaitMs <= MAX_BATCH_WAIT_MS ? [] : [`maxWait must be a duration above 0 and at most 5 minutes, e.g. '2s' (got ${JSON.stringify(maxWait)})`]),
+    ...(by === 'key' || by === 'command' ? [] : [`by must be 'key' or 'command' (got ${JSON.stringify(by)})`]),
+  ];
+  if (problems.length > 0) throw new Error(`Command "${name}" has an invalid batch: ${problems.join('; ')}. Fix: correct its defineCommand({ batch }).`);
+  return { maxSize, maxWaitMs, by };
+}
+
 /** Parses params given as a JSON string (the seed's format) or as an object. */
 function paramsValue(params: unknown): { ok: true; value: unknown } | { ok: false; detail: string } {
   if (typeof params !== 'string') return { ok: true, value: params ?? {} };
@@ -196,6 +252,7 @@ export function createCommandRegistry(options: CommandRegistryOptions) {
     if (name.includes(COMMAND_ID_SEPARATOR)) {
       throw new Error(`Command name "${name}" contains "${COMMAND_ID_SEPARATOR}", which separates the command from the key in workflow ids. Fix: rename the command, e.g. "${name.replaceAll(COMMAND_ID_SEPARATOR, '.')}".`);
     }
+    if (definition.batch) batchingOf(definition);
     for (const alias of [name, ...(definition.aliases ?? [])]) {
       if (byName.has(alias)) throw new Error(`Command name "${alias}" is registered twice. Fix: give each command and alias a unique name.`);
       byName.set(alias, [name, definition]);
@@ -231,6 +288,8 @@ export function createCommandRegistry(options: CommandRegistryOptions) {
         args: definition.toArgs ? definition.toArgs(parsed.data, context) : [parsed.data],
         workflowId: commandWorkflowId(command, definition.idOf ? definition.idOf(context) : defaultCommandKey(context)),
         startOptions: definition.startOptions ?? {},
+        ...(definition.batch && { batch: batchingOf(definition) }),
+        ...(envelope.idempotencyKey !== undefined && { idempotencyKey: envelope.idempotencyKey }),
       };
     },
   };

@@ -1,11 +1,12 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { optionalTsToMs } from '@temporalio/common/lib/time';
-import { isRejection, type CommandEnvelope, type CommandRegistry, type ResolvedCommand } from '../commands/registry';
+import { commandWorkflowId, isRejection, type CommandBatch, type CommandEnvelope, type CommandRegistry, type ResolvedCommand } from '../commands/registry';
 import { KTO_COMMAND } from '../shared/search-attributes';
 import type { KtoConfig } from '../runtime/config';
 import type { ConsumedRecord, KafkaIo } from '../kafka';
 import type { Logger } from '../runtime/logger';
 import { retryForever, type BackoffOptions } from '../runtime/backoff';
+import { createBatchGatherer, type BatchGroup } from './batches';
 import { writeDeadLetter, type DeadLetterReason } from './dead-letter';
 import { CommandDecodeError, type CommandDecoder } from './decode';
 import { errorMessage, needsFix } from './faults';
@@ -81,6 +82,19 @@ const COMMIT_RETRY_MS = 1_000;
 /** Outcome of one record: `true` = done (its offset may be committed), `false` = abandoned at stop (replayed later). */
 type Finished = boolean;
 
+/** A batched command waiting in its group; `settle` finishes its record. */
+interface Gathered {
+  record: ConsumedRecord;
+  resolved: ResolvedCommand;
+  settle: (finished: Finished) => void;
+}
+
+/** The memo field of a batch's workflow that lists its commands' offsets: how a replay learns what a batch already covered. */
+export const BATCH_OFFSETS_MEMO = 'ktoBatchOffsets';
+
+/** Batched commands waiting for their batch at most, over all groups; more wait for room. */
+const MAX_GATHERED = 10_000;
+
 /**
  * The command dispatcher: a consumer group on the commands topic
  * that turns each record into exactly one workflow start.
@@ -109,6 +123,16 @@ export function createDispatcher(options: DispatcherOptions) {
   const log = o.logger.child({ namespace: 'dispatcher', topic, groupId });
   const abort = new AbortController();
   const slots = createSlots(maxInFlight);
+  const gatherRoom = createSlots(MAX_GATHERED);
+  const batches = createBatchGatherer<Gathered>((group) => {
+    void launchBatch(group).catch((err: unknown) => {
+      // Unexpected (a bug, not an outage): keep the offsets uncommitted so no command is lost.
+      const where = { partition: group.partition, offset: group.items[0].record.offset.toString() };
+      log.error({ ...where, err }, 'starting a batch failed; its offsets stay uncommitted');
+      stuck(where, `starting a batch failed unexpectedly (${(err as Error).message})`);
+      for (const item of group.items) item.settle(false);
+    });
+  });
   const inFlight = new Set<Promise<void>>();
   /** Per Kafka key (ordered mode): settles when the latest command of that key is finished. */
   const keyChains = new Map<string, Promise<Finished>>();
@@ -217,13 +241,19 @@ export function createDispatcher(options: DispatcherOptions) {
     // Chained synchronously, before any await, so a key's commands queue in offset order.
     const key = ordered && record.key ? record.key.toString('base64') : undefined;
     const previous = key ? keyChains.get(key) : undefined;
-    const handled = skip ? Promise.resolve(true) : handle(record, previous);
+    // A batched command gives its slot back once it waits in its batch; every other one holds it until done.
+    let released = false;
+    const release = () => {
+      if (!released) slots.release();
+      released = true;
+    };
+    const handled = skip ? Promise.resolve(true) : handle(record, previous, release);
     if (key) {
       keyChains.set(key, handled);
       void handled.then(() => keyChains.get(key) === handled && keyChains.delete(key));
     }
     const work = handled.then((finished) => {
-      slots.release();
+      release();
       if (finished) markDone(generation, record);
     });
     inFlight.add(work);
@@ -231,7 +261,7 @@ export function createDispatcher(options: DispatcherOptions) {
     return true;
   }
 
-  async function handle(record: ConsumedRecord, previous: Promise<Finished> | undefined): Promise<Finished> {
+  async function handle(record: ConsumedRecord, previous: Promise<Finished> | undefined, releaseSlot: () => void): Promise<Finished> {
     const where = { partition: record.partition, offset: record.offset.toString() };
     try {
       const size = (record.value?.length ?? 0) + (record.key?.length ?? 0);
@@ -251,17 +281,20 @@ export function createDispatcher(options: DispatcherOptions) {
       if (decoded.value instanceof CommandDecodeError) return await deadLetter(record, decoded.value.reason, decoded.value.message);
       const resolved = registry.resolveCommand(decoded.value, record);
       if (isRejection(resolved)) return await deadLetter(record, resolved.reason, resolved.detail);
+      if (resolved.batch && !ordered) return await gather(record, resolved, releaseSlot);
+      // Ordered mode runs a batched command alone, as a batch of one, in its key's order.
+      const command = resolved.batch ? batchCommand({ command: resolved.command, partition: record.partition, key: keyOf(record, resolved) }, [{ record, resolved }]) : resolved;
 
       // An abandoned predecessor (stop, or a bug) must not be overtaken: leave this one for the replay too.
       if (previous && !(await previous)) {
         stuck(where, 'an earlier command with the same key was left unfinished (ordered mode), so this one waits for the restart too');
         return false;
       }
-      const ids = { ...where, command: resolved.command, workflowId: resolved.workflowId };
-      const outcome = await retry('starting the workflow', ids, () => start(resolved));
+      const ids = { ...where, command: command.command, workflowId: command.workflowId };
+      const outcome = await retry('starting the workflow', ids, () => start(command));
       if (!outcome) return false;
       if (outcome.value === 'started') {
-        metrics.started.inc({ command: resolved.command });
+        metrics.started.inc({ command: command.command });
         metrics.startLatency.observe(Math.max(0, Date.now() - record.timestampMs) / 1000);
         log.info(ids, 'workflow started');
       } else {
@@ -270,7 +303,7 @@ export function createDispatcher(options: DispatcherOptions) {
       }
       await o.afterStartHook?.({ ...ids, offset: record.offset, timestampMs: record.timestampMs, outcome: outcome.value });
       if (ordered && record.key) {
-        const completed = await retry('waiting for the workflow to complete (ordered mode)', ids, () => completion(resolved.workflowId));
+        const completed = await retry('waiting for the workflow to complete (ordered mode)', ids, () => completion(command.workflowId));
         if (!completed) return false;
       }
       return true;
@@ -300,6 +333,104 @@ export function createDispatcher(options: DispatcherOptions) {
       return 'started';
     } catch (err) {
       if (err instanceof WorkflowExecutionAlreadyStartedError) return 'duplicate';
+      throw err;
+    }
+  }
+
+  /** Puts a batched command into its group; resolves when its batch started (or a replay found it covered). */
+  async function gather(record: ConsumedRecord, resolved: ResolvedCommand, releaseSlot: () => void): Promise<Finished> {
+    if (!(await gatherRoom.acquire())) return false;
+    const batch = resolved.batch!;
+    const finished = new Promise<Finished>((settle) => {
+      batches.add({ record, resolved, settle }, { command: resolved.command, partition: record.partition, key: keyOf(record, resolved) }, batch);
+    });
+    releaseSlot();
+    return finished.finally(() => gatherRoom.release());
+  }
+
+  /**
+   * The start of a batch: id `<command>:batch-<topic>-<partition>-<offset>` of its first command,
+   * a `CommandBatch` as its one argument, and a memo listing every command's offset.
+   */
+  function batchCommand(group: Omit<BatchGroup<unknown>, 'items'>, items: Pick<Gathered, 'record' | 'resolved'>[]): ResolvedCommand {
+    const first = items[0];
+    const argument: CommandBatch = {
+      command: group.command,
+      key: group.key,
+      items: items.map(({ record, resolved }) => ({
+        args: resolved.args,
+        partition: record.partition,
+        offset: record.offset.toString(),
+        ...(resolved.idempotencyKey !== undefined && { idempotencyKey: resolved.idempotencyKey }),
+      })),
+    };
+    const memo = { ...first.resolved.startOptions.memo, [BATCH_OFFSETS_MEMO]: argument.items.map((i) => i.offset).join(',') };
+    return {
+      ...first.resolved,
+      workflowId: commandWorkflowId(group.command, `batch-${topic}-${group.partition}-${first.record.offset}`),
+      args: [argument],
+      startOptions: { ...first.resolved.startOptions, memo },
+    };
+  }
+
+  /**
+   * Starts one workflow for a group of batched commands. Its id is `<command>:batch-<topic>-<partition>-<offset>`
+   * of the group's first command, and its memo lists every command's offset. When the id ran
+   * already (a replay after a crash between start and commit), the commands that run listed are
+   * done; the rest form a new batch, whose first offset gives it another id.
+   */
+  async function launchBatch(group: BatchGroup<Gathered>): Promise<void> {
+    let remaining = group.items;
+    const settle = (items: Gathered[], finished: Finished) => items.forEach((i) => i.settle(finished));
+    const report = async (items: Gathered[], workflowId: string, outcome: StartedCommand['outcome']) => {
+      for (const { record } of items) {
+        await o.afterStartHook?.({ workflowId, command: group.command, partition: record.partition, offset: record.offset, timestampMs: record.timestampMs, outcome });
+      }
+    };
+    while (remaining.length > 0) {
+      const items = remaining;
+      const command = batchCommand(group, items);
+      const { workflowId } = command;
+      const ids = { partition: group.partition, offset: items[0].record.offset.toString(), command: group.command, workflowId, commands: items.length };
+      const outcome = await retry('starting the batch workflow', ids, () => start(command));
+      if (!outcome) return settle(items, false);
+      if (outcome.value === 'started') {
+        metrics.started.inc({ command: group.command });
+        metrics.batched.inc({ command: group.command }, items.length);
+        for (const { record } of items) metrics.startLatency.observe(Math.max(0, Date.now() - record.timestampMs) / 1000);
+        log.info(ids, 'batch workflow started');
+        await report(items, workflowId, 'started');
+        return settle(items, true);
+      }
+      const covered = await retry('reading the commands of a batch started before', ids, () => batchOffsets(workflowId));
+      if (!covered) return settle(items, false);
+      const done = items.filter(({ record }) => covered.value.has(record.offset.toString()));
+      remaining = items.filter(({ record }) => !covered.value.has(record.offset.toString()));
+      if (done.length === 0) {
+        log.error(ids, 'the batch workflow id is taken by a run that does not list this batch\'s commands; they stay uncommitted');
+        stuck(ids, `workflow id ${workflowId} is taken by a run that does not list this batch's commands`);
+        return settle(items, false);
+      }
+      metrics.duplicate.inc(done.length);
+      log.info({ ...ids, covered: done.length }, 'batch already started before (a replay): its commands are done; the others form a new batch');
+      await report(done, workflowId, 'duplicate');
+      settle(done, true);
+    }
+  }
+
+  /** The Kafka key a batched command is gathered by (`by: 'key'`), else null. */
+  function keyOf(record: ConsumedRecord, resolved: ResolvedCommand): string | null {
+    return resolved.batch?.by === 'key' ? (record.key?.toString('utf8') ?? null) : null;
+  }
+
+  /** The offsets a batch workflow's memo lists. */
+  async function batchOffsets(workflowId: string): Promise<Set<string>> {
+    try {
+      const { memo } = await client.workflow.getHandle(workflowId).describe();
+      const listed = memo?.[BATCH_OFFSETS_MEMO];
+      return new Set(typeof listed === 'string' && listed !== '' ? listed.split(',') : []);
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return new Set();
       throw err;
     }
   }
@@ -359,6 +490,7 @@ export function createDispatcher(options: DispatcherOptions) {
     log.info({ inFlight: inFlight.size }, 'dispatcher stopping: no new records, draining in-flight commands');
     consumer.pause();
     slots.close();
+    batches.closeAll();
     let timer: NodeJS.Timeout | undefined;
     const drained = await Promise.race([
       Promise.all([...inFlight]).then(() => true),

@@ -8,6 +8,7 @@ export function createDispatcherMetrics() {
     registry,
     consumed: new Counter({ name: 'kto_commands_consumed_total', help: 'Command records taken from Kafka', registers }),
     started: new Counter({ name: 'kto_commands_started_total', help: 'Workflows started for commands', labelNames: ['command'] as const, registers }),
+    batched: new Counter({ name: 'kto_commands_batched_total', help: 'Commands started in a batch workflow (micro-batching)', labelNames: ['command'] as const, registers }),
     duplicate: new Counter({
       name: 'kto_commands_duplicate_total',
       help: 'Commands whose workflow id had already run or was running (replays, repeated idempotency keys)',

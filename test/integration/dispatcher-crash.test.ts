@@ -1,11 +1,14 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { commandWorkflowId } from '../../src/commands/registry';
 import type { KtoConfig } from '../../src/runtime/config';
 import {
   committedOffset,
   countWorkflows,
+  digestsTo,
   dispatcherConfig,
   emailWorkflowId,
+  markerCounts,
   sendCommands,
   sinkMessages,
   startDispatcher,
@@ -64,6 +67,47 @@ test('kill -9 of the dispatcher between the workflow start and the offset commit
     expect(value('kto_commands_started_total')).toBe(0);
     expect(await countWorkflows(env.client, workflowId)).toBe(1);
     expect((await sinkMessages()).filter((m) => m.subject === subject)).toHaveLength(1);
+  } finally {
+    await restarted.stop();
+  }
+});
+
+test('kill -9 of the dispatcher between a batch start and the offset commit: the replay starts a batch of only the commands the first one did not hold', async () => {
+  const config = dispatcherConfig(env.config);
+  const { topic, groupId } = config.dispatcher;
+  await env.kafka.admin.ensureTopics([{ topic, partitions: 1 }]);
+  const dir = path.join(process.env.KTO_DEVSTACK_DIR!, 'test-artifacts', topic);
+  const to = `digest-${topic}@example.com`;
+  const markers = Array.from({ length: 10 }, (_, i) => `[c${i}]`);
+  const digest = (i: number) => ({ command: 'app.send_email_digest', key: to, params: { email: to, subject: `crash ${markers[i]}`, body: `body ${markers[i]}` } });
+  const firstBatch = commandWorkflowId('app.send_email_digest', `batch-${topic}-0-0`);
+
+  const crashing = spawnDispatcher(config, dir);
+  try {
+    await sendCommands(env.kafka, topic, [0, 1, 2, 3, 4].map(digest));
+    await waitFor(() => existsSync(path.join(dir, 'held')), { timeoutMs: 60_000, description: 'the dispatcher to park after the batch start' });
+    expect(readFileSync(path.join(dir, 'held'), 'utf8')).toBe(firstBatch);
+    await waitFor(async () => (await countWorkflows(env.client, firstBatch)) === 1, { description: 'the batch workflow in visibility' });
+    expect(await committedOffset(env.kafka, groupId, topic)).toBeNull();
+  } finally {
+    await crashing.kill();
+  }
+  // More commands of the same key arrive before the restart: the replay gathers all ten again.
+  await sendCommands(env.kafka, topic, [5, 6, 7, 8, 9].map(digest));
+
+  const restarted = startDispatcher({ ...env, config });
+  try {
+    await waitFor(async () => (await committedOffset(env.kafka, groupId, topic)) === 10n, { timeoutMs: 90_000, description: 'the ten commands to be committed' });
+    const mails = await waitFor(async () => ((await digestsTo(to)).length >= 2 ? digestsTo(to) : undefined), { description: 'two digests' });
+    expect(mails).toHaveLength(2);
+    // Each command in exactly one digest: its subject and body once in the list, the first of each batch also in the mail's subject.
+    expect(markerCounts(mails, markers)).toEqual(Object.fromEntries(markers.map((m, i) => [m, i === 0 || i === 5 ? 3 : 2])));
+    expect(await countWorkflows(env.client, firstBatch)).toBe(1);
+    expect(await countWorkflows(env.client, commandWorkflowId('app.send_email_digest', `batch-${topic}-0-5`))).toBe(1);
+    const metrics = await restarted.dispatcher.metrics.registry.getMetricsAsJSON();
+    const value = (name: string) => metrics.find((m) => m.name === name)?.values.reduce((n, v) => n + v.value, 0) ?? 0;
+    expect(value('kto_commands_duplicate_total')).toBe(5);
+    expect(value('kto_commands_batched_total')).toBe(5);
   } finally {
     await restarted.stop();
   }

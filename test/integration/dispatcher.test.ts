@@ -193,8 +193,18 @@ test('ordered mode runs the commands of one key one after another, different key
         messages.push({ key, command: 'app.send_email_alert', params: { email: `${key}@example.com`, subject: `${topic} ${key} ${i}` }, idempotencyKey: `${topic}-${key}-${i}` });
       }
     }
+    // A batched command (the digest) runs alone in ordered mode: a batch of one each, in its key's order.
+    for (let i = 0; i < 3; i++) messages.push({ key: 'delta', command: 'app.send_email_digest', params: { email: 'delta@example.com', subject: `${topic} delta ${i}` }, idempotencyKey: `${topic}-delta-${i}` });
     await sendCommands(env.kafka, topic, messages);
-    await waitFor(async () => (await sinkMessages()).filter((m) => m.subject.startsWith(topic)).length === 15, { timeoutMs: 60_000, description: '15 emails' });
+    await waitFor(async () => (await sinkMessages()).filter((m) => m.subject.startsWith(topic)).length === 18, { timeoutMs: 60_000, description: '18 emails' });
+    const digests = [];
+    for await (const w of env.client.workflow.list({ query: `WorkflowType = 'sendEmailDigest'` })) {
+      if (w.workflowId.startsWith(`app.send_email_digest:batch-${topic}-`)) digests.push({ offsets: w.memo?.ktoBatchOffsets, start: w.startTime.getTime(), close: w.closeTime?.getTime() ?? Infinity });
+    }
+    expect(digests).toHaveLength(3);
+    expect(digests.every((d) => typeof d.offsets === 'string' && !d.offsets.includes(','))).toBe(true);
+    digests.sort((a, b) => Number(a.offsets) - Number(b.offsets));
+    for (let i = 1; i < digests.length; i++) expect(digests[i].start).toBeGreaterThanOrEqual(digests[i - 1].close);
 
     const spans = new Map<string, { start: number; close: number }[]>();
     for (const key of keys) {

@@ -66,6 +66,17 @@ describe('record workflow histories for the replay tests', () => {
     await save(failed.workflowId, 'sendEmailAlert.operator-alert');
   });
 
+  record('sendEmailDigest: a batch of three alerts for two recipients', async () => {
+    const alert = (to: string, subject: string) => ({ args: [{ to, subject, body: `${subject} body` }], partition: 0, offset: subject.slice(-1) });
+    const batch = { command: 'app.send_email_digest', key: null, items: [alert('a@example.com', 'digest 1'), alert('b@example.com', 'digest 2'), alert('a@example.com', 'digest 3')] };
+    const handle = await start('sendEmailDigest', [batch]);
+    expect((await handle.result()).sent.map((s: { to: string; alerts: number }) => [s.to, s.alerts])).toEqual([
+      ['a@example.com', 2],
+      ['b@example.com', 1],
+    ]);
+    await save(handle.workflowId, 'sendEmailDigest');
+  });
+
   record('ingest: a 2 s window of the local random-user source', async () => {
     const source = await startRandomUserSource({ port: 0, seed: 'history' });
     try {

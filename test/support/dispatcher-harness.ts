@@ -91,3 +91,14 @@ export async function countWorkflows(client: Client, workflowId: string): Promis
   for await (const _ of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) n++;
   return n;
 }
+
+/** The digest mails sent to `to`, as raw messages. */
+export async function digestsTo(to: string): Promise<string[]> {
+  const mails = (await sinkMessages()).filter((m) => m.to.includes(to));
+  return Promise.all(mails.map((m) => sinkRaw(m.id)));
+}
+
+/** How often each marker appears over all of `texts`. */
+export function markerCounts(texts: string[], markers: string[]): Record<string, number> {
+  return Object.fromEntries(markers.map((m) => [m, texts.reduce((n, t) => n + t.split(m).length - 1, 0)]));
+}

@@ -32,6 +32,18 @@ describe('command registry', () => {
     expect(squat.workflowId).toBe('app.send_email_alert:kto-batch-voltage-daily');
   });
 
+  it('marks a batched command with its batching, maxWait in ms, and refuses settings out of range', () => {
+    const r = resolved(registry.resolveCommand({ command: 'send-email-digest', params: { email: 'ops@example.com', subject: 'disk' }, idempotencyKey: 'd-1' }, source));
+    expect(r).toMatchObject({ command: 'app.send_email_digest', workflowType: 'sendEmailDigest', batch: { maxSize: 100, maxWaitMs: 2_000, by: 'key' }, idempotencyKey: 'd-1' });
+    const params = z.object({}).strict();
+    const make = (batch: object) => () => createCommandRegistry({ taskQueue: 'kto', commands: [defineCommand({ name: 'app.b', workflow: 'b', params, batch: batch as never })] });
+    expect(make({ maxSize: 10, maxWait: 500, by: 'command' })).not.toThrow();
+    expect(make({ maxSize: 0, maxWait: '2s', by: 'key' })).toThrow(/"app.b" has an invalid batch: maxSize must be a whole number from 1 to 1000/);
+    expect(make({ maxSize: 10, maxWait: '10m', by: 'key' })).toThrow(/maxWait must be a duration above 0 and at most 5 minutes/);
+    expect(make({ maxSize: 10, maxWait: 'soon', by: 'key' })).toThrow(/maxWait must be a duration/);
+    expect(make({ maxSize: 10, maxWait: '1s', by: 'partition' })).toThrow(/by must be 'key' or 'command'.*Fix: correct its defineCommand/);
+  });
+
   it('rejects unknown commands, including workflow type names and the seed DAG-id trick', () => {
     for (const command of ['sendEmailAlert', 'app.batch', 'batch', 'app.partition', '']) {
       const r = registry.resolveCommand({ command, params: {} }, source);
