@@ -114,6 +114,9 @@ const MAX_GATHERED = 10_000;
  *   key waits until the previous workflow of that key has completed, and a record counts as done
  *   (committable) only then, so after a crash the replay waits for the still-running
  *   predecessor again instead of overtaking it.
+ * - Micro-batching (a command's `batch`): its records wait in a group (see batches.ts) and start
+ *   one workflow per group; each is committable once its batch's start is acknowledged, and a
+ *   replay starts only the commands no earlier batch's memo lists (see launchBatch).
  */
 export function createDispatcher(options: DispatcherOptions) {
   const o = withDefaults(options);
@@ -491,6 +494,7 @@ export function createDispatcher(options: DispatcherOptions) {
     consumer.pause();
     slots.close();
     batches.closeAll();
+    gatherRoom.close();
     let timer: NodeJS.Timeout | undefined;
     const drained = await Promise.race([
       Promise.all([...inFlight]).then(() => true),
