@@ -1,4 +1,4 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runDispatcher } from '../../src/dispatcher/run';
@@ -21,7 +21,9 @@ void runDispatcher({
   stopSignal: onShutdownSignal(),
   afterStartHook: dir
     ? async ({ workflowId }) => {
-        writeFileSync(path.join(dir, 'held'), workflowId);
+        // Written whole, then renamed: the test reads it as soon as it exists.
+        writeFileSync(path.join(dir, 'held.tmp'), workflowId);
+        renameSync(path.join(dir, 'held.tmp'), path.join(dir, 'held'));
         while (!existsSync(path.join(dir, 'release'))) await sleep(100);
       }
     : undefined,
