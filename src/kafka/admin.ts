@@ -185,8 +185,13 @@ async function served(admin: Admin, topic: string): Promise<string | null> {
     const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
     const gap = unsettled(topics.find((t) => t.name === topic)?.partitions);
     if (gap !== null) return gap;
-    await admin.fetchTopicOffsets(topic);
-    return null;
+    // Right after a create, kafkajs' cached metadata can lack the topic: its offsets read then
+    // fails with a TypeError (the empty answer of a partition list it did not have).
+    const offsets = await admin.fetchTopicOffsets(topic).catch((err: unknown) => {
+      if (err instanceof TypeError) return [];
+      throw err;
+    });
+    return offsets.length === 0 ? 'offsets not served yet' : null;
   } catch (err) {
     const type = (err as { type?: string }).type ?? '';
     if (NOT_YET.has(type)) return type;

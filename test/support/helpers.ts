@@ -56,11 +56,13 @@ export function testConfig(): KtoConfig {
 
 /** Creates a topic and waits until every partition has a leader, so the first produce does not race it. */
 export async function createTopic(admin: Admin, topic: string, partitions = 1): Promise<string> {
-  await admin.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }], waitForLeaders: true });
+  // kafkajs' waitForLeaders gives up on the first UNKNOWN_TOPIC_OR_PARTITION; the loop below waits instead.
+  await admin.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }], waitForLeaders: false });
   await waitFor(async () => {
     const meta = await admin.fetchTopicMetadata({ topics: [topic] });
-    return meta.topics[0]?.partitions.length === partitions && meta.topics[0].partitions.every((p) => p.leader >= 0);
-  }, { description: `topic ${topic} to have ${partitions} partitions with leaders` });
+    if (meta.topics[0]?.partitions.length !== partitions || !meta.topics[0].partitions.every((p) => p.leader >= 0)) return false;
+    return (await admin.fetchTopicOffsets(topic)).length === partitions;
+  }, { description: `topic ${topic} to have ${partitions} partitions served by their leaders` });
   return topic;
 }
 
