@@ -1,4 +1,6 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kafka } from 'kafkajs';
+import { backoffDelay } from '../runtime/backoff';
 
 /**
  * The parts of kafkajs' internal cluster and broker that kto uses (kafkajs 2.2): requests the
@@ -31,4 +33,29 @@ export function createInternalCluster(kafka: Kafka): InternalCluster {
   const create = key && (kafka as unknown as Record<symbol, unknown>)[key];
   if (typeof create !== 'function') throw new Error('this kafkajs release has no private cluster factory; kto needs kafkajs 2.2');
   return (create as (options: object) => InternalCluster)({});
+}
+
+/** How long a request rides out a moved leader or a lost connection before it fails. */
+const RETRY_WITHIN_MS = 30_000;
+
+/**
+ * Runs `request` against fresh metadata for `topic`, again while it fails on a moved leader,
+ * lagging metadata or a lost connection (kafkajs marks those retriable), for up to 30 s.
+ */
+export async function withLeaderRetry<T>(cluster: () => Promise<InternalCluster>, topic: string, request: (c: InternalCluster) => Promise<T>): Promise<T> {
+  const deadline = Date.now() + RETRY_WITHIN_MS;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const c = await cluster();
+      await c.addTargetTopic(topic);
+      await c.refreshMetadataIfNecessary();
+      return await request(c);
+    } catch (err) {
+      const e = err as Error & { retriable?: boolean };
+      const retriable = e.retriable === true || /Connection|BrokerNotFound|LockTimeout/.test(e.name);
+      if (!retriable || Date.now() >= deadline) throw err;
+      await cluster().then((c) => c.refreshMetadata()).catch(() => undefined);
+      await sleep(backoffDelay(attempt, { initialMs: 100, maxMs: 2_000 }));
+    }
+  }
 }

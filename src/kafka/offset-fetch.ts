@@ -3,7 +3,7 @@ import type { Kafka } from 'kafkajs';
 import { backoffDelay } from '../runtime/backoff';
 import { KtoError } from '../runtime/errors';
 import { lazilyConnected } from './client';
-import { createInternalCluster } from './internal-cluster';
+import { createInternalCluster, withLeaderRetry } from './internal-cluster';
 
 /**
  * Committed offsets read the way a read_committed Java consumer reads them: OffsetFetch v7 with
@@ -176,26 +176,16 @@ export function createStableOffsetReader(kafka: Kafka) {
      * a topic of 1,024 partitions makes thousands of these reads.
      */
     async watermark(topic: string, partition: number): Promise<{ low: bigint; high: bigint }> {
-      for (let attempt = 0; ; attempt++) {
-        try {
-          const c = await connected();
-          await c.addTargetTopic(topic);
-          await c.refreshMetadataIfNecessary();
-          const offsetAt = async (fromBeginning: boolean): Promise<bigint> => {
-            const answer = await c.fetchTopicsOffset([{ topic, fromBeginning, partitions: [{ partition }] }]);
-            const found = answer.find((t) => t.topic === topic)?.partitions.find((p) => p.partition === partition);
-            if (!found) throw new KtoError(`topic "${topic}" has no partition ${partition}.`, { type: 'UnknownPartition' });
-            return BigInt(found.offset);
-          };
-          const [low, high] = await Promise.all([offsetAt(true), offsetAt(false)]);
-          return { low, high };
-        } catch (err) {
-          // Leaders move and metadata lags: kafkajs marks those errors retriable.
-          if (attempt >= 5 || !(err as { retriable?: boolean }).retriable) throw err;
-          await (await connected()).refreshMetadata().catch(() => undefined);
-          await sleep(backoffDelay(attempt, { initialMs: 100, maxMs: 2_000 }));
-        }
-      }
+      return withLeaderRetry(connected, topic, async (c) => {
+        const offsetAt = async (fromBeginning: boolean): Promise<bigint> => {
+          const answer = await c.fetchTopicsOffset([{ topic, fromBeginning, partitions: [{ partition }] }]);
+          const found = answer.find((t) => t.topic === topic)?.partitions.find((p) => p.partition === partition);
+          if (!found) throw new KtoError(`topic "${topic}" has no partition ${partition}.`, { type: 'UnknownPartition' });
+          return BigInt(found.offset);
+        };
+        const [low, high] = await Promise.all([offsetAt(true), offsetAt(false)]);
+        return { low, high };
+      });
     },
 
     async close(): Promise<void> {

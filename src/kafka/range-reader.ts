@@ -1,8 +1,6 @@
 import { createRequire } from 'node:module';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { backoffDelay } from '../runtime/backoff';
 import { KtoError } from '../runtime/errors';
-import type { InternalCluster } from './internal-cluster';
+import { withLeaderRetry, type InternalCluster } from './internal-cluster';
 import { fetchRequest, OFFSET_OUT_OF_RANGE, type Delivered, type FetchedRange, type FetchRequest, type RecordBlock } from './record-batches';
 
 export interface ReadRangeOptions {
@@ -29,8 +27,6 @@ export interface ReadRangeOptions {
 const FETCH_BYTES = 1024 * 1024;
 /** How long the broker may hold a fetch that finds nothing (an open transaction ahead). */
 const FETCH_WAIT_MS = 250;
-/** How long the reader rides out a moved leader or a lost connection before it fails the step. */
-const RETRY_WITHIN_MS = 30_000;
 
 const createErrorFromCode = (createRequire(__filename)('kafkajs/src/protocol/error') as { createErrorFromCode(code: number): Error & { retriable?: boolean } }).createErrorFromCode;
 
@@ -94,26 +90,14 @@ function prefetch(...args: Parameters<typeof fetchFrom>): ReturnType<typeof fetc
 /** One fetch of the partition, retried on the leader found anew while leaders move or connections drop. */
 async function fetchFrom(cluster: () => Promise<InternalCluster>, request: FetchRequest, delivered: Delivered): Promise<FetchedRange> {
   const { topic, partition } = request;
-  const deadline = Date.now() + RETRY_WITHIN_MS;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const c = await cluster();
-      await c.addTargetTopic(topic);
-      await c.refreshMetadataIfNecessary();
-      const leader = Object.entries(c.findLeaderForPartitions(topic, [partition])).find(([, partitions]) => partitions.includes(partition));
-      if (!leader) throw Object.assign(new Error(`no leader is known for partition ${partition} of "${topic}"`), { retriable: true });
-      const broker = await c.findBroker({ nodeId: leader[0] });
-      const answer = (await broker.connectionPool.send(fetchRequest(request, delivered))) as FetchedRange;
-      if (answer.errorCode !== 0 && answer.errorCode !== OFFSET_OUT_OF_RANGE) throw createErrorFromCode(answer.errorCode);
-      return answer;
-    } catch (err) {
-      const e = err as Error & { retriable?: boolean };
-      const retriable = e.retriable === true || /Connection|BrokerNotFound|LockTimeout/.test(e.name);
-      if (!retriable || Date.now() >= deadline) throw err;
-      await cluster().then((c) => c.refreshMetadata()).catch(() => undefined);
-      await sleep(backoffDelay(attempt, { initialMs: 100, maxMs: 2_000 }));
-    }
-  }
+  return withLeaderRetry(cluster, topic, async (c) => {
+    const leader = Object.entries(c.findLeaderForPartitions(topic, [partition])).find(([, partitions]) => partitions.includes(partition));
+    if (!leader) throw Object.assign(new Error(`no leader is known for partition ${partition} of "${topic}"`), { retriable: true });
+    const broker = await c.findBroker({ nodeId: leader[0] });
+    const answer = (await broker.connectionPool.send(fetchRequest(request, delivered))) as FetchedRange;
+    if (answer.errorCode !== 0 && answer.errorCode !== OFFSET_OUT_OF_RANGE) throw createErrorFromCode(answer.errorCode);
+    return answer;
+  });
 }
 
 /** The position is outside the partition's log: at the record kto expects, the partition was replaced; elsewhere, records were deleted. */

@@ -36,7 +36,6 @@ export interface FetchedRange {
   /** The offset after the last batch the answer held whole (aborted and control batches included). */
   next: number;
   highWatermark: number;
-  lastStableOffset: number;
   errorCode: number;
 }
 
@@ -100,7 +99,7 @@ export async function decodeFetch(raw: Buffer, request: FetchRequest, delivered:
   let at = 4; // throttle_time_ms
   const topError = raw.readInt16BE(at);
   at += 2 + 4; // error_code, session_id
-  if (topError !== 0) return { block: EMPTY, next: request.offset, highWatermark: -1, lastStableOffset: -1, errorCode: topError };
+  if (topError !== 0) return { block: EMPTY, next: request.offset, highWatermark: -1, errorCode: topError };
   const topics = raw.readInt32BE(at);
   at += 4;
   for (let t = 0; t < topics; t++) {
@@ -113,8 +112,7 @@ export async function decodeFetch(raw: Buffer, request: FetchRequest, delivered:
       const partition = raw.readInt32BE(at);
       const errorCode = raw.readInt16BE(at + 4);
       const highWatermark = Number(raw.readBigInt64BE(at + 6));
-      const lastStableOffset = Number(raw.readBigInt64BE(at + 14));
-      at += 4 + 2 + 8 + 8 + 8; // log_start_offset
+      at += 4 + 2 + 8 + 8 + 8; // high_watermark, last_stable_offset, log_start_offset
       const aborted: { producerId: bigint; firstOffset: number }[] = [];
       const abortedCount = raw.readInt32BE(at);
       at += 4;
@@ -128,9 +126,9 @@ export async function decodeFetch(raw: Buffer, request: FetchRequest, delivered:
       const records = size > 0 ? raw.subarray(at, at + size) : Buffer.alloc(0);
       at += Math.max(size, 0);
       if (name !== request.topic || partition !== request.partition) continue;
-      if (errorCode !== 0) return { block: EMPTY, next: request.offset, highWatermark, lastStableOffset, errorCode };
+      if (errorCode !== 0) return { block: EMPTY, next: request.offset, highWatermark, errorCode };
       aborted.sort((a, b) => a.firstOffset - b.firstOffset);
-      return { ...(await decodeRecordBatches(records, request.offset, delivered, aborted)), highWatermark, lastStableOffset, errorCode: 0 };
+      return { ...(await decodeRecordBatches(records, request.offset, delivered, aborted)), highWatermark, errorCode: 0 };
     }
   }
   throw new KtoError(`the Fetch answer holds no partition ${request.partition} of "${request.topic}"`, { type: 'FetchAnswerIncomplete', retryable: true });

@@ -1,5 +1,5 @@
 import { commandWorkflowId } from '../../src/commands/registry';
-import { committedOffset, countWorkflows, digestsTo, dispatcherConfig, markerCounts, sendCommands, startDispatcher } from '../support/dispatcher-harness';
+import { committedOffset, countWorkflows, digestsTo, dispatcherConfig, markerCounts, metricValue, sendCommands, startDispatcher } from '../support/dispatcher-harness';
 import { waitFor } from '../support/helpers';
 import { useTestEnv } from '../support/test-env';
 
@@ -30,11 +30,9 @@ test('micro-batching: digest commands become one workflow and one mail per recip
     }
     expect(await countWorkflows(env.client, commandWorkflowId('app.send_email_digest', `batch-${topic}-0-0`))).toBe(1);
     expect(await countWorkflows(env.client, commandWorkflowId('app.send_email_digest', `batch-${topic}-0-1`))).toBe(1);
-    const metrics = await dispatcher.metrics.registry.getMetricsAsJSON();
-    const value = (name: string) => metrics.find((m) => m.name === name)?.values.reduce((n, v) => n + v.value, 0) ?? 0;
-    expect(value('kto_commands_started_total')).toBe(2);
-    expect(value('kto_commands_batched_total')).toBe(24);
-    expect(value('kto_commands_dead_lettered_total')).toBe(1);
+    expect(await metricValue(dispatcher, 'kto_commands_started_total')).toBe(2);
+    expect(await metricValue(dispatcher, 'kto_commands_batched_total')).toBe(24);
+    expect(await metricValue(dispatcher, 'kto_commands_dead_lettered_total')).toBe(1);
   } finally {
     await stop();
   }

@@ -9,6 +9,7 @@ import {
   dispatcherConfig,
   emailWorkflowId,
   markerCounts,
+  metricValue,
   sendCommands,
   sinkMessages,
   startDispatcher,
@@ -60,11 +61,9 @@ test('kill -9 of the dispatcher between the workflow start and the offset commit
   const restarted = startDispatcher({ ...env, config });
   try {
     await waitFor(async () => (await committedOffset(env.kafka, groupId, topic)) === 1n, { timeoutMs: 90_000, description: 'the replayed command to be committed' });
-    const metrics = await restarted.dispatcher.metrics.registry.getMetricsAsJSON();
-    const value = (name: string) => metrics.find((m) => m.name === name)?.values.reduce((n, v) => n + v.value, 0) ?? 0;
-    expect(value('kto_commands_consumed_total')).toBe(1);
-    expect(value('kto_commands_duplicate_total')).toBe(1);
-    expect(value('kto_commands_started_total')).toBe(0);
+    expect(await metricValue(restarted.dispatcher, 'kto_commands_consumed_total')).toBe(1);
+    expect(await metricValue(restarted.dispatcher, 'kto_commands_duplicate_total')).toBe(1);
+    expect(await metricValue(restarted.dispatcher, 'kto_commands_started_total')).toBe(0);
     expect(await countWorkflows(env.client, workflowId)).toBe(1);
     expect((await sinkMessages()).filter((m) => m.subject === subject)).toHaveLength(1);
   } finally {
@@ -104,10 +103,8 @@ test('kill -9 of the dispatcher between a batch start and the offset commit: the
     expect(markerCounts(mails, markers)).toEqual(Object.fromEntries(markers.map((m, i) => [m, i === 0 || i === 5 ? 3 : 2])));
     expect(await countWorkflows(env.client, firstBatch)).toBe(1);
     expect(await countWorkflows(env.client, commandWorkflowId('app.send_email_digest', `batch-${topic}-0-5`))).toBe(1);
-    const metrics = await restarted.dispatcher.metrics.registry.getMetricsAsJSON();
-    const value = (name: string) => metrics.find((m) => m.name === name)?.values.reduce((n, v) => n + v.value, 0) ?? 0;
-    expect(value('kto_commands_duplicate_total')).toBe(5);
-    expect(value('kto_commands_batched_total')).toBe(5);
+    expect(await metricValue(restarted.dispatcher, 'kto_commands_duplicate_total')).toBe(5);
+    expect(await metricValue(restarted.dispatcher, 'kto_commands_batched_total')).toBe(5);
   } finally {
     await restarted.stop();
   }

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { defineCommand } from '../../src/commands/registry';
 import type { BatchReport } from '../../src/shared/batch';
 import { createTestPipeline, expectExactlyOnce, startBatch } from '../support/batch-harness';
-import { committedOffset, dispatcherConfig, sendCommands, startDispatcher } from '../support/dispatcher-harness';
+import { committedOffset, dispatcherConfig, metricValue, sendCommands, startDispatcher } from '../support/dispatcher-harness';
 import { waitFor } from '../support/helpers';
 import { useTestEnv } from '../support/test-env';
 import { killTestService } from '../support/test-stack';
@@ -81,7 +81,7 @@ test('kill -9 of the Temporal server in the middle of a burst of commands: after
       topic,
       Array.from({ length: count }, (_, n) => ({ command: 'test.burst', params: { n }, key: `k${n}` })),
     );
-    const started = async () => (await dispatcher.dispatcher.metrics.registry.getSingleMetric('kto_commands_started_total')!.get()).values.reduce((s, v) => s + v.value, 0);
+    const started = () => metricValue(dispatcher.dispatcher, 'kto_commands_started_total');
     await waitFor(async () => (await started()) >= 50, { timeoutMs: 60_000, description: 'the burst to be under way' });
     await crashTemporal();
     expect(await started()).toBeLessThan(count); // the crash did land in the middle of the burst

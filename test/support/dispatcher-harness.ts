@@ -27,6 +27,17 @@ export async function sinkRaw(id: string): Promise<string> {
   return (await fetch(`${sinkUrl()}/messages/${id}`)).text();
 }
 
+/** A dispatcher metric summed over the series whose labels include `labels` (0 when it has none). */
+export async function metricValue(
+  dispatcher: { metrics: { registry: { getMetricsAsJSON(): Promise<Array<{ name: string; values: Array<{ value: number; labels: Record<string, unknown> }> }>> } } },
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number> {
+  const metric = (await dispatcher.metrics.registry.getMetricsAsJSON()).find((m) => m.name === name);
+  const matching = metric?.values.filter((v) => Object.entries(labels).every(([k, want]) => v.labels[k] === want)) ?? [];
+  return matching.reduce((sum, v) => sum + v.value, 0);
+}
+
 /** Makes the sink refuse the next `count` deliveries with `code`. */
 export async function sinkFail(count: number, code: number): Promise<void> {
   const res = await fetch(`${sinkUrl()}/fail`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ count, code, message: `injected ${code}` }) });
