@@ -266,7 +266,7 @@ async function boundOffsets(kafka: KafkaIo, topic: string, bound: string): Promi
  * earlier run of the same backfill id landed part or all of it: a repeat lands nothing twice.
  */
 async function backfillRange(kafka: KafkaIo, input: ConsumeInput, fixed: { from: string; to: string }): Promise<PinnedRange> {
-  const offset = (await kafka.admin.committedOffsets(input.groupId, input.topic)).get(input.partition) ?? null;
+  const { offset } = await kafka.admin.committedPosition(input.groupId, input.topic, input.partition);
   if (offset === null) return { from: fixed.from, to: fixed.to, firstRun: true };
   if (offset < BigInt(fixed.from) || offset > BigInt(fixed.to) + 1n) {
     throw new KtoError(

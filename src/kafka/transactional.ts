@@ -94,7 +94,7 @@ export async function commitRange(kafka: Kafka, admin: KafkaAdmin, options: Rang
   const { topic, partition, from, to } = options;
   const { producer, txn } = await beginTransaction(kafka, options.transactionalId, options.transactionTimeoutMs);
   try {
-    const committed = (await admin.committedOffsets(options.groupId, topic)).get(partition) ?? null;
+    const { offset: committed } = await admin.committedPosition(options.groupId, topic, partition);
     if (committed === to + 1n) {
       await txn.abort();
       return { status: 'already-committed', produced: 0 };
