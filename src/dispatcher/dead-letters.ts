@@ -1,4 +1,4 @@
-import type { KafkaIo, ScannedRecord, ScanStart } from '../kafka';
+import { byPartitionAndOffset, type KafkaIo, type ScannedRecord, type ScanStart } from '../kafka';
 import { UserError } from '../runtime/errors';
 import type { DecodedValue, ValueDecoder } from '../runtime/value-decoder';
 import { DLQ_HEADERS } from './dead-letter';
@@ -124,7 +124,7 @@ export async function readDeadLetters(kafka: KafkaIo, topic: string, filter: Dea
       if (matchesFilter(dl, filter)) found.push(dl);
     },
   });
-  return found.sort((a, b) => a.partition - b.partition || (a.offset < b.offset ? -1 : a.offset > b.offset ? 1 : 0));
+  return found.sort(byPartitionAndOffset);
 }
 
 /** The refs of `refs` that `found` does not hold: gone (retention), never written, or not a record (a transaction marker). */

@@ -19,6 +19,7 @@ export type { ConsumedRecord, GroupConsumer, GroupConsumerOptions } from './grou
 export type { ReadRangeOptions } from './range-reader';
 export type { RecordBlock } from './record-batches';
 export type { ReadTopicOptions, TopicRecord } from './topic-reader';
+export { byPartitionAndOffset } from './topic-reader';
 export type { ScannedRecord, ScanStart, ScanTopicOptions } from './topic-scan';
 export type { PublishRecord, PublishTransactionOptions, PublishTxn, SentPosition } from './transactional-publish';
 export { OffsetConflictError, type OutboundRecord, type RangeCommitOptions, type RangeCommitResult } from './transactional';

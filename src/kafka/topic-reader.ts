@@ -83,6 +83,10 @@ export async function readTopic(kafka: Kafka, admin: KafkaAdmin, options: ReadTo
     await consumer.disconnect().catch(() => undefined);
     await admin.deleteGroup(groupId);
   }
-  records.sort((a, b) => a.partition - b.partition || (a.offset < b.offset ? -1 : a.offset > b.offset ? 1 : 0));
+  records.sort(byPartitionAndOffset);
   return records.slice(0, limit);
 }
+
+/** Orders records by partition, then offset. */
+export const byPartitionAndOffset = (a: { partition: number; offset: bigint }, b: { partition: number; offset: bigint }): number =>
+  a.partition - b.partition || (a.offset < b.offset ? -1 : a.offset > b.offset ? 1 : 0);
