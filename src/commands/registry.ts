@@ -246,16 +246,17 @@ function paramsValue(params: unknown): { ok: true; value: unknown } | { ok: fals
 /** Looks commands up by name or alias and validates their params. */
 export function createCommandRegistry(options: CommandRegistryOptions) {
   const commands = options.commands ?? builtInCommands();
-  const byName = new Map<string, [string, CommandDefinition]>();
+  const byName = new Map<string, { name: string; definition: CommandDefinition; batch?: ResolvedCommand['batch'] }>();
   for (const definition of commands) {
     const name = definition.name;
     if (name.includes(COMMAND_ID_SEPARATOR)) {
       throw new Error(`Command name "${name}" contains "${COMMAND_ID_SEPARATOR}", which separates the command from the key in workflow ids. Fix: rename the command, e.g. "${name.replaceAll(COMMAND_ID_SEPARATOR, '.')}".`);
     }
-    if (definition.batch) batchingOf(definition);
+    // Checked and converted once here, not for every command record.
+    const entry = { name, definition, ...(definition.batch && { batch: batchingOf(definition) }) };
     for (const alias of [name, ...(definition.aliases ?? [])]) {
       if (byName.has(alias)) throw new Error(`Command name "${alias}" is registered twice. Fix: give each command and alias a unique name.`);
-      byName.set(alias, [name, definition]);
+      byName.set(alias, entry);
     }
   }
 
@@ -272,7 +273,7 @@ export function createCommandRegistry(options: CommandRegistryOptions) {
           detail: `"${envelope.command.slice(0, 100)}" is not a registered command (known: ${commands.map((c) => c.name).sort().join(', ')})`,
         };
       }
-      const [command, definition] = entry;
+      const { name: command, definition, batch } = entry;
       if (envelope.idempotencyKey !== undefined && (envelope.idempotencyKey.length === 0 || envelope.idempotencyKey.length > MAX_IDEMPOTENCY_KEY)) {
         return { reason: 'invalid-params', detail: `the idempotency key must be 1 to ${MAX_IDEMPOTENCY_KEY} characters` };
       }
@@ -288,7 +289,7 @@ export function createCommandRegistry(options: CommandRegistryOptions) {
         args: definition.toArgs ? definition.toArgs(parsed.data, context) : [parsed.data],
         workflowId: commandWorkflowId(command, definition.idOf ? definition.idOf(context) : defaultCommandKey(context)),
         startOptions: definition.startOptions ?? {},
-        ...(definition.batch && { batch: batchingOf(definition) }),
+        ...(batch && { batch }),
         ...(envelope.idempotencyKey !== undefined && { idempotencyKey: envelope.idempotencyKey }),
       };
     },
