@@ -4,6 +4,7 @@ import { createCompleteBatchActivities } from './complete-batch';
 import { createEmailActivities, type EmailActivitiesOptions } from './email';
 import { createIngestSourceActivities, type IngestSourceActivityDeps } from './ingest-source';
 import { createKafkaActivities, type KafkaActivityDeps } from './kafka';
+import { createLandRange } from './land-range';
 import { createProjectActivities, type ProjectActivityDeps } from './project';
 import { createRunAlertActivities, type RunAlertActivityDeps } from './run-alert';
 
@@ -15,7 +16,8 @@ export type ActivityDeps = KafkaActivityDeps &
 /**
  * Every kto activity, bound to real or fake dependencies (tests inject their own), in two sets:
  * `shared` runs on the shared task queue (any worker), `local` only on the queue of the worker
- * whose staging files it reads (aggregate and produce of a consumed range). Their KtoErrors
+ * whose staging files it reads (aggregate and produce of a consumed range, or both after the
+ * commit in one activity for a partition of a group child). Their KtoErrors
  * become Temporal failures (failures.ts).
  */
 export function createActivities(deps: ActivityDeps) {
@@ -31,7 +33,7 @@ export function createActivities(deps: ActivityDeps) {
       ...ingestSourceActivities(deps),
       ...createProjectActivities(deps.project),
     }),
-    local: withFailures({ aggregate, produce }),
+    local: withFailures({ aggregate, produce, commitAggregateProduce: createLandRange({ commit: kafka.commit, aggregate, produce }) }),
   };
 }
 

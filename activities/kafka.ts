@@ -53,11 +53,16 @@ export function createKafkaActivities({ kafka, stagingDir, workerQueue, stateTop
       const { committed, watermarks, states } = await checkedProgress(kafka, pipeline, stateTopic);
       const pending: number[] = [];
       const resume: Record<number, ResumePoint | null> = {};
+      const backlog: Record<number, number> = {};
+      const offsetsFrom = (from: bigint, high: bigint) => Number(from < high ? high - from : 0n);
       for (const w of watermarks) {
         if (!partitions.includes(w.partition)) continue;
         const offset = committed.get(w.partition) ?? null;
         if (offset !== null) {
-          if (offset < w.high) pending.push(w.partition);
+          if (offset < w.high) {
+            pending.push(w.partition);
+            backlog[w.partition] = offsetsFrom(offset, w.high);
+          }
           continue;
         }
         const point = resumePoint(states, { ...pipeline, partition: w.partition });
@@ -66,8 +71,9 @@ export function createKafkaActivities({ kafka, stagingDir, workerQueue, stateTop
         if (!work) continue;
         pending.push(w.partition);
         resume[w.partition] = point;
+        backlog[w.partition] = offsetsFrom(point ? BigInt(point.offset) : pipeline.startFrom === 'latest' ? w.high : w.low, w.high);
       }
-      return { partitions, pending, resume };
+      return { partitions, pending, resume, backlog };
     },
 
     /**

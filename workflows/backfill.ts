@@ -9,7 +9,8 @@ import {
   type PartitionSummary,
 } from '../src/shared/batch';
 import { KTO_PIPELINE, KTO_TOPIC } from '../src/shared/search-attributes';
-import { nothingNew, partitionsFailed, reportOf, rootMessage } from './batch';
+import { innermostMessage } from '../src/shared/errors';
+import { nothingNew, partitionsFailed, reportOf } from './batch';
 import { partition } from './partition';
 
 const admin = proxyActivities<Activities>({
@@ -46,7 +47,7 @@ export async function backfill(input: BackfillInput): Promise<BackfillReport> {
           }),
         );
       } catch (err) {
-        failures.push({ partition: r.partition, message: rootMessage(err) });
+        failures.push({ partition: r.partition, message: innermostMessage(err) });
       }
     }
   };

@@ -16,15 +16,19 @@ import type { Activities } from '../activities';
 import {
   batchPipelineWithDefaults,
   batchWorkflowId,
+  partitionGroupWorkflowId,
   partitionWorkflowId,
+  planChildren,
   REPORTED_PARTITIONS,
   type BatchPipeline,
   type BatchPipelineOptions,
   type BatchReport,
   type PartitionSummary,
 } from '../src/shared/batch';
+import { innermostMessage } from '../src/shared/errors';
 import { KTO_PIPELINE, KTO_RECORDS, KTO_TOPIC } from '../src/shared/search-attributes';
 import { partition } from './partition';
+import { partitionGroup } from './partition-group';
 import { alertingOnFailure, type RunTracker } from './run-alert';
 
 const admin = proxyActivities<Activities>({
@@ -59,7 +63,7 @@ async function runPartitions(options: BatchPipelineOptions, tracker: RunTracker 
     { key: KTO_PIPELINE, value: pipeline.pipeline },
     { key: KTO_TOPIC, value: pipeline.topic },
   ]);
-  const { partitions, pending, resume = {} } = await admin.listPartitions(pipeline);
+  const { partitions, pending, resume = {}, backlog } = await admin.listPartitions(pipeline);
   const summaries: PartitionSummary[] = [];
   const failures = tracker.failed;
   setHandler(batchProgressQuery, () => ({
@@ -70,26 +74,42 @@ async function runPartitions(options: BatchPipelineOptions, tracker: RunTracker 
     recordsOut: summaries.reduce((n, s) => n + s.outputRecords, 0),
   }));
 
+  // Runs listed before partition groups have no backlog in their listing, and plan one child per partition.
+  const children = planChildren(pending, backlog && patched('kto-partition-groups') ? backlog : undefined, pipeline.maxConcurrentPartitions);
+  const runChild = async (group: number[]): Promise<void> => {
+    if (group.length === 1) {
+      const [p] = group;
+      summaries.push(
+        await executeChild(partition, {
+          workflowId: partitionWorkflowId(pipeline.pipeline, p),
+          args: [{ ...pipeline, partition: p, ...(resume[p] !== undefined && { resume: resume[p] }) }],
+        }),
+      );
+      return;
+    }
+    const result = await executeChild(partitionGroup, {
+      workflowId: partitionGroupWorkflowId(pipeline.pipeline, group),
+      args: [{ ...pipeline, group, resume: Object.fromEntries(group.flatMap((p) => (resume[p] !== undefined ? [[p, resume[p]]] : []))) }],
+    });
+    summaries.push(...result.summaries);
+    failures.push(...result.failures);
+  };
   let next = 0;
   const lane = async (): Promise<void> => {
-    while (next < pending.length) {
-      const p = pending[next++];
-      tracker.running.add(p);
+    while (next < children.length) {
+      const group = children[next++];
+      for (const p of group) tracker.running.add(p);
       try {
-        summaries.push(
-          await executeChild(partition, {
-            workflowId: partitionWorkflowId(pipeline.pipeline, p),
-            args: [{ ...pipeline, partition: p, ...(resume[p] !== undefined && { resume: resume[p] }) }],
-          }),
-        );
+        await runChild(group);
       } catch (err) {
-        failures.push({ partition: p, message: rootMessage(err) });
+        // A group child reports its partitions' failures in its result; failing itself, it reported none.
+        failures.push(...group.map((p) => ({ partition: p, message: innermostMessage(err) })));
       } finally {
-        tracker.running.delete(p);
+        for (const p of group) tracker.running.delete(p);
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(pipeline.maxConcurrentPartitions, pending.length) }, lane));
+  await Promise.all(Array.from({ length: Math.min(pipeline.maxConcurrentPartitions, children.length) }, lane));
 
   // New output is new output even when other partitions failed: the downstreams run over it.
   if (summaries.some((s) => s.status === 'committed') && patched('kto-after-upstreams')) await startDownstreams(pipeline.pipeline);
@@ -158,13 +178,6 @@ async function startDownstreams(upstream: string): Promise<void> {
       }
     }),
   );
-}
-
-/** What went wrong at the bottom of a child's failure chain (child → activity → the step's own error). */
-export function rootMessage(err: unknown): string {
-  let e = err;
-  while (e instanceof Error && e.cause instanceof Error) e = e.cause;
-  return e instanceof Error ? e.message : String(err);
 }
 
 export function nothingNew(partition: number): PartitionSummary {

@@ -36,30 +36,58 @@ const isWorkerLost = (err: unknown): boolean => err instanceof ActivityFailure &
  * every later attempt works on exactly that range, and the produce step lands it at most once.
  */
 export async function partition(input: PartitionInput): Promise<PartitionSummary> {
-  const durationsMs = { consume: 0, commit: 0, aggregate: 0, produce: 0 };
   upsertSearchAttributes([
     { key: KTO_PIPELINE, value: input.pipeline },
     { key: KTO_TOPIC, value: input.topic },
     { key: KTO_PARTITION, value: input.partition },
   ]);
+  return runPartition(input, {
+    pinned: (range, records) => {
+      upsertSearchAttributes([{ key: KTO_RECORDS, value: records }]);
+      upsertMemo({ range: { from: range.from, to: range.to }, records });
+    },
+  });
+}
+
+export interface RunPartitionOptions {
+  /** Runs once the range is pinned, before the next step is scheduled. */
+  pinned?: (range: PinnedRange, records: number) => void;
+  /**
+   * commit, aggregate and produce as one worker-local activity (`commitAggregateProduce`): two
+   * Temporal tasks per partition instead of four, for the small partitions of a group child.
+   */
+  merged?: boolean;
+}
+
+/**
+ * The steps of one partition, in the workflow that calls it: a partition's own child, or a group
+ * child running several small partitions one after another.
+ */
+export async function runPartition(input: PartitionInput, { pinned, merged = false }: RunPartitionOptions = {}): Promise<PartitionSummary> {
+  const durationsMs = { consume: 0, commit: 0, aggregate: 0, produce: 0 };
   const shared = kafkaIo(input.workerLossTimeout);
   let consumed: ConsumeResult = await shared.consume(input);
   durationsMs.consume += consumed.durationMs;
   const range: PinnedRange = { from: consumed.from, to: consumed.to, firstRun: consumed.firstRun };
-  upsertSearchAttributes([{ key: KTO_RECORDS, value: consumed.records }]);
-  upsertMemo({ range: { from: range.from, to: range.to }, records: consumed.records });
+  pinned?.(range, consumed.records);
   const summary = { partition: input.partition, from: range.from, to: range.to, records: consumed.records, durationsMs };
   if (consumed.file === null) {
     return { ...summary, status: 'nothing-new', outputRecords: 0, malformed: 0, attempts: 1 };
   }
 
   // Invariant 3 (docs/design.md): from here on every attempt, on any worker, works on exactly `range`.
-  durationsMs.commit = (await shared.commit({ ...input, range })).durationMs;
+  if (!merged) durationsMs.commit = (await shared.commit({ ...input, range })).durationMs;
 
   for (let attempt = 1; ; attempt++) {
     const local = workerLocal(consumed.workerQueue, input.workerLossTimeout);
+    const staged = { ...input, range, file: consumed.file!, records: consumed.records };
     try {
-      const aggregated = await local.aggregate({ ...input, range, file: consumed.file!, records: consumed.records });
+      if (merged) {
+        const landed = await local.commitAggregateProduce({ ...staged, ...(consumed.last && { last: consumed.last }) });
+        for (const step of ['commit', 'aggregate', 'produce'] as const) durationsMs[step] += landed.durationsMs[step];
+        return { ...summary, status: landed.status, outputRecords: landed.outputRecords, malformed: landed.malformed, attempts: attempt };
+      }
+      const aggregated = await local.aggregate(staged);
       durationsMs.aggregate += aggregated.durationMs;
       const produced = await local.produce({ ...input, range, outputFile: aggregated.outputFile, errorsFile: aggregated.errorsFile, ...(consumed.last && { last: consumed.last }) });
       durationsMs.produce += produced.durationMs;

@@ -2,8 +2,8 @@ import { Graph, layout } from '@dagrejs/dagre';
 import type { ActivityStep, RunDetails } from '../temporal/runs';
 
 /**
- * The console's picture of one batch run: the run, one node per partition child, and each
- * child's four steps, laid out left to right with dagre. Built from `showRun` details only, so
+ * The console's picture of one batch run: the run, one node per partition child (or group child
+ * of small partitions), and each child's steps, laid out left to right with dagre. Built from `showRun` details only, so
  * it shows what Temporal's histories say and nothing kto keeps elsewhere.
  */
 
@@ -12,6 +12,9 @@ export type NodeStatus = (typeof NODE_STATUSES)[number];
 
 /** The partition workflow's activities, in the order it runs them (workflows/partition.ts). */
 export const PARTITION_STEPS = ['consume', 'commit', 'aggregate', 'produce'] as const;
+/** A group child's activities per partition (workflows/partition-group.ts). */
+export const GROUP_STEPS = ['consume', 'commitAggregateProduce'] as const;
+type StepType = (typeof PARTITION_STEPS)[number] | (typeof GROUP_STEPS)[number];
 
 export interface GraphNode {
   id: string;
@@ -62,12 +65,22 @@ function stepStatus(step: ActivityStep | undefined): NodeStatus {
 
 const num = (value: unknown): number | null => (typeof value === 'number' ? value : null);
 
-/** Records a step handled: the pinned range's size for consume and commit, records written for produce. */
-function stepRecords(step: (typeof PARTITION_STEPS)[number], child: RunDetails): number | null {
-  const result = (child.result ?? {}) as Record<string, unknown>;
-  const records = child.records ?? num(child.memo.records);
+/**
+ * Records a step handled: the pinned range's size for consume and commit, records written for
+ * produce (a group child's: summed over its partitions).
+ */
+function stepRecords(step: StepType, child: RunDetails): number | null {
+  const result = (child.result ?? {}) as { outputRecords?: unknown; summaries?: { outputRecords: number }[] };
   if (step === 'produce') return num(result.outputRecords);
-  return records;
+  if (step === 'commitAggregateProduce') return Array.isArray(result.summaries) ? result.summaries.reduce((n, s) => n + s.outputRecords, 0) : null;
+  return child.records ?? num(child.memo.records);
+}
+
+/** A group child's label: its first and last partition and how many it runs. */
+function groupLabel(details: RunDetails | undefined): string | null {
+  const partitions = details?.memo.partitions;
+  if (!Array.isArray(partitions) || partitions.length === 0) return null;
+  return `partitions ${partitions[0]}–${partitions[partitions.length - 1]} (${partitions.length})`;
 }
 
 /**
@@ -84,10 +97,11 @@ export function buildRunGraph(run: RunDetails, children: ReadonlyMap<string, Run
     const details = children.get(child.workflowId);
     const status: NodeStatus = details ? workflowNodeStatus(details.status) : child.status === 'completed' ? 'completed' : child.status === 'started' ? 'running' : 'failed';
     const partition = details?.partition ?? null;
+    const grouped = child.type === 'partitionGroup';
     nodes.push({
       id: child.workflowId,
       kind: 'partition',
-      label: partition === null ? child.workflowId : `partition ${partition}`,
+      label: (grouped ? groupLabel(details) : partition === null ? null : `partition ${partition}`) ?? child.workflowId,
       status,
       durationMs: details?.durationMs ?? null,
       records: details?.records ?? null,
@@ -96,8 +110,8 @@ export function buildRunGraph(run: RunDetails, children: ReadonlyMap<string, Run
     });
     edges.push({ from: run.workflowId, to: child.workflowId });
     let previous = child.workflowId;
-    for (const type of PARTITION_STEPS) {
-      // A step runs again when the partition moves to another worker; the last run is the one that counts.
+    for (const type of grouped ? GROUP_STEPS : PARTITION_STEPS) {
+      // A step runs again when the partition moves to another worker (and once per partition in a group); the last run is the one that counts.
       const step = details?.activities.filter((a) => a.type === type).at(-1);
       const id = `${child.workflowId}/${type}`;
       const stepState = stepStatus(step);

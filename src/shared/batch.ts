@@ -96,6 +96,8 @@ export function batchPipelineWithDefaults(options: BatchPipelineOptions): BatchP
 
 export const batchWorkflowId = (pipeline: string): string => `kto-batch-${pipeline}`;
 export const partitionWorkflowId = (pipeline: string, partition: number): string => `kto-batch-${pipeline}-p${partition}`;
+/** A group child's id names its first and last partition (its memo lists them all). */
+export const partitionGroupWorkflowId = (pipeline: string, group: number[]): string => `kto-batch-${pipeline}-p${group[0]}-p${group[group.length - 1]}`;
 /**
  * Keyed on what the pipeline's progress is (the group's offset in one input partition), not on
  * the pipeline's name: any two runs over the same group and partition fence each other
@@ -134,6 +136,44 @@ export interface PartitionListing {
   pending: number[];
   /** Pending partitions whose group has no offset, by partition: their state record's resume point, or null. */
   resume?: Record<number, ResumePoint | null>;
+  /** Offsets each pending partition has to read (an upper bound: transaction markers take offsets too). */
+  backlog?: Record<number, number>;
+}
+
+/** Several small partitions of one run in one child (workflows/partition-group.ts). */
+export interface PartitionGroupInput extends BatchPipeline {
+  group: number[];
+  /** As `PartitionListing.resume`, for the group's partitions. */
+  resume?: Record<number, ResumePoint | null>;
+}
+
+export interface PartitionGroupResult {
+  summaries: PartitionSummary[];
+  failures: { partition: number; message: string }[];
+}
+
+/** A partition with at most this many offsets to read may share a child with others. */
+export const SMALL_PARTITION_OFFSETS = 10_000;
+/** The most partitions one group child runs: bounds its history. */
+export const MAX_GROUP_PARTITIONS = 64;
+
+/**
+ * The children of a run: one per partition, unless the run has more pending partitions than it
+ * runs children at once. Then the small partitions (see SMALL_PARTITION_OFFSETS) share children,
+ * as few partitions to a child as lets every child start at once, and the others keep their own,
+ * started first. Pure: the workflow plans from its listing's result.
+ */
+export function planChildren(pending: number[], backlog: Record<number, number> | undefined, maxConcurrent: number): number[][] {
+  const own = (ps: number[]) => ps.map((p) => [p]);
+  if (backlog === undefined || pending.length <= maxConcurrent) return own(pending);
+  const isSmall = (p: number) => (backlog[p] ?? Infinity) <= SMALL_PARTITION_OFFSETS;
+  const small = pending.filter(isSmall);
+  const large = pending.filter((p) => !isSmall(p));
+  const size = Math.min(MAX_GROUP_PARTITIONS, Math.ceil(small.length / Math.max(1, maxConcurrent - large.length)));
+  if (size <= 1) return own(pending);
+  const groups: number[][] = [];
+  for (let i = 0; i < small.length; i += size) groups.push(small.slice(i, i + size));
+  return [...own(large), ...groups];
 }
 
 /** A backfill's own consumer group: its offsets, transactional ids and state keys never touch the live group's. */
@@ -227,6 +267,14 @@ export interface ProduceResult {
   outputRecords: number;
   errorRecords: number;
   durationMs: number;
+}
+
+/** What `commitAggregateProduce` did: the three steps' results in one. */
+export interface LandRangeResult {
+  status: ProduceResult['status'];
+  outputRecords: number;
+  malformed: number;
+  durationsMs: { commit: number; aggregate: number; produce: number };
 }
 
 export interface PartitionSummary {

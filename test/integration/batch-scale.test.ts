@@ -37,6 +37,7 @@ test('the fan-out refills bounded lanes and its history per partition keeps 1,02
     downstreamPipelines: async () => [],
     aggregate: async () => ({ groups: 1, accepted: 10, malformed: 0, outputFile: 'out', errorsFile: 'err', durationMs: 1 }),
     produce: async () => ({ status: 'committed' as const, outputRecords: 1, errorRecords: 0, durationMs: 1 }),
+    commitAggregateProduce: async () => ({ status: 'committed' as const, outputRecords: 1, malformed: 0, durationsMs: { commit: 1, aggregate: 1, produce: 1 } }),
   };
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const worker = await Worker.create({

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createCommandRegistry, isRejection } from '../../src/commands/registry';
 import { batchTopics, COMPLETE_BATCH_COMMAND, completeBatchCommand, type CompleteBatchOptions } from '../../src/complete-batch';
 import { startRandomUserSource } from '../../src/devstack/random-user-source';
-import { partitionWorkflowId, type BatchReport } from '../../src/shared/batch';
+import { partitionGroupWorkflowId, partitionWorkflowId, type BatchReport } from '../../src/shared/batch';
 import { createTestPipeline, startBatch } from '../support/batch-harness';
 import { writeHistory } from '../support/histories';
 import { FAST_EMAIL_RETRY, sinkFail, sinkReset } from '../support/dispatcher-harness';
@@ -38,6 +38,17 @@ describe('record workflow histories for the replay tests', () => {
     expect(report.partitionSummaries.map((s) => s.status)).toEqual(['committed', 'committed']);
     await save(handle.workflowId, 'batch');
     await save(partitionWorkflowId(options.pipeline, 0), 'partition');
+  });
+
+  record('batch over partition groups, and partitionGroup: four small partitions, two children at once', async () => {
+    const pipeline = await createTestPipeline(env.kafka, 4, 10);
+    await pipeline.produce(100);
+    const options = { ...pipeline.options, pipeline: `history-${randomUUID().slice(0, 8)}`, maxConcurrentPartitions: 2 };
+    const handle = await startBatch(env.client, env.config, options, `history-batch-groups-${randomUUID()}`);
+    const report: BatchReport = await handle.result();
+    expect(report.partitionSummaries.map((s) => s.status)).toEqual(['committed', 'committed', 'committed', 'committed']);
+    await save(handle.workflowId, 'batch.groups');
+    await save(partitionGroupWorkflowId(options.pipeline, [0, 1]), 'partitionGroup');
   });
 
   record('backfill: an offset range of two partitions under its own group', async () => {

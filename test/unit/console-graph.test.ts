@@ -53,3 +53,17 @@ test('values from Temporal are escaped in the graph', () => {
   expect(svg).toContain('a=1&amp;b=&quot;2&quot;');
   expect(escapeHtml(`'&`)).toBe('&#39;&amp;');
 });
+
+test('a group child of small partitions: labelled with its partitions, its two steps per partition shown once, produce records summed', () => {
+  const run = { ...row('b', 'batch', 'COMPLETED'), children: [{ workflowId: 'b-p0-p2', type: 'partitionGroup', status: 'completed' as const }] };
+  const summaries = [3, 4, 5].map((outputRecords) => ({ outputRecords }));
+  const activities = [0, 1, 2].flatMap(() => [step('consume', 'completed'), step('commitAggregateProduce', 'completed')]);
+  const children = new Map([['b-p0-p2', { ...row('b-p0-p2', 'partitionGroup', 'COMPLETED'), memo: { partitions: [0, 1, 2] }, result: { summaries, failures: [] }, activities }]]);
+  const graph = buildRunGraph(run, children);
+  expect(graph.nodes.map((n) => [n.label, n.status, n.records])).toEqual([
+    ['batch p', 'completed', 10],
+    ['partitions 0–2 (3)', 'completed', 10],
+    ['consume', 'completed', 10],
+    ['commitAggregateProduce', 'completed', 12],
+  ]);
+});
