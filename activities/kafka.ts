@@ -54,7 +54,8 @@ export function createKafkaActivities({ kafka, stagingDir, workerQueue, stateTop
       const pending: number[] = [];
       const resume: Record<number, ResumePoint | null> = {};
       const backlog: Record<number, number> = {};
-      const offsetsFrom = (from: bigint, high: bigint) => Number(from < high ? high - from : 0n);
+      // What the partition's child will read: its pin stops at maxRecordsPerRun offsets.
+      const offsetsFrom = (from: bigint, high: bigint) => Math.min(Number(from < high ? high - from : 0n), pipeline.maxRecordsPerRun ?? Infinity);
       for (const w of watermarks) {
         if (!partitions.includes(w.partition)) continue;
         const offset = committed.get(w.partition) ?? null;

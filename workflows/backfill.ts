@@ -1,17 +1,20 @@
-import { executeChild, proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
+import { executeChild, patched, proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import {
   backfillGroupId,
+  backfillPartitionGroupWorkflowId,
   backfillPartitionWorkflowId,
   batchPipelineWithDefaults,
+  planChildren,
   type BackfillInput,
   type BackfillReport,
   type PartitionSummary,
 } from '../src/shared/batch';
 import { KTO_PIPELINE, KTO_TOPIC } from '../src/shared/search-attributes';
-import { innermostMessage } from '../src/shared/errors';
 import { nothingNew, partitionsFailed, reportOf } from './batch';
+import { runChildren } from './children';
 import { partition } from './partition';
+import { partitionGroup } from './partition-group';
 
 const admin = proxyActivities<Activities>({
   startToCloseTimeout: '2m',
@@ -20,8 +23,9 @@ const admin = proxyActivities<Activities>({
 
 /**
  * Reprocesses a range of the input into the pipeline's output as a run of its own: the same
- * `partition` child per partition, on a fixed range and under the backfill's own group, so the
- * live group's offsets never move and the group's offset marks what this backfill id landed.
+ * `partition` child per partition (or group child of small ranges, as a batch run), on a fixed
+ * range and under the backfill's own group, so the live group's offsets never move and the
+ * group's offset marks what this backfill id landed.
  */
 export async function backfill(input: BackfillInput): Promise<BackfillReport> {
   const pipeline = batchPipelineWithDefaults(input.pipeline);
@@ -34,24 +38,27 @@ export async function backfill(input: BackfillInput): Promise<BackfillReport> {
   const groupId = backfillGroupId(pipeline.pipeline, input.id);
   const summaries: PartitionSummary[] = ranges.filter((r) => !pending.includes(r)).map((r) => nothingNew(r.partition));
   const failures: { partition: number; message: string }[] = [];
-
-  let next = 0;
-  const lane = async (): Promise<void> => {
-    while (next < pending.length) {
-      const r = pending[next++];
-      try {
-        summaries.push(
-          await executeChild(partition, {
-            workflowId: backfillPartitionWorkflowId(pipeline.pipeline, input.id, r.partition),
-            args: [{ ...pipeline, groupId, partition: r.partition, fixedRange: { from: r.from, to: r.to }, backfillId: input.id }],
-          }),
-        );
-      } catch (err) {
-        failures.push({ partition: r.partition, message: innermostMessage(err) });
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(pipeline.maxConcurrentPartitions, pending.length) }, lane));
+  const rangeOf = new Map(pending.map((r) => [r.partition, { from: r.from, to: r.to }]));
+  const backlog = Object.fromEntries(pending.map((r) => [r.partition, Number(BigInt(r.to) - BigInt(r.from) + 1n)]));
+  // Backfills started before partition groups plan one child per partition.
+  const plan = planChildren([...rangeOf.keys()], patched('kto-partition-groups') ? backlog : undefined, pipeline.maxConcurrentPartitions);
+  await runChildren(
+    plan,
+    pipeline.maxConcurrentPartitions,
+    {
+      own: (p) =>
+        executeChild(partition, {
+          workflowId: backfillPartitionWorkflowId(pipeline.pipeline, input.id, p),
+          args: [{ ...pipeline, groupId, partition: p, fixedRange: rangeOf.get(p)!, backfillId: input.id }],
+        }),
+      group: (group) =>
+        executeChild(partitionGroup, {
+          workflowId: backfillPartitionGroupWorkflowId(pipeline.pipeline, input.id, group),
+          args: [{ ...pipeline, groupId, group, ranges: Object.fromEntries(group.map((p) => [p, rangeOf.get(p)!])), backfillId: input.id }],
+        }),
+    },
+    { summaries, failures },
+  );
   if (failures.length > 0) throw partitionsFailed(failures, ranges.length);
   return {
     ...reportOf(pipeline, ranges.length, summaries),

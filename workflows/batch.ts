@@ -25,8 +25,8 @@ import {
   type BatchReport,
   type PartitionSummary,
 } from '../src/shared/batch';
-import { innermostMessage } from '../src/shared/errors';
 import { KTO_PIPELINE, KTO_RECORDS, KTO_TOPIC } from '../src/shared/search-attributes';
+import { runChildren } from './children';
 import { partition } from './partition';
 import { partitionGroup } from './partition-group';
 import { alertingOnFailure, type RunTracker } from './run-alert';
@@ -75,41 +75,21 @@ async function runPartitions(options: BatchPipelineOptions, tracker: RunTracker 
   }));
 
   // Runs listed before partition groups have no backlog in their listing, and plan one child per partition.
-  const children = planChildren(pending, backlog && patched('kto-partition-groups') ? backlog : undefined, pipeline.maxConcurrentPartitions);
-  const runChild = async (group: number[]): Promise<void> => {
-    if (group.length === 1) {
-      const [p] = group;
-      summaries.push(
-        await executeChild(partition, {
-          workflowId: partitionWorkflowId(pipeline.pipeline, p),
-          args: [{ ...pipeline, partition: p, ...(resume[p] !== undefined && { resume: resume[p] }) }],
+  const plan = planChildren(pending, backlog && patched('kto-partition-groups') ? backlog : undefined, pipeline.maxConcurrentPartitions);
+  const resumeOf = (p: number) => (resume[p] !== undefined ? { resume: resume[p] } : {});
+  await runChildren(
+    plan,
+    pipeline.maxConcurrentPartitions,
+    {
+      own: (p) => executeChild(partition, { workflowId: partitionWorkflowId(pipeline.pipeline, p), args: [{ ...pipeline, partition: p, ...resumeOf(p) }] }),
+      group: (group) =>
+        executeChild(partitionGroup, {
+          workflowId: partitionGroupWorkflowId(pipeline.pipeline, group),
+          args: [{ ...pipeline, group, resume: Object.fromEntries(group.flatMap((p) => (resume[p] !== undefined ? [[p, resume[p]]] : []))) }],
         }),
-      );
-      return;
-    }
-    const result = await executeChild(partitionGroup, {
-      workflowId: partitionGroupWorkflowId(pipeline.pipeline, group),
-      args: [{ ...pipeline, group, resume: Object.fromEntries(group.flatMap((p) => (resume[p] !== undefined ? [[p, resume[p]]] : []))) }],
-    });
-    summaries.push(...result.summaries);
-    failures.push(...result.failures);
-  };
-  let next = 0;
-  const lane = async (): Promise<void> => {
-    while (next < children.length) {
-      const group = children[next++];
-      for (const p of group) tracker.running.add(p);
-      try {
-        await runChild(group);
-      } catch (err) {
-        // A group child reports its partitions' failures in its result; failing itself, it reported none.
-        failures.push(...group.map((p) => ({ partition: p, message: innermostMessage(err) })));
-      } finally {
-        for (const p of group) tracker.running.delete(p);
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(pipeline.maxConcurrentPartitions, children.length) }, lane));
+    },
+    { summaries, failures, running: tracker.running },
+  );
 
   // New output is new output even when other partitions failed: the downstreams run over it.
   if (summaries.some((s) => s.status === 'committed') && patched('kto-after-upstreams')) await startDownstreams(pipeline.pipeline);

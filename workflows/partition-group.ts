@@ -12,7 +12,7 @@ import { runPartition } from './partition';
  * failed partition does not stop the others and is reported back to the run, which fails naming it.
  */
 export async function partitionGroup(input: PartitionGroupInput): Promise<PartitionGroupResult> {
-  const { group, resume = {}, ...pipeline } = input;
+  const { group, resume = {}, ranges = {}, ...pipeline } = input;
   upsertSearchAttributes([
     { key: KTO_PIPELINE, value: pipeline.pipeline },
     { key: KTO_TOPIC, value: pipeline.topic },
@@ -21,7 +21,8 @@ export async function partitionGroup(input: PartitionGroupInput): Promise<Partit
   const result: PartitionGroupResult = { summaries: [], failures: [] };
   for (const p of group) {
     try {
-      result.summaries.push(await runPartition({ ...pipeline, partition: p, ...(resume[p] !== undefined && { resume: resume[p] }) }, { merged: true }));
+      const own = { partition: p, ...(resume[p] !== undefined && { resume: resume[p] }), ...(ranges[p] !== undefined && { fixedRange: ranges[p] }) };
+      result.summaries.push(await runPartition({ ...pipeline, ...own }, { merged: true }));
     } catch (err) {
       result.failures.push({ partition: p, message: innermostMessage(err) });
     }

@@ -97,7 +97,8 @@ export function batchPipelineWithDefaults(options: BatchPipelineOptions): BatchP
 export const batchWorkflowId = (pipeline: string): string => `kto-batch-${pipeline}`;
 export const partitionWorkflowId = (pipeline: string, partition: number): string => `kto-batch-${pipeline}-p${partition}`;
 /** A group child's id names its first and last partition (its memo lists them all). */
-export const partitionGroupWorkflowId = (pipeline: string, group: number[]): string => `kto-batch-${pipeline}-p${group[0]}-p${group[group.length - 1]}`;
+const groupSuffix = (group: number[]): string => `p${group[0]}-p${group[group.length - 1]}`;
+export const partitionGroupWorkflowId = (pipeline: string, group: number[]): string => `kto-batch-${pipeline}-${groupSuffix(group)}`;
 /**
  * Keyed on what the pipeline's progress is (the group's offset in one input partition), not on
  * the pipeline's name: any two runs over the same group and partition fence each other
@@ -136,7 +137,7 @@ export interface PartitionListing {
   pending: number[];
   /** Pending partitions whose group has no offset, by partition: their state record's resume point, or null. */
   resume?: Record<number, ResumePoint | null>;
-  /** Offsets each pending partition has to read (an upper bound: transaction markers take offsets too). */
+  /** Offsets each pending partition has to read in this run, at most `maxRecordsPerRun` (an upper bound: transaction markers take offsets too). */
   backlog?: Record<number, number>;
 }
 
@@ -145,6 +146,10 @@ export interface PartitionGroupInput extends BatchPipeline {
   group: number[];
   /** As `PartitionListing.resume`, for the group's partitions. */
   resume?: Record<number, ResumePoint | null>;
+  /** A backfill's range of each partition (`PartitionInput.fixedRange`). */
+  ranges?: Record<number, { from: string; to: string }>;
+  /** A backfill's id (`PartitionInput.backfillId`). */
+  backfillId?: string;
 }
 
 export interface PartitionGroupResult {
@@ -180,6 +185,7 @@ export function planChildren(pending: number[], backlog: Record<number, number> 
 export const backfillGroupId = (pipeline: string, id: string): string => `kto-backfill.${pipeline}.${id}`;
 export const backfillWorkflowId = (pipeline: string, id: string): string => `kto-backfill-${pipeline}-${id}`;
 export const backfillPartitionWorkflowId = (pipeline: string, id: string, partition: number): string => `${backfillWorkflowId(pipeline, id)}-p${partition}`;
+export const backfillPartitionGroupWorkflowId = (pipeline: string, id: string, group: number[]): string => `${backfillWorkflowId(pipeline, id)}-${groupSuffix(group)}`;
 
 /** A backfill: reprocess the input records between two times or offsets into the pipeline's output. */
 export interface BackfillInput {

@@ -40,7 +40,7 @@ describe('record workflow histories for the replay tests', () => {
     await save(partitionWorkflowId(options.pipeline, 0), 'partition');
   });
 
-  record('batch over partition groups, and partitionGroup: four small partitions, two children at once', async () => {
+  record('batch and backfill over partition groups, and partitionGroup: four small partitions, two children at once', async () => {
     const pipeline = await createTestPipeline(env.kafka, 4, 10);
     await pipeline.produce(100);
     const options = { ...pipeline.options, pipeline: `history-${randomUUID().slice(0, 8)}`, maxConcurrentPartitions: 2 };
@@ -49,6 +49,10 @@ describe('record workflow histories for the replay tests', () => {
     expect(report.partitionSummaries.map((s) => s.status)).toEqual(['committed', 'committed', 'committed', 'committed']);
     await save(handle.workflowId, 'batch.groups');
     await save(partitionGroupWorkflowId(options.pipeline, [0, 1]), 'partitionGroup');
+
+    const backfill = await start('backfill', [{ pipeline: options, id: 'history', from: '2', to: '8' }]);
+    expect(((await backfill.result()) as BatchReport).partitionSummaries.map((s) => s.records)).toEqual([6, 6, 6, 6]);
+    await save(backfill.workflowId, 'backfill.groups');
   });
 
   record('backfill: an offset range of two partitions under its own group', async () => {
