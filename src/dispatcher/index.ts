@@ -298,6 +298,7 @@ export function createDispatcher(options: DispatcherOptions) {
       if (!outcome) return false;
       if (outcome.value === 'started') {
         metrics.started.inc({ command: command.command });
+        if (resolved.batch) metrics.batched.inc({ command: command.command });
         metrics.startLatency.observe(Math.max(0, Date.now() - record.timestampMs) / 1000);
         log.info(ids, 'workflow started');
       } else {

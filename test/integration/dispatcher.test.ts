@@ -201,6 +201,8 @@ test('ordered mode runs the commands of one key one after another, different key
     expect(digests.every((d) => typeof d.offsets === 'string' && !d.offsets.includes(','))).toBe(true);
     digests.sort((a, b) => Number(a.offsets) - Number(b.offsets));
     for (let i = 1; i < digests.length; i++) expect(digests[i].start).toBeGreaterThanOrEqual(digests[i - 1].close);
+    // Each a batch workflow of one: counted as batched, as in a batch of many.
+    expect(await metricValue(d.dispatcher, 'kto_commands_batched_total', { command: 'app.send_email_digest' })).toBe(3);
 
     const spans = new Map<string, { start: number; close: number }[]>();
     for (const key of keys) {
