@@ -37,25 +37,35 @@ function spawnDispatcher(config: KtoConfig, dir: string, hold = true) {
   });
 }
 
-test('kill -9 of the dispatcher between the workflow start and the offset commit: the replay starts nothing new, one workflow, one email', async () => {
-  const config = dispatcherConfig(env.config);
+/**
+ * The crash window: a fault dispatcher started on a fresh one-partition topic gets `commands`,
+ * parks right after starting `heldId` (visible in Temporal, its offset not committed), and is
+ * killed -9 there.
+ */
+async function crashAfterStart(config: KtoConfig, commands: Parameters<typeof sendCommands>[2], heldId: string): Promise<void> {
   const { topic, groupId } = config.dispatcher;
-  await env.kafka.admin.ensureTopics([{ topic, partitions: 1 }]);
   const dir = path.join(process.env.KTO_DEVSTACK_DIR!, 'test-artifacts', topic);
-  const subject = `crash ${topic}`;
-  const workflowId = emailWorkflowId(`${topic}-0-0`);
-
   const crashing = spawnDispatcher(config, dir);
   try {
-    await sendCommands(env.kafka, topic, [{ command: 'app.send_email_alert', params: { email: 'ops@example.com', subject } }]);
-    await waitFor(() => existsSync(path.join(dir, 'held')), { timeoutMs: 60_000, description: 'the dispatcher to park after the start' });
-    expect(readFileSync(path.join(dir, 'held'), 'utf8')).toBe(workflowId);
+    await sendCommands(env.kafka, topic, commands);
+    await waitFor(() => existsSync(path.join(dir, 'held')), { timeoutMs: 60_000, description: `the dispatcher to park after starting ${heldId}` });
+    expect(readFileSync(path.join(dir, 'held'), 'utf8')).toBe(heldId);
     // Started, not committed: exactly the window a crash must not turn into a lost or doubled command.
-    await waitFor(async () => (await countWorkflows(env.client, workflowId)) === 1, { description: 'the workflow in visibility' });
+    await waitFor(async () => (await countWorkflows(env.client, heldId)) === 1, { description: `${heldId} in visibility` });
     expect(await committedOffset(env.kafka, groupId, topic)).toBeNull();
   } finally {
     await crashing.kill();
   }
+}
+
+test('kill -9 of the dispatcher between the workflow start and the offset commit: the replay starts nothing new, one workflow, one email', async () => {
+  const config = dispatcherConfig(env.config);
+  const { topic, groupId } = config.dispatcher;
+  await env.kafka.admin.ensureTopics([{ topic, partitions: 1 }]);
+  const subject = `crash ${topic}`;
+  const workflowId = emailWorkflowId(`${topic}-0-0`);
+
+  await crashAfterStart(config, [{ command: 'app.send_email_alert', params: { email: 'ops@example.com', subject } }], workflowId);
   await waitForMail(subject);
 
   const restarted = startDispatcher({ ...env, config });
@@ -75,22 +85,12 @@ test('kill -9 of the dispatcher between a batch start and the offset commit: the
   const config = dispatcherConfig(env.config);
   const { topic, groupId } = config.dispatcher;
   await env.kafka.admin.ensureTopics([{ topic, partitions: 1 }]);
-  const dir = path.join(process.env.KTO_DEVSTACK_DIR!, 'test-artifacts', topic);
   const to = `digest-${topic}@example.com`;
   const markers = Array.from({ length: 10 }, (_, i) => `[c${i}]`);
   const digest = (i: number) => ({ command: 'app.send_email_digest', key: to, params: { email: to, subject: `crash ${markers[i]}`, body: `body ${markers[i]}` } });
   const firstBatch = commandWorkflowId('app.send_email_digest', `batch-${topic}-0-0`);
 
-  const crashing = spawnDispatcher(config, dir);
-  try {
-    await sendCommands(env.kafka, topic, [0, 1, 2, 3, 4].map(digest));
-    await waitFor(() => existsSync(path.join(dir, 'held')), { timeoutMs: 60_000, description: 'the dispatcher to park after the batch start' });
-    expect(readFileSync(path.join(dir, 'held'), 'utf8')).toBe(firstBatch);
-    await waitFor(async () => (await countWorkflows(env.client, firstBatch)) === 1, { description: 'the batch workflow in visibility' });
-    expect(await committedOffset(env.kafka, groupId, topic)).toBeNull();
-  } finally {
-    await crashing.kill();
-  }
+  await crashAfterStart(config, [0, 1, 2, 3, 4].map(digest), firstBatch);
   // More commands of the same key arrive before the restart: the replay gathers all ten again.
   await sendCommands(env.kafka, topic, [5, 6, 7, 8, 9].map(digest));
 
