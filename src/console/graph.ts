@@ -3,8 +3,8 @@ import type { ActivityStep, RunDetails } from '../temporal/runs';
 
 /**
  * The console's picture of one batch run: the run, one node per partition child (or group child
- * of small partitions), and each child's steps, laid out left to right with dagre. Built from `showRun` details only, so
- * it shows what Temporal's histories say and nothing kto keeps elsewhere.
+ * of small partitions), and each child's steps, laid out left to right with dagre. Built from
+ * `showRun` details only, so it shows what Temporal's histories say and nothing kto keeps elsewhere.
  */
 
 export const NODE_STATUSES = ['completed', 'failed', 'running', 'not-started'] as const;
@@ -111,7 +111,8 @@ export function buildRunGraph(run: RunDetails, children: ReadonlyMap<string, Run
     edges.push({ from: run.workflowId, to: child.workflowId });
     let previous = child.workflowId;
     for (const type of grouped ? GROUP_STEPS : PARTITION_STEPS) {
-      // A step runs again when the partition moves to another worker (and once per partition in a group); the last run is the one that counts.
+      // A step runs again when the partition moves to another worker, and once per partition of a
+      // group; the last run is the one that counts.
       const step = details?.activities.filter((a) => a.type === type).at(-1);
       const id = `${child.workflowId}/${type}`;
       const stepState = stepStatus(step);
