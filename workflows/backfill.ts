@@ -15,6 +15,7 @@ import { nothingNew, partitionsFailed, reportOf } from './batch';
 import { runChildren } from './children';
 import { partition } from './partition';
 import { partitionGroup } from './partition-group';
+import type { FailedPartition } from '../src/shared/run-alert';
 
 const admin = proxyActivities<Activities>({
   startToCloseTimeout: '2m',
@@ -37,7 +38,7 @@ export async function backfill(input: BackfillInput): Promise<BackfillReport> {
   const pending = ranges.filter((r) => BigInt(r.from) <= BigInt(r.to));
   const groupId = backfillGroupId(pipeline.pipeline, input.id);
   const summaries: PartitionSummary[] = ranges.filter((r) => !pending.includes(r)).map((r) => nothingNew(r.partition));
-  const failures: { partition: number; message: string }[] = [];
+  const failures: FailedPartition[] = [];
   const rangeOf = new Map(pending.map((r) => [r.partition, { from: r.from, to: r.to }]));
   const backlog = Object.fromEntries(pending.map((r) => [r.partition, Number(BigInt(r.to) - BigInt(r.from) + 1n)]));
   // Backfills started before partition groups plan one child per partition.

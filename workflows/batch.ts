@@ -30,6 +30,7 @@ import { runChildren } from './children';
 import { partition } from './partition';
 import { partitionGroup } from './partition-group';
 import { alertingOnFailure, type RunTracker } from './run-alert';
+import type { FailedPartition } from '../src/shared/run-alert';
 
 const admin = proxyActivities<Activities>({
   startToCloseTimeout: '2m',
@@ -102,7 +103,7 @@ async function runPartitions(options: BatchPipelineOptions, tracker: RunTracker 
 }
 
 /** The failure of a run in which some partitions failed; its details list them (`kto batch rerun --failed-only` reads them). */
-export function partitionsFailed(failures: { partition: number; message: string }[], partitions: number): ApplicationFailure {
+export function partitionsFailed(failures: FailedPartition[], partitions: number): ApplicationFailure {
   return ApplicationFailure.create({
     type: 'PartitionsFailed',
     message: `${failures.length} of ${partitions} partitions failed: ${failures.map((f) => `p${f.partition}: ${f.message}`).join('; ')}`,

@@ -1,5 +1,6 @@
 import type { PartitionGroupResult, PartitionSummary } from '../src/shared/batch';
 import { innermostMessage } from '../src/shared/errors';
+import type { FailedPartition } from '../src/shared/run-alert';
 
 export interface ChildStarts {
   /** Runs one partition in a `partition` child of its own. */
@@ -10,7 +11,7 @@ export interface ChildStarts {
 
 export interface ChildOutcomes {
   summaries: PartitionSummary[];
-  failures: { partition: number; message: string }[];
+  failures: FailedPartition[];
   /** Partitions whose child is running (a run's failure alert names them). */
   running?: Set<number>;
 }

@@ -1,5 +1,6 @@
 import type { Duration } from '@temporalio/common';
 import type { AggregationSpecInput } from '../aggregate/spec';
+import type { FailedPartition } from './run-alert';
 
 /**
  * The contract between the batch workflows and their activities. Pure types and helpers:
@@ -154,7 +155,7 @@ export interface PartitionGroupInput extends BatchPipeline {
 
 export interface PartitionGroupResult {
   summaries: PartitionSummary[];
-  failures: { partition: number; message: string }[];
+  failures: FailedPartition[];
 }
 
 /** A partition with at most this many offsets to read may share a child with others. */
